@@ -1,0 +1,88 @@
+"""Read a converted TFLite flatbuffer: op types, multiply-accumulates per op, output names.
+
+```python
+from export import flatbuffer
+info = flatbuffer.inspect(open("model.tflite", "rb").read())
+info["op_counts"]["LceBconv2d"], info["binary_mac_fraction"]
+flatbuffer.output_order(fb)   # signature output names in the interpreter's output order
+```
+Uses TensorFlow's own generated schema reader (`schema_py_generated`), so nothing
+about the format is re-implemented here.
+"""
+import collections
+
+import numpy as np
+from flatbuffers import flexbuffers
+
+import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+from tensorflow.lite.python import schema_py_generated as schema
+
+_BUILTIN = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+BINARY_OPS = {"LceBconv2d"}
+
+
+def _model(fb):
+    return schema.ModelT.InitFromPackedBuf(bytearray(fb), 0)
+
+
+def op_name(model, op):
+    code = model.operatorCodes[op.opcodeIndex]
+    if code.customCode:
+        return code.customCode.decode()
+    return _BUILTIN.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode))
+
+
+def _shape(graph, index):
+    return list(graph.tensors[index].shape) if index >= 0 else []
+
+
+def _macs(model, graph, op, name):
+    out = _shape(graph, op.outputs[0])
+    n_out = int(np.prod(out)) if out else 0
+    if name == "CONV_2D":
+        f = _shape(graph, op.inputs[1])  # [cout, kh, kw, cin]
+        return n_out * f[1] * f[2] * f[3]
+    if name == "DEPTHWISE_CONV_2D":
+        f = _shape(graph, op.inputs[1])  # [1, kh, kw, cout]
+        return n_out * f[1] * f[2]
+    if name == "FULLY_CONNECTED":
+        f = _shape(graph, op.inputs[1])  # [units, in]
+        return n_out * f[1]
+    if name == "BATCH_MATMUL":
+        a = _shape(graph, op.inputs[0])
+        return n_out * a[-1]
+    if name == "LceBconv2d":
+        f = _shape(graph, op.inputs[1])  # [cout, kh, kw, packed cin]
+        opts = flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None else {}
+        cin = int(opts.get("channels_in", f[3] * 32))
+        return n_out * f[1] * f[2] * cin
+    return 0
+
+
+def inspect(fb):
+    """Op counts, MACs per op type and the fraction of MACs in LCE binary ops."""
+    model = _model(fb)
+    counts, macs, per_op = collections.Counter(), collections.Counter(), []
+    for g in model.subgraphs[:1]:
+        for op in g.operators:
+            name = op_name(model, op)
+            m = _macs(model, g, op, name)
+            counts[name] += 1
+            macs[name] += m
+            per_op.append({"op": name, "macs": m,
+                           "output": g.tensors[op.outputs[0]].name.decode() if len(op.outputs) else ""})
+    total = sum(macs.values())
+    binary = sum(v for k, v in macs.items() if k in BINARY_OPS)
+    return {"op_counts": dict(counts), "macs": dict(macs), "total_macs": int(total),
+            "binary_macs": int(binary), "binary_mac_fraction": binary / total if total else 0.0,
+            "ops": per_op, "bytes": len(fb)}
+
+
+def output_order(fb):
+    """Signature output names, listed in the order the interpreter returns outputs."""
+    model = _model(fb)
+    g = model.subgraphs[0]
+    if not model.signatureDefs:
+        return [g.tensors[i].name.decode() for i in g.outputs]
+    by_tensor = {o.tensorIndex: o.name.decode() for o in model.signatureDefs[0].outputs}
+    return [by_tensor.get(i, g.tensors[i].name.decode()) for i in g.outputs]

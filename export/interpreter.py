@@ -1,0 +1,43 @@
+"""Run and time flatbuffers with LCE's interpreter (the real binary kernels).
+
+```python
+from export.interpreter import LceModel
+m = LceModel(open("exits/exit_1.tflite", "rb").read())
+outs = m.predict(audio)                    # {"exit1_probs": [n, C], ...}
+ms = m.latency_ms(audio[:1], runs=50)      # median, 1 thread
+```
+"""
+import time
+
+import numpy as np
+from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+from export.flatbuffer import output_order
+
+
+class LceModel:
+    def __init__(self, fb, num_threads=1, use_indirect_bgemm=True):
+        self.fb = bytes(fb)
+        self.names = output_order(self.fb)
+        self.interpreter = Interpreter(self.fb, num_threads=num_threads, use_indirect_bgemm=use_indirect_bgemm)
+
+    def run(self, x):
+        """One invocation on a batch of one: x [1, ...] → list of outputs."""
+        return self.interpreter.interpreter.predict([np.ascontiguousarray(x, np.float32)])
+
+    def predict(self, x):
+        """Batch of inputs (run one at a time) → {output name: [n, ...]}."""
+        outs = [self.run(x[i:i + 1]) for i in range(len(x))]
+        return {n: np.concatenate([o[j] for o in outs]) for j, n in enumerate(self.names)}
+
+    def latency_ms(self, x, runs=50, warmup=5):
+        """Median wall time of one invocation, in milliseconds."""
+        x = np.ascontiguousarray(x[:1], np.float32)
+        for _ in range(warmup):
+            self.run(x)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.run(x)
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1e3)
