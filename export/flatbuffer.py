@@ -55,7 +55,8 @@ def _macs(model, graph, op, name):
         f = _shape(graph, op.inputs[1])  # [cout, kh, kw, packed cin]
         opts = flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None else {}
         cin = int(opts.get("channels_in", f[3] * 32))
-        return n_out * f[1] * f[2] * cin
+        pixels = int(np.prod(out[:-1]))  # the output may be bitpacked (32 channels per int32)
+        return pixels * f[0] * f[1] * f[2] * cin
     return 0
 
 
@@ -86,3 +87,27 @@ def output_order(fb):
         return [g.tensors[i].name.decode() for i in g.outputs]
     by_tensor = {o.tensorIndex: o.name.decode() for o in model.signatureDefs[0].outputs}
     return [by_tensor.get(i, g.tensors[i].name.decode()) for i in g.outputs]
+
+
+def check_binarization(model, fb, warn=print):
+    """Every binary-looking QuantConv2D of `model` must appear as an LceBconv2d in `fb`.
+
+    Returns the names of the layers that did not become LceBconv2d, after printing a loud
+    warning naming each one (a float conv where a binary one was meant costs 32x the memory
+    and most of the speed).
+    """
+    fbm = _model(fb)
+    g = fbm.subgraphs[0]
+    # A binary conv's input is its layer's own sign quantizer: "<model>/<layer>/ste_sign…".
+    names = [g.tensors[op.inputs[0]].name.decode().split(";")[0]
+             for op in g.operators if op_name(fbm, op) in BINARY_OPS]
+    missing = []
+    for layer in model.layers:
+        if layer.__class__.__name__ != "QuantConv2D":
+            continue
+        if not any(f"/{layer.name}/" in n for n in names):
+            missing.append(layer.name)
+            warn(f"WARNING: QuantConv2D layer '{layer.name}' did NOT become LceBconv2d: it runs as a float "
+                 "convolution. LCE binarizes only ste_sign input and kernel quantizers with padding 'valid', "
+                 "or 'same' with pad_values=1.0.")
+    return missing

@@ -1,15 +1,31 @@
-"""Binary building blocks that LCE turns into `LceBconv2d`.
+"""Binary building blocks that LCE turns into `LceBconv2d`, and the cheap float glue around them.
 
 LCE binarizes a `QuantConv2D` only when its input comes from a sign quantizer and its
 kernel is ±1 (`ste_sign` on both sides) and its padding is "valid" or "same" with
-`pad_values=1.0`; `binary_conv` builds exactly that.
+`pad_values=1.0`; `binary_conv` builds exactly that. `QuantDense` and depthwise convs stay
+float in LCE, so every block below spends its multiply-accumulates in `binary_conv`s and
+keeps the float parts (stem, transitions, shortcuts) to a few MACs.
 
 ```python
 from models import blocks
-y = blocks.residual_block(x, name="s1b1")          # QuickNet-style binary residual block
-y = blocks.transition(y, filters=64, name="t2")   # float, cheap, halves the resolution
+x = blocks.stem(x, filters=32)                          # float: log-mel image → 1/4 resolution
+y = blocks.residual_block(x, name="s1b1")               # QuickNet: x + BN(ReLU(bconv(x)))
+y = blocks.pool_transition(y, name="t2")                # no MACs: ½ resolution, 2× channels
+y = blocks.bireal_block(y, name="s2b1", strides=2, filters=128)   # Bi-Real, binary downsampling
+y = blocks.dense_layer(y, growth=16, name="d1")          # BinaryDenseNet: concat(x, bconv(BN(x)))
+y = blocks.improvement_layer(y, growth=16, name="i1")    # MeliusNet: last 16 channels += bconv(BN(x))
+y = blocks.transition(y, filters=64, name="t3")          # float 1×1 (channel reduction), ½ resolution
 ```
+
+Why our own blocks and not larq-zoo: larq-zoo 2.4.0 pins protobuf<3.21, which TensorFlow
+2.16 does not accept, and its factories (`QuickNet(input_tensor=...)`, ...) reject Keras
+tensors, so they could neither sit behind the in-graph log-mel front end nor expose the
+block boundaries the exits tap; their stems and strides are also sized for 224×224 RGB
+images, not 98×64 log-mel images. The blocks here follow the same papers (QuickNet,
+BinaryDenseNet, Bi-Real Net, MeliusNet) at audio sizes, in a few lines each.
 """
+import math
+
 import larq as lq
 
 import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
@@ -19,6 +35,7 @@ layers = tf.keras.layers
 
 
 def binary_conv(filters, kernel_size=3, strides=1, name=None):
+    """A QuantConv2D that LCE converts to `LceBconv2d` (sign inputs, ±1 kernel, pad with +1)."""
     return lq.layers.QuantConv2D(
         filters, kernel_size, strides=strides, padding="same", pad_values=1.0,
         input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
@@ -30,14 +47,19 @@ def batch_norm(name=None):
 
 
 def stem(x, filters, name="stem"):
-    """Float stem: log-mel image → `filters` channels at 1/4 resolution."""
-    x = layers.Conv2D(max(8, filters // 2), 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    """Float stem: log-mel image → `filters` channels at 1/4 resolution, few MACs.
+
+    A 3×3 stride-2 conv to a few channels, then a 3×3 stride-2 depthwise conv whose depth
+    multiplier fans them out to `filters` (no pointwise conv: that one cost as much as the
+    rest of the stem together).
+    """
+    first = math.gcd(filters, 8)
+    x = layers.Conv2D(first, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = batch_norm(f"{name}_bn1")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
-    x = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = batch_norm(f"{name}_bn2")(x)
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    return batch_norm(f"{name}_bn3")(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=filters // first,
+                               use_bias=False, name=f"{name}_dw")(x)
+    return batch_norm(f"{name}_bn2")(x)
 
 
 def residual_block(x, name, kernel_size=3):
@@ -49,11 +71,78 @@ def residual_block(x, name, kernel_size=3):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
+def pool_transition(x, name, widen=True):
+    """No-MAC transition: ½ resolution by max- and average-pooling, their concatenation
+    doubles the channels (`widen`; else only the max-pool), then BN.
+
+    Replaces QuickNet's float depthwise + pointwise transition: that pointwise conv was
+    ~40 % of the float MACs outside the log-mel front end, and the binary blocks that follow
+    mix the channels anyway (as ReActNet's channel duplication does).
+    """
+    pooled = layers.MaxPool2D(3, strides=2, padding="same", name=f"{name}_maxpool")(x)
+    if widen:
+        avg = layers.AveragePooling2D(3, strides=2, padding="same", name=f"{name}_avgpool")(x)
+        pooled = layers.Concatenate(name=f"{name}_concat")([pooled, avg])
+    return batch_norm(f"{name}_bn")(pooled)
+
+
 def transition(x, filters, name):
-    """QuickNet transition: max-pool, float depthwise and pointwise convs (few MACs)."""
-    x = layers.ReLU(name=f"{name}_relu")(x)
+    """Float transition: max-pool, ReLU, 1×1 conv to `filters` channels (BinaryDenseNet,
+    MeliusNet: the channel reduction of a dense section), BN."""
     x = layers.MaxPool2D(3, strides=2, padding="same", name=f"{name}_pool")(x)
-    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = batch_norm(f"{name}_bn1")(x)
+    x = layers.ReLU(name=f"{name}_relu")(x)
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    return batch_norm(f"{name}_bn2")(x)
+    return batch_norm(f"{name}_bn")(x)
+
+
+def bireal_block(x, name, strides=1, filters=None):
+    """Bi-Real block: a real-valued shortcut around every single binary conv, x + BN(bconv(x)).
+
+    With `strides=2` (and `filters`, default 2× the input) it is the downsampling block: the
+    binary conv strides, the shortcut is a 2×2 average pool whose channels are repeated to
+    `filters` (ReActNet's duplication instead of Bi-Real's float 1×1 conv: no float MACs).
+    """
+    filters = filters or (x.shape[-1] * (2 if strides > 1 else 1))
+    y = binary_conv(filters, 3, strides=strides, name=f"{name}_bconv")(x)
+    y = batch_norm(f"{name}_bn")(y)
+    shortcut = x
+    if strides > 1:
+        shortcut = layers.AveragePooling2D(2, strides=strides, padding="same", name=f"{name}_pool")(shortcut)
+    if filters != x.shape[-1]:
+        if filters % x.shape[-1]:
+            raise ValueError(f"{name}: {filters} channels is not a multiple of the input's {x.shape[-1]}")
+        shortcut = layers.Concatenate(name=f"{name}_repeat")([shortcut] * (filters // x.shape[-1]))
+    return layers.Add(name=f"{name}_add")([shortcut, y])
+
+
+def dense_layer(x, growth, name):
+    """BinaryDenseNet layer: BN → binary 3×3 conv with `growth` channels, concatenated to x."""
+    y = batch_norm(f"{name}_bn")(x)
+    y = binary_conv(growth, 3, name=f"{name}_bconv")(y)
+    return layers.Concatenate(name=f"{name}_concat")([x, y])
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class AddToLast(layers.Layer):
+    """[x, y] → x with y added to its last y.shape[-1] channels (MeliusNet's improvement).
+
+    ```python
+    AddToLast()([tf.zeros([1, 2, 2, 8]), tf.ones([1, 2, 2, 3])])   # channels 5..7 become 1
+    ```
+    """
+
+    def call(self, inputs):
+        x, y = inputs
+        g = y.shape[-1]
+        return tf.concat([x[..., :-g], x[..., -g:] + y], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+def improvement_layer(x, growth, name):
+    """MeliusNet improvement block: BN → binary 3×3 conv over all channels → `growth` outputs,
+    added to the newest `growth` channels (raises their quality without adding channels)."""
+    y = batch_norm(f"{name}_bn")(x)
+    y = binary_conv(growth, 3, name=f"{name}_bconv")(y)
+    return AddToLast(name=f"{name}_improve")([x, y])

@@ -4,22 +4,37 @@
 from models import students
 model = students.build("quicknet", num_classes=12, exits=3)
 out = model(audio)     # {"exit1_embedding": [b, 1024], "exit1_probs": [b, 12], ..., "exit3_probs"}
+students.build("binarydensenet", exits=4, width=16, depth=3, spec_augment=True, seed=0)
+sorted(students.FAMILIES)            # ['binarydensenet', 'birealnet', 'meliusnet', 'quicknet']
+students.family_options("meliusnet") # {'width': 24, 'depth': 2, 'growth': None}
 ```
-Each family turns the log-mel image into one feature map per exit (block boundaries);
-every exit gets the same heads: global average pooling → a float embedding head of the
-teacher's size (distilled) → a softmax classifier on that embedding.
+Each family turns the log-mel image into one feature map per exit: the network is cut
+into `exits` sections of `depth` blocks, section k ends at block boundary k, and exit k
+pools that activation (`exit{k}_pool`). Section k+1 consumes only that activation (no
+connection skips across a boundary), so a runtime can stop after any section. Every exit
+gets the same heads: global average pooling → a float embedding head of the teacher's size
+(distilled) → a softmax classifier on that embedding.
+
+Section k works at `width × 2^min(k-1, 2)` channels and half the resolution of section k-1
+(the stem brings the log-mel image to 1/4). QuickNet and Bi-Real exit with that many
+channels; BinaryDenseNet and MeliusNet grow it to twice that within the section, so their
+default width is half: all four defaults exit with 48/96/192 channels and have heads of the
+same size, which dominate the file size (the embedding heads are float, channels × 1024).
 """
+import inspect
+
 import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from models import blocks
-from models.frontend import LogMel
+from models.frontend import LogMel, SpecAugment
 
 layers = tf.keras.layers
 FAMILIES = {}
 
 
 def register(name):
+    """`@register("name")` adds a family: fn(x, exits, width=..., depth=...) → [feature map per exit]."""
     def wrap(fn):
         FAMILIES[name] = fn
         return fn
@@ -36,30 +51,118 @@ def _widths(exits, width):
     return [width * 2 ** min(i, 2) for i in range(exits)]
 
 
+def _check(**values):
+    for name, v in values.items():
+        if v is not None and (int(v) != v or v < 1):
+            raise ValueError(f"student {name} must be a whole number >= 1, got {v}")
+
+
 @register("quicknet")
-def quicknet(x, exits=3, width=32, blocks_per_exit=2):
-    """QuickNet-style: float stem, binary residual blocks, float transitions; an exit per section."""
+def quicknet(x, exits=3, width=48, depth=2):
+    """QuickNet-style: float stem, `depth` binary residual blocks per section, and between
+    sections a transition with no MACs (pooling, channels doubled by concatenation)."""
+    _check(width=width, depth=depth)
+    widths = _widths(exits, width)
+    x = blocks.stem(x, widths[0])
+    features = []
+    for s, filters in enumerate(widths, 1):
+        if s > 1:
+            x = blocks.pool_transition(x, name=f"s{s}_transition", widen=filters > widths[s - 2])
+        for b in range(1, depth + 1):
+            x = blocks.residual_block(x, name=f"s{s}_b{b}")
+        features.append(x)
+    return features
+
+
+@register("birealnet")
+def birealnet(x, exits=3, width=48, depth=3):
+    """Bi-Real-style: a real-valued shortcut around every binary conv; the first block of
+    sections 2.. downsamples with a strided binary conv (shortcut: average pool, channels
+    repeated), so all convs after the stem are binary."""
+    _check(width=width, depth=depth)
+    widths = _widths(exits, width)
+    x = blocks.stem(x, widths[0])
+    features = []
+    for s, filters in enumerate(widths, 1):
+        for b in range(1, depth + 1):
+            down = s > 1 and b == 1
+            x = blocks.bireal_block(x, name=f"s{s}_b{b}", strides=2 if down else 1, filters=filters)
+        features.append(x)
+    return features
+
+
+@register("binarydensenet")
+def binarydensenet(x, exits=3, width=24, depth=4, growth=None):
+    """BinaryDenseNet-style: each of the `depth` layers of a section concatenates `growth` new
+    binary-conv channels (default: a quarter of the section's width, so a section doubles its
+    channels) to everything before it in the section; a float transition (max-pool, ReLU, 1×1
+    conv) brings the concatenated state to the next section's width. Exit k pools the full
+    concatenated state of section k, the tensor the next transition consumes."""
+    _check(width=width, depth=depth, growth=growth)
     widths = _widths(exits, width)
     x = blocks.stem(x, widths[0])
     features = []
     for s, filters in enumerate(widths, 1):
         if s > 1:
             x = blocks.transition(x, filters, name=f"s{s}_transition")
-        for b in range(1, blocks_per_exit + 1):
-            x = blocks.residual_block(x, name=f"s{s}_b{b}")
+        g = growth * filters // width if growth else max(1, filters // 4)
+        for b in range(1, depth + 1):
+            x = blocks.dense_layer(x, g, name=f"s{s}_d{b}")
         features.append(x)
     return features
 
 
+@register("meliusnet")
+def meliusnet(x, exits=3, width=24, depth=2, growth=None):
+    """MeliusNet-style: `depth` pairs of a dense block (adds `growth` binary-conv channels,
+    default half the section's width) and an improvement block (a binary conv over all
+    channels, added to those new channels); float transitions (max-pool, ReLU, 1×1 conv)
+    between sections. Exit k pools the full state of section k."""
+    _check(width=width, depth=depth, growth=growth)
+    widths = _widths(exits, width)
+    x = blocks.stem(x, widths[0])
+    features = []
+    for s, filters in enumerate(widths, 1):
+        if s > 1:
+            x = blocks.transition(x, filters, name=f"s{s}_transition")
+        g = growth * filters // width if growth else max(1, filters // 2)
+        for b in range(1, depth + 1):
+            x = blocks.dense_layer(x, g, name=f"s{s}_d{b}")
+            x = blocks.improvement_layer(x, g, name=f"s{s}_i{b}")
+        features.append(x)
+    return features
+
+
+def family_options(family):
+    """The keyword arguments a family takes besides `exits` (e.g. width, depth)."""
+    params = inspect.signature(get(family)).parameters
+    return {n: p.default for n, p in params.items() if n not in ("x", "exits")}
+
+
 def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=16000,
-          num_mel_bins=64, **family_kwargs):
-    """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits."""
-    if exits < 1:
-        raise ValueError("a student needs at least one exit")
+          num_mel_bins=64, spec_augment=False, seed=0, **family_kwargs):
+    """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
+
+    `spec_augment=True` (or a dict of `SpecAugment` arguments) puts a seeded `SpecAugment`
+    (time and frequency masks, training only) after the input batch norm; at inference it is
+    the identity and is absent from TFLite.
+    `family_kwargs` go to the family (`width`, `depth`, ...; see `family_options`). `None`
+    values are dropped, so callers can pass optional flags through.
+    """
+    fn = get(family)
+    if int(exits) != exits or exits < 1:
+        raise ValueError(f"a student needs at least one exit (a whole number), got exits={exits}")
+    family_kwargs = {k: v for k, v in family_kwargs.items() if v is not None}
+    unknown = sorted(set(family_kwargs) - set(family_options(family)))
+    if unknown:
+        raise ValueError(f"student family '{family}' takes no {unknown}; it takes {sorted(family_options(family))}")
     audio = tf.keras.Input((clip_samples,), name="audio")
     x = LogMel(num_mel_bins=num_mel_bins, name="log_mel")(audio)
     x = blocks.batch_norm("input_bn")(x)
-    features = get(family)(x, exits=exits, **family_kwargs)
+    if spec_augment:
+        options = spec_augment if isinstance(spec_augment, dict) else {}
+        x = SpecAugment(**{"seed": seed, **options}, name="spec_augment")(x)
+    features = fn(x, exits=int(exits), **family_kwargs)
     outputs = {}
     for k, f in enumerate(features, 1):
         pooled = layers.GlobalAveragePooling2D(name=f"exit{k}_pool")(f)
@@ -70,5 +173,6 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
 
 
 def exit_names(model):
-    """Number of exits of a model built by `build`."""
-    return sorted(n for n in model.output_names if n.endswith("_probs"))
+    """Names of the exits' class outputs of a model built by `build`: ["exit1_probs", ...]."""
+    names = [n for n in model.output_names if n.endswith("_probs")]
+    return sorted(names, key=lambda n: int(n[len("exit"):-len("_probs")]))

@@ -1,10 +1,12 @@
 """On-disk cache of teacher embeddings: the teacher runs once per clip, ever.
 
-Entries are keyed by teacher handle + clip identity (path, size, mtime) + clip
+Entries are keyed by teacher identity + clip identity (path, size, mtime) + clip
 parameters. Each batch is written as one shard (`.npz`, written to a temporary
-name then renamed), and `manifest.json` (also replaced atomically) lists every
-shard with its SHA-256, so a killed run loses at most the batch in flight and a
-corrupt shard is noticed, dropped and recomputed.
+name, fsynced, then renamed), and `manifest.json` (also replaced atomically, under
+a lock so several runs can share one cache folder) lists every shard with its
+SHA-256. A killed run loses at most the batch in flight: on the next start, left-over
+temporary files are removed, a shard written but not yet in the manifest is adopted
+(if it reads back whole), and a corrupt shard is noticed, dropped and recomputed.
 
 ```python
 cache = EmbeddingCache("OUT/teacher_cache")
@@ -13,17 +15,22 @@ hits = cache.lookup([k])            # {key: np.ndarray}
 cache.add([k], np.zeros((1, 1024)))
 ```
 """
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import time
 import uuid
 import warnings
+import zipfile
 
 import numpy as np
 
 from pipeline.datasets import fingerprint
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 
 
 def _sha256(path):
@@ -43,42 +50,88 @@ def _atomic_write(path, write):
     os.replace(tmp, path)
 
 
+def _read_shard(path):
+    with np.load(path) as z:
+        keys, emb = z["keys"], z["embeddings"]
+    if len(keys) != len(emb):
+        raise ValueError("keys and embeddings differ in length")
+    return [str(k) for k in keys], emb
+
+
 class EmbeddingCache:
     def __init__(self, root):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.manifest_path = os.path.join(self.root, MANIFEST)
         self.shards = {}
-        if os.path.exists(self.manifest_path):
-            try:
-                with open(self.manifest_path) as f:
-                    self.shards = json.load(f)["shards"]
-            except (ValueError, KeyError) as e:
-                warnings.warn(f"{self.manifest_path}: unreadable manifest ({e}); starting an empty cache")
         self._index = None
-        self.dropped = []
+        self.dropped = []   # shards found corrupt and dropped
+        self.adopted = []   # shards found on disk but missing from the manifest (a run killed mid-write)
 
     @staticmethod
     def key(handle, path, params):
         ident = f"{handle}|{fingerprint(path)}|{json.dumps(params, sort_keys=True)}"
         return hashlib.sha1(ident.encode()).hexdigest()
 
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(os.path.join(self.root, LOCK), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _read_manifest(self):
+        if not os.path.exists(self.manifest_path):
+            return {}
+        try:
+            with open(self.manifest_path) as f:
+                return dict(json.load(f)["shards"])
+        except (ValueError, KeyError, TypeError) as e:
+            warnings.warn(f"{self.manifest_path}: unreadable manifest ({e}); shards on disk are re-checked")
+            return {}
+
+    def _write_manifest(self):
+        data = json.dumps({"version": 1, "shards": self.shards}, indent=1).encode()
+        _atomic_write(self.manifest_path, lambda f: f.write(data))
+
     def _load_index(self):
         self._index = {}
-        for name, meta in list(self.shards.items()):
-            path = os.path.join(self.root, name)
-            try:
-                if _sha256(path) != meta["sha256"]:
-                    raise ValueError("checksum mismatch")
-                with np.load(path) as z:
-                    for k, v in zip(z["keys"], z["embeddings"]):
-                        self._index[str(k)] = v
-            except (OSError, ValueError, KeyError) as e:
-                warnings.warn(f"{path}: corrupt cache shard ({e}); its clips will be recomputed")
-                self.dropped.append(name)
-                del self.shards[name]
-        if self.dropped:
-            self._write_manifest()
+        with self._locked():
+            self.shards = self._read_manifest()
+            changed = False
+            for name in sorted(os.listdir(self.root)):
+                path = os.path.join(self.root, name)
+                if ".tmp-" in name and time.time() - os.path.getmtime(path) > 60:
+                    os.remove(path)  # left by a killed writer (recent ones may belong to a live run)
+                elif name.endswith(".npz") and name not in self.shards:
+                    try:
+                        _read_shard(path)  # the zip's CRCs catch a torn write
+                    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+                        warnings.warn(f"{path}: corrupt cache shard ({e}); its clips will be recomputed")
+                        self.dropped.append(name)
+                        os.remove(path)
+                        continue
+                    self.shards[name] = {"sha256": _sha256(path)}
+                    self.adopted.append(name)
+                    changed = True
+            for name, meta in list(self.shards.items()):
+                path = os.path.join(self.root, name)
+                try:
+                    if _sha256(path) != meta["sha256"]:
+                        raise ValueError("checksum mismatch")
+                    keys, emb = _read_shard(path)
+                    self._index.update(zip(keys, emb))
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+                    warnings.warn(f"{path}: corrupt cache shard ({e}); its clips will be recomputed")
+                    self.dropped.append(name)
+                    del self.shards[name]
+                    changed = True
+                    if os.path.exists(path):
+                        os.remove(path)
+            if changed:
+                self._write_manifest()
 
     def lookup(self, keys):
         if self._index is None:
@@ -92,14 +145,13 @@ class EmbeddingCache:
 
     def add(self, keys, embeddings):
         embeddings = np.asarray(embeddings, np.float32)
+        keys = [str(k) for k in keys]
         name = f"shard-{uuid.uuid4().hex[:12]}.npz"
         path = os.path.join(self.root, name)
         _atomic_write(path, lambda f: np.savez(f, keys=np.asarray(keys), embeddings=embeddings))
-        self.shards[name] = {"sha256": _sha256(path), "n": len(keys)}
-        self._write_manifest()
+        meta = {"sha256": _sha256(path), "n": len(keys)}
+        with self._locked():  # merge with what other runs sharing this folder have written
+            self.shards = {**self._read_manifest(), name: meta}
+            self._write_manifest()
         if self._index is not None:
             self._index.update(zip(keys, embeddings))
-
-    def _write_manifest(self):
-        data = json.dumps({"version": 1, "shards": self.shards}, indent=1).encode()
-        _atomic_write(self.manifest_path, lambda f: f.write(data))

@@ -1,38 +1,51 @@
-"""Labelled task folders → a list of clips with labels and a train/test split.
+"""Labelled task folders → a list of clips with labels and a train/validation/test split.
 
 Layouts (see DESIGN.md):
 
-    DIR/<label>/*.wav                       split made here, seeded
+    DIR/<label>/*.wav                         split made here (seeded) or from Speech Commands' lists
     DIR/train/<label>/… + DIR/test/<label>/…  splits as given
 
-Speech Commands' own `validation_list.txt` / `testing_list.txt` are honoured when
-present, and its `<speaker>_nohash_<n>.wav` names give a speaker-independent split.
-`_background_noise_` is not a label.
+In the flat layout, Speech Commands' own `testing_list.txt` and `validation_list.txt`
+(paths relative to DIR, one per line) are honoured when present; otherwise a seeded
+split by speaker is made from `<speaker>_nohash_<n>.wav` names (a speaker's clips all
+land on one side; other names are their own group). `_background_noise_` is not a
+label: its files feed augmentation (`Dataset.noise`). A `_silence_` label may hold
+digitally silent clips. Files in a label folder that are not audio (by extension) are
+listed in `Dataset.rejected`; dot-files are ignored.
 
 ```python
 from pipeline import datasets
 ds = datasets.scan("data/keywords")
-train = ds.split("train"); test = ds.split("test")
-audio, labels, skipped = datasets.load(train, clip_samples=16000)
+train, test = ds.split("train"), ds.split("test")      # also "validation" when listed
+audio, labels, paths, skipped = datasets.load(train, clip_samples=16000)
+noise, skipped_noise = datasets.load_noise(ds.noise)
 ```
+Decoding runs on a thread pool (tensorflow-io's kernels release the GIL); a file that
+cannot be used is skipped and listed as {"path", "reason"}, never fatal.
 """
 import dataclasses
 import hashlib
 import os
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from pipeline import audio as audio_io
 
-NOT_LABELS = {"_background_noise_"}
+NOISE_DIR = "_background_noise_"
+SILENCE = "_silence_"
+NOT_LABELS = {NOISE_DIR}
+SPLIT_LISTS = {"test": "testing_list.txt", "validation": "validation_list.txt"}
 
 
 @dataclasses.dataclass
 class Clip:
     path: str
     label: int
-    split: str  # "train" or "test"
+    split: str  # "train", "validation" or "test"
+    silent_ok: bool = False  # digital silence is the content (a `_silence_` label)
 
 
 @dataclasses.dataclass
@@ -40,19 +53,30 @@ class Dataset:
     root: str
     labels: list
     clips: list
+    noise: list = dataclasses.field(default_factory=list)     # background-noise files
+    rejected: list = dataclasses.field(default_factory=list)  # [{"path", "reason"}]: not audio
+    warnings: list = dataclasses.field(default_factory=list)  # e.g. a label with a single clip
 
     def split(self, name):
         return [c for c in self.clips if c.split == name]
 
 
-def _audio_files(folder):
-    out = []
+def _walk(folder):
+    """(audio files, other files) under `folder`, sorted, dot-files and dot-folders left out."""
+    found, other = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
-            if f.lower().endswith(audio_io.EXTENSIONS):
-                out.append(os.path.join(dirpath, f))
-    return out
+            if f.startswith("."):
+                continue
+            (found if f.lower().endswith(audio_io.EXTENSIONS) else other).append(os.path.join(dirpath, f))
+    return found, other
+
+
+def _not_audio(paths):
+    exts = ", ".join(audio_io.EXTENSIONS)
+    return [{"path": p, "reason": f"not an audio file (extension '{os.path.splitext(p)[1] or 'none'}'; "
+                                  f"supported: {exts})"} for p in paths]
 
 
 def _label_dirs(folder):
@@ -74,55 +98,101 @@ def _read_list(root, name):
         return {os.path.normpath(line.strip()) for line in f if line.strip()}
 
 
+def _seeded_split(clips, test_fraction, seed):
+    """A seeded split by speaker group: a group's clips all land on one side."""
+    groups = sorted({_group(c.path) for c in clips})
+    random.Random(seed).shuffle(groups)
+    n_test = max(1, round(test_fraction * len(groups))) if len(groups) > 1 else 0
+    test_groups = set(groups[:n_test])
+    for c in clips:
+        if _group(c.path) in test_groups:
+            c.split = "test"
+
+
 def scan(root, test_fraction=0.2, seed=0):
-    """Find the labels and clips under `root` and assign each clip to train or test."""
+    """Find the labels and clips under `root` and assign each clip to train, validation or test."""
     root = str(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{root}: data folder does not exist")
     top = _label_dirs(root)
+    rejected, warnings = [], []
     if "train" in top and "test" in top:
         labels = sorted(set(_label_dirs(os.path.join(root, "train"))) | set(_label_dirs(os.path.join(root, "test"))))
-        clips = [Clip(p, labels.index(lab), split)
-                 for split in ("train", "test")
-                 for lab in _label_dirs(os.path.join(root, split))
-                 for p in _audio_files(os.path.join(root, split, lab))]
+        clips = []
+        for split in ("train", "test"):
+            for lab in _label_dirs(os.path.join(root, split)):
+                found, other = _walk(os.path.join(root, split, lab))
+                clips += [Clip(p, labels.index(lab), split, lab == SILENCE) for p in found]
+                rejected += _not_audio(other)
+        noise = [p for d in (root, os.path.join(root, "train")) for p in _walk(os.path.join(d, NOISE_DIR))[0]]
     else:
         labels = top
-        testing = _read_list(root, "testing_list.txt")
         clips = []
         for i, lab in enumerate(labels):
-            for p in _audio_files(os.path.join(root, lab)):
-                clips.append(Clip(p, i, "train"))
-        if testing:
+            found, other = _walk(os.path.join(root, lab))
+            clips += [Clip(p, i, "train", lab == SILENCE) for p in found]
+            rejected += _not_audio(other)
+        lists = {split: _read_list(root, name) for split, name in SPLIT_LISTS.items()}
+        if any(lists.values()):  # Speech Commands' own split
             for c in clips:
-                if os.path.normpath(os.path.relpath(c.path, root)) in testing:
-                    c.split = "test"
+                rel = os.path.normpath(os.path.relpath(c.path, root))
+                c.split = next((s for s, names in lists.items() if rel in names), "train")
         else:
-            # Seeded split by speaker group: a group's clips all land on one side.
-            groups = sorted({_group(c.path) for c in clips})
-            random.Random(seed).shuffle(groups)
-            n_test = max(1, round(test_fraction * len(groups))) if len(groups) > 1 else 0
-            test_groups = set(groups[:n_test])
-            for c in clips:
-                if _group(c.path) in test_groups:
-                    c.split = "test"
+            _seeded_split(clips, test_fraction, seed)
+            for i, lab in enumerate(labels):  # a label's only clip is kept for training
+                own = [c for c in clips if c.label == i]
+                if len(own) == 1 and own[0].split == "test":
+                    own[0].split = "train"
+        noise = _walk(os.path.join(root, NOISE_DIR))[0]
     if not labels or not clips:
         raise ValueError(f"{root}: no labelled audio found (expected {root}/<label>/*.wav "
                          f"or {root}/train/<label>/… and {root}/test/<label>/…)")
-    return Dataset(root, labels, clips)
+    for i, lab in enumerate(labels):
+        own = [c for c in clips if c.label == i]
+        if len(own) < 2:
+            warnings.append(f"label '{lab}' has {len(own)} clip{'s' * (len(own) != 1)}; "
+                            "it is kept, but cannot be learnt or tested reliably")
+        elif not any(c.split == "train" for c in own):
+            warnings.append(f"label '{lab}' has no training clips")
+        elif not any(c.split == "test" for c in own):
+            warnings.append(f"label '{lab}' has no test clips")
+    return Dataset(root, labels, clips, noise, rejected, warnings)
 
 
-def load(clips, clip_samples, sample_rate=audio_io.SAMPLE_RATE):
-    """Decode `clips` to a float32 array [n, clip_samples]; bad files are skipped and listed.
+def _decode_all(paths, sample_rate, allow_silent, workers, progress, what="files"):
+    """Yield (path, samples or None, AudioError or None) in order, decoding on a thread pool."""
+    workers = workers or min(8, os.cpu_count() or 2)
+    silent = allow_silent if isinstance(allow_silent, (list, tuple)) else [allow_silent] * len(paths)
 
-    Returns (audio, labels, paths, skipped) where skipped is [{"path", "reason"}].
+    def one(i):
+        try:
+            return paths[i], audio_io.load(paths[i], sample_rate, allow_silent=silent[i]), None
+        except audio_io.AudioError as e:
+            return paths[i], None, e
+
+    t0 = last = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        for n, result in enumerate(pool.map(one, range(len(paths))), 1):
+            if progress and (time.perf_counter() - last > 5 or n == len(paths)) and len(paths) > 100:
+                last = time.perf_counter()
+                rate = n / max(last - t0, 1e-9)
+                progress(f"decoding: {n}/{len(paths)} {what}, {rate:.0f} files/s, "
+                         f"ETA {(len(paths) - n) / rate:.0f} s")
+            yield result
+
+
+def load(clips, clip_samples, sample_rate=audio_io.SAMPLE_RATE, workers=None, progress=None):
+    """Decode `clips` to a float32 array [n, clip_samples] (padded or centre-cropped).
+
+    Bad files are skipped and listed. Returns (audio, labels, paths, skipped) where
+    skipped is [{"path", "reason"}].
     """
     xs, ys, paths, skipped = [], [], [], []
-    for c in clips:
-        try:
-            x = audio_io.load(c.path, sample_rate)
-        except audio_io.AudioError as e:
-            skipped.append({"path": e.path, "reason": e.reason})
+    results = _decode_all([c.path for c in clips], sample_rate, [c.silent_ok for c in clips],
+                          workers, progress, "clips")
+    for c, (_, x, err) in zip(clips, results):
+        if err is not None:
+            skipped.append({"path": err.path, "reason": err.reason})
             continue
         xs.append(audio_io.fit_length(x, clip_samples))
         ys.append(c.label)
@@ -137,18 +207,20 @@ def fingerprint(path):
     return hashlib.sha1(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
 
 
-def load_unlabeled(root, clip_samples, sample_rate=audio_io.SAMPLE_RATE):
+def load_unlabeled(root, clip_samples, sample_rate=audio_io.SAMPLE_RATE, workers=None, progress=None):
     """Every audio file under `root` (any depth), cut into clips of `clip_samples`.
 
     Returns (audio [n, clip_samples], ids ["path#piece"], paths, skipped). A tail shorter
-    than half a clip is dropped; a file shorter than a clip is padded.
+    than half a clip is dropped; a file shorter than a clip is padded. Non-audio files
+    are listed in skipped.
     """
-    xs, ids, paths, skipped = [], [], [], []
-    for p in _audio_files(root):
-        try:
-            x = audio_io.load(p, sample_rate)
-        except audio_io.AudioError as e:
-            skipped.append({"path": e.path, "reason": e.reason})
+    if not os.path.isdir(str(root)):
+        raise FileNotFoundError(f"{root}: unlabelled audio folder does not exist")
+    found, other = _walk(str(root))
+    xs, ids, paths, skipped = [], [], [], _not_audio(other)
+    for p, x, err in _decode_all(found, sample_rate, False, workers, progress, "unlabelled files"):
+        if err is not None:
+            skipped.append({"path": err.path, "reason": err.reason})
             continue
         pieces = max(1, int(round(len(x) / clip_samples)))
         for i in range(pieces):
@@ -157,3 +229,14 @@ def load_unlabeled(root, clip_samples, sample_rate=audio_io.SAMPLE_RATE):
             paths.append(p)
     audio = np.stack(xs) if xs else np.zeros((0, clip_samples), np.float32)
     return audio, ids, paths, skipped
+
+
+def load_noise(paths, sample_rate=audio_io.SAMPLE_RATE, workers=None):
+    """Background-noise recordings (any length) → ([float32 arrays], skipped)."""
+    noise, skipped = [], []
+    for _, x, err in _decode_all(list(paths), sample_rate, False, workers, None):
+        if err is not None:
+            skipped.append({"path": err.path, "reason": err.reason})
+        else:
+            noise.append(x)
+    return noise, skipped

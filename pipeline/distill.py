@@ -1,15 +1,27 @@
-"""Training: distil the teacher's embedding at every exit, then a classifier head per exit.
+"""Training: distil the teacher's embedding at every exit, a classifier head per exit, then
+optionally a joint fine-tune.
 
 ```python
 from pipeline import distill
-scale = distill.distill(model, audio, teacher_emb, epochs=20, out_dir="OUT")
+strategy = distill.get_strategy("default")          # or "mirrored" (GPUs), "multiworker" (hosts)
+with strategy.scope():                               # build under the scope; compile happens in it too
+    model = students.build("quicknet", spec_augment=True)
+scale = distill.distill(model, audio, teacher_emb, epochs=20, loss="cosine",
+                        exit_weights=[0.5, 0.75, 1], optimizer="bop", out_dir="OUT")
 distill.train_heads(model, audio, labels, epochs=20, out_dir="OUT")
+distill.fine_tune(model, audio, teacher_emb, labels, epochs=5, label_weight=1.0, out_dir="OUT")
 ```
-Both phases keep a backup every epoch (`tf.keras.callbacks.BackupAndRestore`), so an
-interrupted run continues where it stopped, and write TensorBoard logs under OUT/logs.
+Every phase keeps a backup every epoch (`tf.keras.callbacks.BackupAndRestore` under
+OUT/checkpoints/<phase>_backup), so a killed run continues from its last finished epoch when
+rerun with the same `out_dir`; holds out a seeded `val_fraction` of its clips and stops
+early when their loss has not improved for `patience` epochs (best weights restored); and
+writes TensorBoard logs under OUT/logs/<phase>. Models and optimizers are compiled under
+the strategy the model was built in (`model.distribute_strategy`), so the same code trains
+on one CPU, on every local GPU (mirrored) or on several hosts (multiworker, TF_CONFIG).
 """
 import os
 
+import larq as lq
 import numpy as np
 
 import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
@@ -23,6 +35,8 @@ LOSSES = {
     "cosine": lambda: tf.keras.losses.CosineSimilarity(axis=-1),
     "l1": lambda: tf.keras.losses.MeanAbsoluteError(),
 }
+OPTIMIZERS = ("adam", "bop")
+STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 def get_loss(name):
@@ -36,17 +50,98 @@ def target_scale(embeddings):
     return float(np.sqrt(np.mean(np.square(embeddings))) + 1e-12)
 
 
-def _callbacks(out_dir, phase, verbose):
-    cbs = []
-    if out_dir:
-        cbs.append(tf.keras.callbacks.BackupAndRestore(os.path.join(out_dir, "checkpoints", f"{phase}_backup")))
-        cbs.append(tf.keras.callbacks.TensorBoard(os.path.join(out_dir, "logs", phase), write_graph=False,
-                                                  profile_batch=0))
-    return cbs
+def parse_exit_weights(value, exits=None):
+    """"0.5,0.75,1" (or a list of numbers) → [0.5, 0.75, 1.0]; checks the count against `exits`.
+
+    ```python
+    distill.parse_exit_weights("0.5,0.75,1", exits=3)   # [0.5, 0.75, 1.0]
+    ```
+    """
+    if value is None or value == "":
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        weights = [float(v) for v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"exit weights must be numbers separated by commas (e.g. 0.5,0.75,1), got {value!r}")
+    if any(not np.isfinite(w) or w < 0 for w in weights) or not any(weights):
+        raise ValueError(f"exit weights must be finite, >= 0 and not all 0, got {value!r}")
+    if exits is not None and len(weights) != exits:
+        raise ValueError(f"{len(weights)} exit weights given for {exits} exits: give one per exit")
+    return weights
+
+
+def get_strategy(name="default"):
+    """tf.distribute strategy by name: "default" (one device: the first GPU if there is one,
+    else the CPU), "mirrored" (every local GPU), "multiworker" (hosts listed in TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown distribution strategy '{name}'; choose one of {list(STRATEGIES)}")
 
 
 def _schedule(lr, steps):
     return tf.keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps), alpha=0.05)
+
+
+def make_optimizer(name="adam", lr=2e-3, steps=1, bop_threshold=1e-8, bop_gamma=1e-4):
+    """"adam": Adam with cosine-decayed `lr` on every weight (binary kernels train their latent
+    weights, kept in [-1, 1] by their weight_clip constraint). "bop": larq's Bop flips the
+    binary kernels (`CaseOptimizer`), Adam trains the rest."""
+    if name == "adam":
+        return tf.keras.optimizers.Adam(_schedule(lr, steps))
+    if name == "bop":
+        return lq.optimizers.CaseOptimizer(
+            (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop(threshold=bop_threshold, gamma=bop_gamma)),
+            default_optimizer=tf.keras.optimizers.legacy.Adam(_schedule(lr, steps)))
+    raise ValueError(f"unknown optimizer '{name}'; choose one of {list(OPTIMIZERS)}")
+
+
+def holdout(n, fraction, seed=0):
+    """Seeded split of n clips → (train indices, validation indices); no validation when
+    `fraction` would leave fewer than one clip on either side."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * fraction))
+    if n_val < 1 or n - n_val < 1:
+        return np.arange(n), np.arange(0)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _take(x, idx):
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
+
+
+def _dataset(x, y, batch_size, seed=None, augment=None):
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if seed is not None:
+        ds = ds.shuffle(len(x), seed=seed)
+    if augment:
+        ds = ds.map(augment_lib.waveform() if augment is True else augment, num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()  # in-memory arrays: multi-worker shards by element, not by file
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _callbacks(out_dir, phase, validate=False, patience=None, tag="", extra=()):
+    """Backup first (an interrupted epoch never reaches the others), then `extra`, TensorBoard,
+    early stopping."""
+    cbs = []
+    if out_dir:
+        suffix = f"-{tag}" if tag else ""
+        cbs.append(tf.keras.callbacks.BackupAndRestore(
+            os.path.join(out_dir, "checkpoints", f"{phase}_backup{suffix}")))
+    cbs += list(extra)
+    if out_dir:
+        cbs.append(tf.keras.callbacks.TensorBoard(os.path.join(out_dir, "logs", phase), write_graph=False,
+                                                  profile_batch=0))
+    if validate and patience:
+        cbs.append(tf.keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True))
+    return cbs
 
 
 def _set_trainable(model, heads_only):
@@ -55,40 +150,80 @@ def _set_trainable(model, heads_only):
         layer.trainable = layer.name.endswith("_probs") == heads_only
 
 
+def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_weights=None, metrics=None,
+         augment=None, val_fraction=0.0, patience=None, out_dir=None, verbose=1, seed=0, callbacks=(), tag=""):
+    """Compile under the model's strategy and fit on a seeded train/validation split."""
+    train, val = holdout(len(x), val_fraction, seed)
+    steps = epochs * int(np.ceil(len(train) / batch_size))
+    with model.distribute_strategy.scope():
+        model.compile(make_optimizer(optimizer, lr, steps), loss=losses, loss_weights=loss_weights,
+                      metrics=metrics)
+    ds = _dataset(x[train], _take(y, train), batch_size, seed=seed, augment=augment)
+    val_ds = _dataset(x[val], _take(y, val), batch_size) if len(val) else None
+    return model.fit(ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+                     callbacks=_callbacks(out_dir, phase, val_ds is not None, patience, tag, callbacks))
+
+
+def _embedding_names(model):
+    return [n.replace("_probs", "_embedding") for n in exit_names(model)]
+
+
 def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="mse", lr=2e-3,
-            exit_weights=None, augment=True, out_dir=None, verbose=1, seed=0):
+            exit_weights=None, augment=True, out_dir=None, verbose=1, seed=0, callbacks=(),
+            optimizer="adam", val_fraction=0.1, patience=None, tag=""):
     """Fit every exit's embedding head to the teacher's embedding (scaled to unit RMS).
 
-    With `augment`, each epoch sees shifted, re-gained, lightly noisy copies of the clips
-    (targets from the clean clips; see `pipeline.augment`). Returns the scale the targets
-    were divided by: student embedding × scale ≈ teacher's.
+    `loss` ("mse", "cosine", "l1") at every exit, weighted by `exit_weights` (one per exit,
+    default all 1). With `augment` (True for `pipeline.augment.waveform()`, or any tf.data map
+    function of (audio, target)), each epoch sees perturbed copies of the clips, targets from
+    the clean clips. `callbacks` are extra Keras callbacks. `val_fraction` of the clips
+    (seeded) are held out; with `patience`, training stops when their loss stops improving.
+    `tag` names this run's backup folder (a different tag never resumes another run's state).
+    Returns the scale the targets were divided by: student embedding × scale ≈ teacher's.
     """
     tf.keras.utils.set_random_seed(seed)
-    names = [n.replace("_probs", "_embedding") for n in exit_names(model)]
-    weights = exit_weights or [1.0] * len(names)
+    names = _embedding_names(model)
+    weights = parse_exit_weights(exit_weights, len(names)) or [1.0] * len(names)
     scale = target_scale(teacher_embeddings)
     targets = {n: teacher_embeddings / scale for n in names}
     _set_trainable(model, heads_only=False)
-    steps = epochs * int(np.ceil(len(audio) / batch_size))
-    model.compile(tf.keras.optimizers.Adam(_schedule(lr, steps)),
-                  loss={n: get_loss(loss) for n in names},
-                  loss_weights=dict(zip(names, weights)))
-    ds = tf.data.Dataset.from_tensor_slices((audio, targets)).shuffle(len(audio), seed=seed)
-    if augment:
-        ds = ds.map(augment_lib.waveform(), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    model.fit(ds, epochs=epochs, verbose=verbose, callbacks=_callbacks(out_dir, "distill", verbose))
+    _fit(model, audio, targets, phase="distill", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+         losses={n: get_loss(loss) for n in names}, loss_weights=dict(zip(names, weights)), augment=augment,
+         val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed,
+         callbacks=callbacks, tag=tag)
     return scale
 
 
-def train_heads(model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir=None, verbose=1, seed=0):
+def train_heads(model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir=None, verbose=1, seed=0,
+                callbacks=(), tag=""):
     """Frozen backbone: train only each exit's classifier (a linear probe on its embedding)."""
     tf.keras.utils.set_random_seed(seed)
     names = exit_names(model)
     _set_trainable(model, heads_only=True)
-    steps = epochs * int(np.ceil(len(audio) / batch_size))
-    model.compile(tf.keras.optimizers.Adam(_schedule(lr, steps)),
-                  loss={n: tf.keras.losses.SparseCategoricalCrossentropy() for n in names},
-                  metrics={n: ["accuracy"] for n in names})
-    model.fit(audio, {n: labels for n in names}, batch_size=batch_size, epochs=epochs, shuffle=True,
-              verbose=verbose, callbacks=_callbacks(out_dir, "heads", verbose))
+    _fit(model, audio, {n: labels for n in names}, phase="heads", epochs=epochs, batch_size=batch_size, lr=lr,
+         optimizer="adam", losses={n: tf.keras.losses.SparseCategoricalCrossentropy() for n in names},
+         metrics={n: ["accuracy"] for n in names}, out_dir=out_dir, verbose=verbose, seed=seed,
+         callbacks=callbacks, tag=tag)
+
+
+def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32, loss="mse", lr=5e-4,
+              exit_weights=None, label_weight=1.0, augment=True, out_dir=None, verbose=1, seed=0,
+              callbacks=(), optimizer="adam", val_fraction=0.1, patience=None, tag=""):
+    """Joint fine-tune of every layer: the distillation loss at every exit plus `label_weight` ×
+    the cross-entropy of every exit's classifier, both weighted per exit by `exit_weights`.
+    Labelled clips only (`labels[i]` is the class of `audio[i]`)."""
+    tf.keras.utils.set_random_seed(seed)
+    emb_names, prob_names = _embedding_names(model), exit_names(model)
+    weights = parse_exit_weights(exit_weights, len(emb_names)) or [1.0] * len(emb_names)
+    scale = target_scale(teacher_embeddings)
+    targets = {**{n: teacher_embeddings / scale for n in emb_names}, **{n: labels for n in prob_names}}
+    losses = {**{n: get_loss(loss) for n in emb_names},
+              **{n: tf.keras.losses.SparseCategoricalCrossentropy() for n in prob_names}}
+    loss_weights = {**dict(zip(emb_names, weights)), **{n: label_weight * w for n, w in zip(prob_names, weights)}}
+    for layer in model.layers:
+        layer.trainable = True
+    _fit(model, audio, targets, phase="fine_tune", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+         losses=losses, loss_weights=loss_weights, metrics={n: ["accuracy"] for n in prob_names}, augment=augment,
+         val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed,
+         callbacks=callbacks, tag=tag)
+    return scale

@@ -31,19 +31,74 @@ def markdown(r):
               f"- data: {d['clips']} clips, {len(d['labels'])} labels, {len(d['skipped'])} skipped",
               f"- model: `{m['path']}`, {m['bytes']:,} bytes, binary MAC fraction {m['binary_mac_fraction']:.3f}",
               ""]
+    if "benchmark" in r["teacher"]:  # the embedding cache at work: no teacher calls once every clip is embedded
+        b = r["teacher"]["benchmark"]
+        secs = b["epoch_seconds"]
+        lines += ["**Teacher benchmark:** teacher calls during distillation (after the first pass): "
+                  f"{b['teacher_calls_after_first_pass']}; epoch wall time "
+                  + (f"{secs[0]:.1f} s (epoch 1), {secs[1]:.1f} s (epoch 2)" if len(secs) > 1 else
+                     f"{secs[0]:.1f} s (epoch 1)" if secs else "n/a")
+                  + (f", {sum(secs) / len(secs):.1f} s mean over {len(secs)} epochs" if len(secs) > 2 else "")
+                  + f"; {r['teacher'].get('teacher_calls', 0)} teacher calls to embed "
+                  f"{r['teacher'].get('clips_embedded', 0)} clips.", ""]
     lines += ["| exit | file | bytes | LCE latency (ms) | accuracy | embedding cosine |",
               "|---|---|---|---|---|---|"]
     for e in r["exits"]:
         lines.append(f"| {e['index']} | `{e['path']}` | {e['bytes']:,} | {_fmt(e['latency_ms'])} | "
                      f"{_fmt(e['accuracy'])} | {_fmt(e['embedding_cosine'])} |")
+    lines += _deployment(r)
     if "parity" in r:
-        lines += ["", f"Parity Keras vs LCE TFLite (worst absolute difference over exits and test clips): "
-                      f"{r['parity']['max_abs_diff']:.2e}; top-1 agreement {r['parity'].get('top1_agreement', 0):.3f}."]
+        lines += ["", f"Parity Keras vs LCE TFLite on {r['parity'].get('clips', 'the')} test clips: worst absolute "
+                      f"difference {r['parity']['max_abs_diff']:.2e} (over every exit's embedding and probabilities), "
+                      f"top-1 agreement {r['parity'].get('top1_agreement', 0):.3f} (worst exit). A binary network "
+                      "amplifies float rounding where a pre-activation is near zero and its sign flips, so "
+                      "differences grow with depth; agreement of the decisions is the figure to watch."]
     if d["skipped"]:
         lines += ["", "## Skipped files", ""] + [f"- `{x['path']}`: {x['reason']}" for x in d["skipped"]]
     lines += ["", "Latency: median of repeated single-clip runs with LCE's interpreter, 1 thread, on the machine "
                   "that ran the pipeline (x86 runs LCE's portable kernels; a Raspberry Pi runs its ARM ones)."]
     return "\n".join(lines) + "\n"
+
+
+def _deployment(r):
+    """Stages, float reference, ratios, early exit and device figures (when present)."""
+    lines = []
+    if r.get("stages"):
+        lines += ["", "| stage | file | LCE latency (ms) |", "|---|---|---|"]
+        lines += [f"| {s['index']} | `{s['path']}` | {_fmt(s['latency_ms'])} |" for s in r["stages"]]
+    if r.get("float_reference"):
+        f, p = r["float_reference"], r.get("performance", {})
+        lines += ["", f"Float reference (same network, {f.get('runtime', 'stock TFLite')}): "
+                      f"{_fmt(f['latency_ms'])} ms. Last exit with LCE over float reference: "
+                      f"{_fmt(p.get('last_exit_over_float_reference'), '.2f')}; each exit over the last exit: "
+                      + ", ".join(_fmt(v, ".2f") for v in p.get("exit_over_last_exit", [])) + " (measured side by side, one process)."]
+    if r.get("early_exit_targets"):
+        lines += ["", "## Early exit", "", "| target | threshold | accuracy | mean latency (ms) | exits used | "
+                  "cross-validated accuracy | cross-validated latency (ms) |", "|---|---|---|---|---|---|---|"]
+        for name, t in r["early_exit_targets"].items():
+            cv = t.get("cross_validated", {})
+            lines.append(f"| {name} ({t.get('description', '')}) | {t['threshold']:.3f} | {t['accuracy']:.3f} | "
+                         f"{t['mean_latency_ms']:.3f} | {t['exit_histogram']} | {_fmt(cv.get('accuracy'))} | "
+                         f"{_fmt(cv.get('mean_latency_ms'))} |")
+        last = r["exits"][-1]
+        lines += ["", f"Last exit alone: accuracy {_fmt(last['accuracy'])}, {_fmt(last['latency_ms'])} ms. Thresholds "
+                      "are chosen on the test clips (written to thresholds.json); the cross-validated columns choose "
+                      "them on one half and score the other, the honest estimate for new clips."]
+    if r.get("early_exit_per_class_mean_exit"):
+        pc = r["early_exit_per_class_mean_exit"]
+        lines += ["", "Mean exit index per class at the default threshold (higher = harder): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in sorted(pc.items(), key=lambda kv: kv[1]))]
+    for device, figs in r.get("lce_benchmark", {}).items():
+        lines += ["", f"## lce_benchmark_model on {device}", "", "| file | latency (ms) | memory (MB) |", "|---|---|---|"]
+        if "exits_ms" in figs:  # figures of `python -m export.benchmark OUT` here
+            rows = [(f"exits/exit_{i}.tflite", {"latency_ms": v}) for i, v in enumerate(figs["exits_ms"], 1)]
+            rows += [(f"stages/stage_{i}.tflite", {"latency_ms": v}) for i, v in enumerate(figs["stages_ms"], 1)]
+        else:
+            rows = list(figs.items())
+        for f, v in rows:
+            lines.append(f"| `{f}` | {_fmt(v.get('latency_ms'))} | {_fmt(v.get('memory_overall_mb'), '.1f')} |"
+                         if "error" not in v else f"| `{f}` | failed: {v['error']} | |")
+    return lines
 
 
 def plot_tradeoff(r, path):
@@ -53,14 +108,16 @@ def plot_tradeoff(r, path):
     for e in ex:
         ax.annotate(f"exit {e['index']}", (e["latency_ms"], e["accuracy"]), textcoords="offset points", xytext=(5, -10))
     if r.get("early_exit"):
-        pts = sorted(r["early_exit"], key=lambda p: p["mean_latency_ms"])
-        ax.plot([p["mean_latency_ms"] for p in pts], [p["accuracy"] for p in pts], "s--", alpha=0.7,
+        pts = sorted(r["early_exit"], key=lambda p: p["threshold"])
+        ax.plot([p["mean_latency_ms"] for p in pts], [p["accuracy"] for p in pts], "-", alpha=0.6, lw=1,
                 label="early exit, threshold sweep")
+        for name, t in r.get("early_exit_targets", {}).items():
+            ax.plot(t["mean_latency_ms"], t["accuracy"], "*", ms=12, label=f"{name}: τ={t['threshold']:.2f}")
     ax.set_xlabel("latency per clip (ms, LCE interpreter, 1 thread)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Accuracy vs latency")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

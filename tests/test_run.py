@@ -27,7 +27,15 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     assert report["model"]["bytes"] == os.path.getsize(out / "model.tflite")
     assert [e["index"] for e in report["exits"]] == [1, 2, 3]
     assert all(0.0 <= e["accuracy"] <= 1.0 and e["latency_ms"] > 0 for e in report["exits"])
-    assert report["parity"]["max_abs_diff"] < 1e-2
+    # sign flips near zero can move a binary net's outputs; its decisions must agree
+    assert report["parity"]["top1_agreement"] >= 0.9 and report["parity"]["max_abs_diff"] < 1.0
+    for rel in ("stages/stage_3.tflite", "model_portable.tflite", "thresholds.json", "float_reference.tflite",
+                "pi/run_benchmark.sh", "early_exit_vectors.json"):
+        assert (out / rel).exists(), rel
+    assert report["float_reference"]["latency_ms"] > 0 and len(report["stages"]) == 3
+    assert set(report["early_exit_targets"]) == {"within_1pct", "fastest_95pct"}
+    assert report["early_exit"] and all(sum(p["exit_histogram"]) == 6 for p in report["early_exit"])
+    assert report["model"]["not_binarized"] == []
 
     again = run.main(argv)  # same --out: teacher cache and trained weights are reused
     assert again["teacher"]["clips_embedded"] == 0 and again["teacher"]["cache_hits"] == 24

@@ -1,0 +1,109 @@
+"""A folder salted with broken files runs to the end, lists every one, and a rerun calls no teacher."""
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from pipeline import run
+from conftest import tone_clip, write_wav
+
+
+def float_wav(path, x, sr=16000):
+    data = np.asarray(x, "<f4").tobytes()
+    fmt = struct.pack("<IHHIIHH", 16, 3, 1, sr, sr * 4, 4, 32)  # IEEE float
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + fmt + b"data"
+                + struct.pack("<I", len(data)) + data)
+    return str(path)
+
+
+def salted_folder(root):
+    """Two labels of good clips (4 speakers each) plus one broken file of every kind; returns {path: reason}."""
+    for label, f in (("low", 300.0), ("high", 2200.0)):
+        for spk in ("ann", "bob", "cy", "dee"):
+            for n in range(2):
+                write_wav(root / label / f"{spk}_nohash_{n}.wav", tone_clip(f, seconds=0.5, seed=n + ord(spk[0])))
+    write_wav(root / "solo" / "eve_nohash_0.wav", tone_clip(1000, seconds=0.5))  # a label with a single clip
+    write_wav(root / "_background_noise_" / "hum.wav", np.sin(np.arange(24000) / 40.0) * 0.2)
+    bad = {}
+    p = root / "low" / "corrupt_nohash_0.wav"
+    p.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(200))
+    bad[str(p)] = "cannot decode audio"
+    p = root / "low" / "empty_nohash_0.wav"
+    p.write_bytes(b"")
+    bad[str(p)] = "empty"
+    bad[write_wav(root / "low" / "silent_nohash_0.wav", np.zeros(8000, np.float32))] = "all zeros"
+    x = tone_clip(300, seconds=0.5)
+    x[100] = np.nan
+    bad[float_wav(root / "high" / "nan_nohash_0.wav", x)] = "NaN or Inf"
+    x[100] = np.inf
+    bad[float_wav(root / "high" / "inf_nohash_0.wav", x)] = "NaN or Inf"
+    p = root / "high" / "adpcm_nohash_0.wav"  # a WAV codec tensorflow-io does not read
+    fmt = struct.pack("<IHHIIHH", 16, 2, 1, 16000, 8000, 256, 4)
+    p.write_bytes(b"RIFF" + struct.pack("<I", 4036) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", 4000)
+                  + os.urandom(4000))
+    bad[str(p)] = "cannot decode audio"
+    p = root / "high" / "lyrics_nohash_0.mp3"  # not audio, audio extension
+    p.write_text("la la la\n" * 50)
+    bad[str(p)] = "cannot decode audio"
+    p = root / "high" / "notes.txt"  # not audio at all
+    p.write_text("recorded on a Tuesday")
+    bad[str(p)] = "not an audio file"
+    p = root / "low" / "moved_nohash_0.wav"  # a link to a file that is gone
+    os.symlink(root / "nowhere.wav", p)
+    bad[str(p)] = "no such file"
+    if os.geteuid() != 0:  # root reads a chmod-000 file anyway
+        p = root / "low" / "locked_nohash_0.wav"
+        write_wav(p, tone_clip(300))
+        os.chmod(p, 0)
+        bad[str(p)] = "not readable"
+    return bad
+
+
+def test_salted_folder_runs_to_the_end_and_a_rerun_calls_no_teacher(stand_in_teacher, tmp_path, capsys):
+    data = tmp_path / "data"
+    bad = salted_folder(data)
+    cache = str(tmp_path / "shared_cache")
+    argv = ["--data", str(data), "--teacher", stand_in_teacher, "--teacher-cache", cache, "--clip-seconds", "0.5",
+            "--epochs", "2", "--head-epochs", "1", "--exits", "1", "--width", "8", "--runs", "2", "--quiet",
+            "--out", str(tmp_path / "out")]
+    r = run.main(argv)
+    printed = capsys.readouterr().out
+    skipped = {s["path"]: s["reason"] for s in r["data"]["skipped"]}
+    assert set(skipped) == set(bad)
+    for path, why in bad.items():
+        assert why in skipped[path], (path, skipped[path])
+    assert f"data: {len(bad)} files skipped: " in printed and "warning: label 'solo' has 1 clip" in printed
+    assert "clips embedded" in printed and "clips/s, ETA" in printed  # teacher progress
+    assert r["data"]["labels"] == ["high", "low", "solo"]
+    good = 17
+    t = r["teacher"]
+    assert (t["clips_embedded"], t["cache_hits"], t["embedding_dim"]) == (good, 0, 64) and t["teacher_calls"] >= 1
+    assert t["cache"] == cache and os.path.exists(os.path.join(cache, "manifest.json"))
+    bench = t["benchmark"]  # the cache at work: distillation never calls the teacher
+    assert bench["teacher_calls_after_first_pass"] == 0 and len(bench["epoch_seconds"]) == 2
+    assert all(s > 0 for s in bench["epoch_seconds"])
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["teacher"]["benchmark"] == bench and len(report["data"]["skipped"]) == len(bad)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "Teacher benchmark" in md and "notes.txt" in md
+
+    # a second run on the same folder with the same teacher (another --out, the shared cache)
+    args = run.parse_args(argv[:-1] + [str(tmp_path / "out2")])
+    again, _ = run.load_data(args, 8000)
+    emb, info = run.teacher_stage(args, str(tmp_path / "out2"), again, 8000, "settings")
+    assert (info["teacher_calls"], info["clips_embedded"], info["cache_hits"]) == (0, 0, good)
+    assert emb["train"].shape == (len(again["train"][0]), 64) and np.isfinite(emb["train"]).all()
+
+
+def test_nothing_usable_left_exits_with_a_clear_message(tmp_path, capsys):
+    for name, content in (("a.wav", b""), ("b.wav", b"RIFFjunk"), ("c.flac", b"fLaC" + bytes(30))):
+        (tmp_path / "data" / "x").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / "x" / name).write_bytes(content)
+    with pytest.raises(SystemExit) as e:
+        run.main(["--data", str(tmp_path / "data"), "--teacher", "stand-in", "--out", str(tmp_path / "o")])
+    assert "no usable training clips" in str(e.value.code) and "3 files skipped" in str(e.value.code)
+    printed = capsys.readouterr().out
+    assert all(n in printed for n in ("a.wav", "b.wav", "c.flac"))
