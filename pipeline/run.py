@@ -38,6 +38,7 @@ def parser():
                    help="teacher output: dict key (default: embedding); a model with one tensor output needs none")
     p.add_argument("--teacher-cache", metavar="DIR",
                    help="teacher embedding cache, shareable between runs (default: OUT/teacher_cache)")
+
     def family(name):  # the registry imports TensorFlow, so only a --student value loads it here
         from models import students
         try:
@@ -66,6 +67,15 @@ def parser():
             raise argparse.ArgumentTypeError(f"must be in [0, 1), got {v}")
         return v
 
+    def non_negative(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        if not v >= 0.0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+        return v
+
     def weights(text):
         from pipeline.distill import parse_exit_weights
         try:
@@ -87,10 +97,11 @@ def parser():
     p.add_argument("--optimizer", default="adam", choices=("adam", "bop"),
                    help="adam: Adam on latent weights, clipped (default); bop: larq's Bop for binary "
                         "kernels (CaseOptimizer), Adam for the rest")
-    p.add_argument("--lr", type=float, default=2e-3, help="distillation learning rate, cosine-decayed (default: 2e-3)")
-    p.add_argument("--fine-tune-epochs", type=whole(0), default=0,
-                   help="after the heads, fine-tune everything on distillation + label loss (default: 0, off)")
-    p.add_argument("--label-weight", type=float, default=1.0, help="label loss weight in the fine-tune (default: 1)")
+    p.add_argument("--lr", type=non_negative, default=2e-3, help="distillation learning rate, cosine-decayed (default: 2e-3)")
+    p.add_argument("--fine-tune-epochs", type=whole(0), default=20,
+                   help="after the heads, fine-tune everything on distillation + label loss at every exit "
+                        "(default: 20; 0 turns it off)")
+    p.add_argument("--label-weight", type=non_negative, default=1.0, help="label loss weight in the fine-tune (default: 1)")
     p.add_argument("--val-fraction", type=fraction, default=0.1,
                    help="seeded fraction of the clips held out for validation loss (default: 0.1)")
     p.add_argument("--patience", type=whole(1), default=20,

@@ -67,7 +67,8 @@ def test_salted_folder_runs_to_the_end_and_a_rerun_calls_no_teacher(stand_in_tea
     bad = salted_folder(data)
     cache = str(tmp_path / "shared_cache")
     argv = ["--data", str(data), "--teacher", stand_in_teacher, "--teacher-cache", cache, "--clip-seconds", "0.5",
-            "--epochs", "2", "--head-epochs", "1", "--exits", "1", "--width", "8", "--runs", "2", "--quiet",
+            "--epochs", "2", "--head-epochs", "1", "--fine-tune-epochs", "0", "--exits", "1", "--width", "8",
+            "--runs", "2", "--quiet",
             "--out", str(tmp_path / "out")]
     r = run.main(argv)
     printed = capsys.readouterr().out
