@@ -12,8 +12,8 @@ x = blocks.stem(x, filters=32)                          # float: log-mel image �
 y = blocks.residual_block(x, name="s1b1")               # QuickNet: x + BN(ReLU(bconv(x)))
 y = blocks.pool_transition(y, name="t2")                # no MACs: ½ resolution, 2× channels
 y = blocks.bireal_block(y, name="s2b1", strides=2, filters=128)   # Bi-Real, binary downsampling
-y = blocks.dense_layer(y, growth=16, name="d1")          # BinaryDenseNet: concat(x, bconv(BN(x)))
-y = blocks.improvement_layer(y, growth=16, name="i1")    # MeliusNet: last 16 channels += bconv(BN(x))
+y = blocks.dense_layer(y, growth=16, name="d1")          # BinaryDenseNet: concat(x, BN(bconv(BN(x))))
+y = blocks.improvement_layer(y, growth=16, name="i1")    # MeliusNet: last 16 channels += BN(bconv(BN(x)))
 y = blocks.transition(y, filters=64, name="t3")          # float 1×1 (channel reduction), ½ resolution
 ```
 
@@ -116,9 +116,15 @@ def bireal_block(x, name, strides=1, filters=None):
 
 
 def dense_layer(x, growth, name):
-    """BinaryDenseNet layer: BN → binary 3×3 conv with `growth` channels, concatenated to x."""
+    """BinaryDenseNet layer: BN → binary 3×3 conv with `growth` channels → BN, concatenated to x.
+
+    The BN after the conv (LCE folds it into the binary conv's output transform) keeps the new
+    channels at the scale of the old ones: a binary conv's raw outputs are integers up to
+    9 × channels, which the exit heads and float transitions would otherwise see unscaled.
+    """
     y = batch_norm(f"{name}_bn")(x)
     y = binary_conv(growth, 3, name=f"{name}_bconv")(y)
+    y = batch_norm(f"{name}_bn_out")(y)
     return layers.Concatenate(name=f"{name}_concat")([x, y])
 
 
@@ -141,8 +147,9 @@ class AddToLast(layers.Layer):
 
 
 def improvement_layer(x, growth, name):
-    """MeliusNet improvement block: BN → binary 3×3 conv over all channels → `growth` outputs,
-    added to the newest `growth` channels (raises their quality without adding channels)."""
+    """MeliusNet improvement block: BN → binary 3×3 conv over all channels → `growth` outputs
+    → BN, added to the newest `growth` channels (raises their quality without adding channels)."""
     y = batch_norm(f"{name}_bn")(x)
     y = binary_conv(growth, 3, name=f"{name}_bconv")(y)
+    y = batch_norm(f"{name}_bn_out")(y)
     return AddToLast(name=f"{name}_improve")([x, y])

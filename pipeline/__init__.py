@@ -19,6 +19,6 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         "Import `pipeline` first or set TF_USE_LEGACY_KERAS=1 in the environment."
     )
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up noise (cuFFT/cuDNN registration)
 
 __version__ = "0.1.0"
