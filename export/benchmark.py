@@ -20,11 +20,10 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 
 import numpy as np
 
-from export.interpreter import LceModel
+from export.interpreter import LceModel, median_ms
 
 
 def _cosine(a, b):
@@ -36,17 +35,6 @@ def _cosine(a, b):
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def _median_ms(fn, runs, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
 
 
 def float_latency_ms(fb, x, runs=50, warmup=5):
@@ -63,7 +51,7 @@ def float_latency_ms(fb, x, runs=50, warmup=5):
     def once():
         it.set_tensor(inp["index"], x1)
         it.invoke()
-    return _median_ms(once, runs, warmup)
+    return median_ms(once, runs, warmup)
 
 
 def measure_exits(exit_files, audio, labels, teacher_embeddings=None, runs=50, root=None, progress=print):
@@ -163,9 +151,10 @@ def parse_script_output(text):
     return res
 
 
-def model_files(out_dir):
+def model_files(out_dir, subs=("exits", "stages")):
+    """exits/exit_K.tflite then stages/stage_K.tflite, relative to out_dir, ordered by K."""
     files = []
-    for sub in ("exits", "stages"):
+    for sub in subs:
         d = os.path.join(out_dir, sub)
         if os.path.isdir(d):
             files += [f"{sub}/{f}" for f in sorted(os.listdir(d), key=lambda f: int(re.sub(r"\D", "", f) or 0))
@@ -232,8 +221,8 @@ def merge_device_figures(out_dir, device, figures):
 
 def measure(out_dir, audio, runs=50, progress=print):
     """Latency of every exit and stage with LCE's interpreter and the float reference."""
-    exits = [os.path.join(out_dir, f) for f in model_files(out_dir) if f.startswith("exits/")]
-    stages = [os.path.join(out_dir, f) for f in model_files(out_dir) if f.startswith("stages/")]
+    exits = [os.path.join(out_dir, f) for f in model_files(out_dir, ["exits"])]
+    stages = [os.path.join(out_dir, f) for f in model_files(out_dir, ["stages"])]
     lat = [LceModel(_read(p)).latency_ms(audio[:1], runs=runs) for p in exits]
     stage_ms = stage_latencies(stages, audio, runs=runs) if stages else []
     ref_path = os.path.join(out_dir, "float_reference.tflite")

@@ -33,11 +33,16 @@ class LceModel:
     def latency_ms(self, x, runs=50, warmup=5):
         """Median wall time of one invocation, in milliseconds."""
         x = np.ascontiguousarray(x[:1], np.float32)
-        for _ in range(warmup):
-            self.run(x)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            self.run(x)
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times) * 1e3)
+        return median_ms(lambda: self.run(x), runs, warmup)
+
+
+def median_ms(fn, runs=50, warmup=5):
+    """Median wall time of `fn()` over `runs` calls after `warmup` calls, in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)

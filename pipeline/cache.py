@@ -33,7 +33,8 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 
 
-def _sha256(path):
+def sha256(path):
+    """SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -113,13 +114,13 @@ class EmbeddingCache:
                         self.dropped.append(name)
                         os.remove(path)
                         continue
-                    self.shards[name] = {"sha256": _sha256(path)}
+                    self.shards[name] = {"sha256": sha256(path)}
                     self.adopted.append(name)
                     changed = True
             for name, meta in list(self.shards.items()):
                 path = os.path.join(self.root, name)
                 try:
-                    if _sha256(path) != meta["sha256"]:
+                    if sha256(path) != meta["sha256"]:
                         raise ValueError("checksum mismatch")
                     keys, emb = _read_shard(path)
                     self._index.update(zip(keys, emb))
@@ -149,7 +150,7 @@ class EmbeddingCache:
         name = f"shard-{uuid.uuid4().hex[:12]}.npz"
         path = os.path.join(self.root, name)
         _atomic_write(path, lambda f: np.savez(f, keys=np.asarray(keys), embeddings=embeddings))
-        meta = {"sha256": _sha256(path), "n": len(keys)}
+        meta = {"sha256": sha256(path), "n": len(keys)}
         with self._locked():  # merge with what other runs sharing this folder have written
             self.shards = {**self._read_manifest(), name: meta}
             self._write_manifest()

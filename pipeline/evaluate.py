@@ -31,7 +31,6 @@ evaluate.probe(train_x, train_y, test_x, test_y)["accuracy"]
 """
 import argparse
 import glob
-import hashlib
 import json
 import os
 import re
@@ -48,6 +47,7 @@ import numpy as np  # noqa: E402
 
 from pipeline import audio as audio_io  # noqa: E402
 from pipeline import datasets  # noqa: E402
+from pipeline.cache import sha256  # noqa: E402
 
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # strongest regularisation first: ties go to it
 VAL_FRACTION = 0.2
@@ -160,14 +160,6 @@ def log_mel_stats(audio, batch_size=64):
         mean, var = tf.nn.moments(lm, axes=[1])
         out.append(np.concatenate([mean.numpy(), np.sqrt(var.numpy())], 1))
     return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def exit_files(model_dir):

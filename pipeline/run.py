@@ -369,10 +369,10 @@ def benchmark_stage(out, model, fb, data, emb, runs=50):
     from pipeline import calibrate
     test_x, test_y, _ = data["test"]
     say(f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage")
-    exits = benchmark.measure_exits(sorted_files(out, "exits"), test_x, test_y, emb["test"], runs=runs,
+    exits = benchmark.measure_exits([os.path.join(out, f) for f in benchmark.model_files(out, ["exits"])], test_x, test_y, emb["test"], runs=runs,
                                     root=out, progress=say)
     probs = [e.pop("probs") for e in exits]
-    stage_ms = benchmark.stage_latencies(sorted_files(out, "stages"), test_x, runs=runs)
+    stage_ms = benchmark.stage_latencies([os.path.join(out, f) for f in benchmark.model_files(out, ["stages"])], test_x, runs=runs)
     with open(os.path.join(out, "float_reference.tflite"), "rb") as f:
         float_ms = benchmark.float_latency_ms(f.read(), test_x, runs=runs)
     say(f"float reference (stock TFLite + XNNPACK, 1 thread): {float_ms:.2f} ms; LCE last exit: "
@@ -414,11 +414,6 @@ def android_stage(out, project):
     for name in ("labels.txt", "thresholds.json"):
         shutil.copy2(os.path.join(out, name), os.path.join(assets, name))
     return assets
-
-
-def sorted_files(out, sub):
-    d = os.path.join(out, sub)
-    return [os.path.join(d, f) for f in sorted(os.listdir(d), key=lambda f: int("".join(c for c in f if c.isdigit())))]
 
 
 def main(argv=None):
