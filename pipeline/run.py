@@ -364,7 +364,6 @@ def export_stage(out, model, data):
 
 def benchmark_stage(out, model, fb, data, emb, runs=50):
     """Stage 5: per-exit latency/accuracy (LCE interpreter), float reference, parity, early-exit calibration."""
-    import numpy as np
     from export import benchmark
     from pipeline import calibrate
     test_x, test_y, _ = data["test"]
