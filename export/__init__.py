@@ -2,7 +2,9 @@
 
 ```python
 from export import convert
-files = convert.export_all(model, "artifacts/demo")
+from export.layout import Layout
+files = convert.export_all(model, Layout("artifacts/demo"))
 ```
+The middle layer: `export` imports `models` (which selects Keras 2), never `pipeline`.
 """
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+import models  # noqa: F401  (selects Keras 2 before TensorFlow is imported)

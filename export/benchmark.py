@@ -1,29 +1,34 @@
 """Benchmarks of an exported run: LCE interpreter here, `lce_benchmark_model` on a device.
 
-    python -m export.benchmark OUT [--runs 50]                       # every exit and stage, here
-    python -m export.benchmark OUT --lce-benchmark PATH [--ssh USER@HOST] [--device NAME]
-    python -m export.benchmark OUT --parse pi_output.txt --device "Raspberry Pi 4"
+    brillsson benchmark OUT [--runs 50]                       # every exit and stage, here
+    brillsson benchmark OUT --lce-benchmark PATH [--ssh USER@HOST] [--device NAME]
+    brillsson benchmark OUT --parse pi_output.txt --device "Raspberry Pi 4"
 
 ```python
 from export import benchmark
-figs = benchmark.measure(out_dir, clips)          # exits, stages, float reference, ratios
+from export.layout import Layout
+figs = benchmark.measure(Layout(out_dir), clips)  # exits, stages, float reference, ratios
 benchmark.parse_lce_benchmark(text)               # one run of (lce_)benchmark_model
 ```
 LCE interpreter figures: 1 thread, warm-up, median of `runs` single-clip invocations. The
 float reference is the same network converted with TensorFlow's stock converter (binary
 convs as float convs) on stock TFLite with XNNPACK, 1 thread, timed in the same process.
 """
-import argparse
-import json
+import logging
 import os
 import re
 import shlex
 import subprocess
-import sys
 
 import numpy as np
+import tensorflow as tf
 
+from export.convert import ACTIVATION
 from export.interpreter import LceModel, median_ms
+from export.layout import IncompleteExport
+from models.students import EMBEDDING, PROBS, output_name, parse_output_name
+
+log = logging.getLogger(__name__)
 
 
 def _cosine(a, b):
@@ -39,8 +44,6 @@ def _read(path):
 
 def float_latency_ms(fb, x, runs=50, warmup=5):
     """Stock TFLite interpreter (XNNPACK delegate on by default for float graphs), 1 thread."""
-    import pipeline  # noqa: F401
-    import tensorflow as tf
     it = tf.lite.Interpreter(model_content=fb, num_threads=1)
     inp = it.get_input_details()[0]
     if list(inp["shape"]) != list(x[:1].shape):
@@ -54,7 +57,7 @@ def float_latency_ms(fb, x, runs=50, warmup=5):
     return median_ms(once, runs, warmup)
 
 
-def measure_exits(exit_files, audio, labels, teacher_embeddings=None, runs=50, root=None, progress=print):
+def measure_exits(exit_files, audio, labels, teacher_embeddings=None, runs=50, root=None):
     """For each exits/exit_K.tflite: bytes, median LCE latency (1 thread), accuracy, cosine to teacher.
 
     Also returns every exit's probabilities on `audio` under the key "probs" (not for the report).
@@ -64,7 +67,7 @@ def measure_exits(exit_files, audio, labels, teacher_embeddings=None, runs=50, r
         fb = _read(path)
         m = LceModel(fb)
         outs = m.predict(audio)
-        probs, emb = outs[f"exit{k}_probs"], outs[f"exit{k}_embedding"]
+        probs, emb = outs[output_name(k, PROBS)], outs[output_name(k, EMBEDDING)]
         results.append({
             "index": k,
             "path": os.path.relpath(path, root) if root else path,
@@ -74,7 +77,7 @@ def measure_exits(exit_files, audio, labels, teacher_embeddings=None, runs=50, r
             "embedding_cosine": _cosine(emb, teacher_embeddings) if teacher_embeddings is not None else None,
             "probs": probs,
         })
-        progress(f"exit {k}: {results[-1]['latency_ms']:.2f} ms, accuracy {results[-1]['accuracy']:.3f}")
+        log.info(f"exit {k}: {results[-1]['latency_ms']:.2f} ms, accuracy {results[-1]['accuracy']:.3f}")
     return results
 
 
@@ -82,10 +85,13 @@ def stage_latencies(stage_files, audio, runs=50):
     """Median LCE latency of each stage, fed the activation the previous stage really produces."""
     out, x = [], np.ascontiguousarray(audio[:1], np.float32)
     for k, path in enumerate(stage_files, 1):
+        if x is None:
+            raise IncompleteExport(f"{path}: follows a stage without an activation output (the last stage of "
+                                   "another export?); the stages folder mixes two exports")
         m = LceModel(_read(path))
         out.append(m.latency_ms(x, runs=runs))
         res = dict(zip(m.names, m.run(x)))
-        x = res.get("activation")
+        x = res.get(ACTIVATION)
     return out
 
 
@@ -96,7 +102,7 @@ def parity(model, fb, audio):
     worst, agree = {}, {}
     for name, v in lce_out.items():
         worst[name] = float(np.max(np.abs(v - keras_out[name])))
-        if name.endswith("_probs"):
+        if (parse_output_name(name) or (0, ""))[1] == PROBS:
             agree[name] = float(np.mean(np.argmax(v, 1) == np.argmax(keras_out[name], 1)))
     return {"max_abs_diff": max(worst.values()), "per_output": worst, "clips": len(audio),
             "top1_agreement": min(agree.values()) if agree else None, "top1_agreement_per_exit": agree}
@@ -151,21 +157,10 @@ def parse_script_output(text):
     return res
 
 
-def model_files(out_dir, subs=("exits", "stages")):
-    """exits/exit_K.tflite then stages/stage_K.tflite, relative to out_dir, ordered by K."""
-    files = []
-    for sub in subs:
-        d = os.path.join(out_dir, sub)
-        if os.path.isdir(d):
-            files += [f"{sub}/{f}" for f in sorted(os.listdir(d), key=lambda f: int(re.sub(r"\D", "", f) or 0))
-                      if f.endswith(".tflite")]
-    return files
-
-
 PI_SCRIPT = """#!/bin/sh
 # Runs LCE's lce_benchmark_model on every exit and stage of this folder, 1 thread.
 # Usage (on the device, from this folder's parent): sh pi/run_benchmark.sh /path/to/lce_benchmark_model > pi_output.txt
-# Then, back on the machine with the pipeline: python -m export.benchmark OUT --parse pi_output.txt --device NAME
+# Then, back on the machine with the pipeline: brillsson benchmark OUT --parse pi_output.txt --device NAME
 set -e
 BIN=${1:-./lce_benchmark_model}
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"  # absolute, before leaving the caller's folder
@@ -177,23 +172,27 @@ done
 """
 
 
-def write_pi_script(out_dir):
-    os.makedirs(os.path.join(out_dir, "pi"), exist_ok=True)
-    path = os.path.join(out_dir, "pi", "run_benchmark.sh")
-    with open(path, "w") as f:
-        f.write(PI_SCRIPT % " ".join(model_files(out_dir)))
-    os.chmod(path, 0o755)
-    return path
+def device_files(layout):
+    """exits/exit_K.tflite then stages/stage_K.tflite, relative to the output folder, ordered by K."""
+    return [layout.relative(p) for p in layout.exit_files() + layout.stage_files()]
 
 
-def run_lce_benchmark(out_dir, binary, ssh=None, remote_dir="/tmp/brillsson_bench"):
+def write_pi_script(layout):
+    os.makedirs(os.path.dirname(layout.pi_script), exist_ok=True)
+    with open(layout.pi_script, "w") as f:
+        f.write(PI_SCRIPT % " ".join(device_files(layout)))
+    os.chmod(layout.pi_script, 0o755)
+    return layout.pi_script
+
+
+def run_lce_benchmark(layout, binary, ssh=None, remote_dir="/tmp/brillsson_bench"):
     """Run lce_benchmark_model on every exit and stage, here or on USER@HOST over ssh/scp."""
-    script = write_pi_script(out_dir)
+    script = write_pi_script(layout)
     if ssh:
-        files = [script] + [os.path.join(out_dir, f) for f in model_files(out_dir)]
+        files = [script] + [layout.path(f) for f in device_files(layout)]
         subprocess.run(["ssh", ssh, f"mkdir -p {remote_dir}/pi {remote_dir}/exits {remote_dir}/stages"], check=True)
         for f in files:
-            rel = os.path.relpath(f, out_dir)
+            rel = layout.relative(f)
             subprocess.run(["scp", "-q", f, f"{ssh}:{remote_dir}/{rel}"], check=True)
         cmd = ["ssh", ssh, f"sh {remote_dir}/pi/run_benchmark.sh {shlex.quote(binary)}"]
     else:
@@ -204,63 +203,31 @@ def run_lce_benchmark(out_dir, binary, ssh=None, remote_dir="/tmp/brillsson_benc
     return proc.stdout
 
 
-def merge_device_figures(out_dir, device, figures):
-    """Add device figures to report.json under lce_benchmark[device] and rewrite report.md."""
-    path = os.path.join(out_dir, "report.json")
-    r = json.load(open(path)) if os.path.exists(path) else {}
-    r.setdefault("lce_benchmark", {})[device] = figures
-    with open(path, "w") as f:
-        json.dump(r, f, indent=2)
-    if "exits" in r:
-        from pipeline import report
-        report.write(out_dir, r)
-    return r
+def merge_device_figures(report, device, figures):
+    """`report` (a run's report.json, as a dict) with device figures added under lce_benchmark[device]."""
+    return {**report, "lce_benchmark": {**report.get("lce_benchmark", {}), device: figures}}
 
 
 # ---- here: LCE interpreter + float reference ----------------------------------------------
 
-def measure(out_dir, audio, runs=50, progress=print):
+def measure(layout, audio, runs=50):
     """Latency of every exit and stage with LCE's interpreter and the float reference."""
-    exits = [os.path.join(out_dir, f) for f in model_files(out_dir, ["exits"])]
-    stages = [os.path.join(out_dir, f) for f in model_files(out_dir, ["stages"])]
+    exits = layout.exit_files()
+    if not exits:
+        layout.require(layout.exit(1))
     lat = [LceModel(_read(p)).latency_ms(audio[:1], runs=runs) for p in exits]
-    stage_ms = stage_latencies(stages, audio, runs=runs) if stages else []
-    ref_path = os.path.join(out_dir, "float_reference.tflite")
-    float_ms = float_latency_ms(_read(ref_path), audio, runs=runs) if os.path.exists(ref_path) else None
+    stage_ms = stage_latencies(layout.stage_files(), audio, runs=runs)
+    ref = layout.float_reference
+    float_ms = float_latency_ms(_read(ref), audio, runs=runs) if os.path.exists(ref) else None
     figs = {"exits_ms": lat, "stages_ms": stage_ms, "float_reference_ms": float_ms, "runs": runs}
     if float_ms:
         figs["last_exit_over_float_reference"] = lat[-1] / float_ms
     figs["exit_over_last_exit"] = [v / lat[-1] for v in lat]
-    progress(f"LCE exits (ms): {', '.join(f'{v:.3f}' for v in lat)}; stages (ms): "
+    log.info(f"LCE exits (ms): {', '.join(f'{v:.3f}' for v in lat)}; stages (ms): "
              f"{', '.join(f'{v:.3f}' for v in stage_ms)}; float reference: {float_ms and round(float_ms, 3)} ms")
     return figs
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m export.benchmark", description=__doc__.split("\n")[0])
-    ap.add_argument("out", help="a run's output folder")
-    ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--lce-benchmark", metavar="PATH", help="lce_benchmark_model binary (here, or on --ssh host)")
-    ap.add_argument("--ssh", metavar="USER@HOST", help="copy the files to this host and benchmark there")
-    ap.add_argument("--parse", metavar="FILE", help="read the saved output of OUT/pi/run_benchmark.sh")
-    ap.add_argument("--device", help="device name for the figures (default: host name or 'this machine')")
-    a = ap.parse_args(argv)
-    if not os.path.exists(os.path.join(a.out, "exits")):
-        sys.exit(f"error: {a.out}: no exits/ folder; run pipeline/run.py first")
-    if a.parse or a.lce_benchmark:
-        text = open(a.parse).read() if a.parse else run_lce_benchmark(a.out, a.lce_benchmark, a.ssh)
-        figs = parse_script_output(text)
-        device = a.device or (a.ssh.split("@")[-1] if a.ssh else os.uname().nodename)
-        merge_device_figures(a.out, device, figs)
-        for f, v in figs.items():
-            print(f"{device}: {f}: " + (f"{v['latency_ms']:.3f} ms" if "latency_ms" in v else v["error"]))
-        return figs
-    n = LceModel(_read(os.path.join(a.out, "exits", "exit_1.tflite"))).interpreter.input_shapes[0][-1]
-    x = np.random.default_rng(0).uniform(-0.3, 0.3, (1, n)).astype(np.float32)
-    figs = measure(a.out, x, runs=a.runs)
-    merge_device_figures(a.out, a.device or "lce_interpreter_here", figs)
-    return figs
-
-
-if __name__ == "__main__":
-    main()
+def input_samples(path):
+    """The number of audio samples a .tflite file takes."""
+    return int(LceModel(_read(path)).interpreter.input_shapes[0][-1])

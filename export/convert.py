@@ -2,7 +2,9 @@
 
 ```python
 from export import convert
-files = convert.export_all(model, "OUT")   # model.tflite, exits/, stages/, model_portable.tflite, stages_portable/
+from export.files import atomic_write
+from export.layout import Layout
+files = convert.export_all(model, Layout("OUT"))   # model, exits/, stages/, portable files, float reference
 fb = convert.to_lce(model)                  # LCE flatbuffer: binary QuantConv2D → LceBconv2d
 fb = convert.to_portable(model)             # stock TFLite ops only (sign + float conv)
 ```
@@ -10,14 +12,32 @@ A stage k takes the activation at block boundary k-1 (stage 1 takes audio) and r
 `activation` (absent for the last stage) and `exitK_probs`, so a runtime can stop at the
 first confident exit without running later blocks.
 """
-import os
+import dataclasses
+from typing import List, Optional
 
 import larq_compute_engine as lce
-
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from models.students import exit_names
+from export.files import atomic_write
+from export.layout import Layout
+from models.students import EMBEDDING, POOL, PROBS, exit_names, output_name
+
+ACTIVATION = "activation"  # a stage's output that the next stage takes
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedFiles:
+    """The files one export wrote (absolute paths)."""
+    model: str
+    exits: List[str]
+    stages: List[str]
+    float_reference: str
+    portable: Optional[str] = None
+    stages_portable: List[str] = dataclasses.field(default_factory=list)
+
+    def all(self):
+        return [p for p in (self.model, *self.exits, *self.stages, self.portable, *self.stages_portable,
+                            self.float_reference) if p]
 
 
 def to_lce(model, target="arm"):
@@ -38,13 +58,13 @@ def to_portable(model):
 
 def exit_model(model, k):
     """audio → exit k only ({exitK_embedding, exitK_probs})."""
-    outs = {n: model.get_layer(n).output for n in (f"exit{k}_embedding", f"exit{k}_probs")}
+    outs = {n: model.get_layer(n).output for n in (output_name(k, EMBEDDING), output_name(k, PROBS))}
     return tf.keras.Model(model.inputs, outs, name=f"{model.name}_exit{k}")
 
 
 def boundary(model, k):
     """The activation at block boundary k (what exit k pools)."""
-    return model.get_layer(f"exit{k}_pool").input
+    return model.get_layer(output_name(k, POOL)).input
 
 
 def _subgraph(model, start, ends, input_name):
@@ -75,42 +95,35 @@ def _subgraph(model, start, ends, input_name):
 def stage_model(model, k):
     """Segment k: activation k-1 (audio for k = 1) → {"activation" (k < K), "exitK_probs"}."""
     n = len(exit_names(model))
-    ends = {f"exit{k}_probs": model.get_layer(f"exit{k}_probs").output}
+    ends = {output_name(k, PROBS): model.get_layer(output_name(k, PROBS)).output}
     if k < n:
-        ends["activation"] = boundary(model, k)
+        ends[ACTIVATION] = boundary(model, k)
     if k == 1:
         inp, outs = model.inputs, dict(ends)
     else:
         inp, outs = _subgraph(model, boundary(model, k - 1), ends, input_name=f"activation{k - 1}")
-    if "activation" in outs:  # Keras names outputs after their layer: give the activation a fixed name
-        outs["activation"] = tf.keras.layers.Activation("linear", name="activation")(outs["activation"])
+    if ACTIVATION in outs:  # Keras names outputs after their layer: give the activation a fixed name
+        outs[ACTIVATION] = tf.keras.layers.Activation("linear", name=ACTIVATION)(outs[ACTIVATION])
     return tf.keras.Model(inp, outs, name=f"{model.name}_stage{k}")
 
 
-def _write(path, data):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return path
+def export_all(model, layout, portable=True, progress=None):
+    """Write every file of a run's output folder (`export.layout.Layout`) that comes from the model.
 
-
-def export_all(model, out_dir, portable=True, progress=print):
-    """Write every file of DESIGN.md's output folder that comes from the model.
-
-    Returns {"model", "exits": [..], "stages": [..], "portable", "stages_portable": [..]}.
+    Returns the `ExportedFiles`.
     """
+    layout = layout if isinstance(layout, Layout) else Layout(layout)
+    say = progress or (lambda msg: None)
     n = len(exit_names(model))
-    files = {"model": _write(os.path.join(out_dir, "model.tflite"), to_lce(model)), "exits": [], "stages": []}
-    for k in range(1, n + 1):
-        files["exits"].append(_write(os.path.join(out_dir, "exits", f"exit_{k}.tflite"), to_lce(exit_model(model, k))))
-        files["stages"].append(_write(os.path.join(out_dir, "stages", f"stage_{k}.tflite"), to_lce(stage_model(model, k))))
-    progress(f"export: model.tflite, {n} exits, {n} stages (LCE) in {out_dir}")
-    if portable:
-        files["portable"] = _write(os.path.join(out_dir, "model_portable.tflite"), to_portable(model))
-        files["stages_portable"] = [
-            _write(os.path.join(out_dir, "stages_portable", f"stage_{k}.tflite"), to_portable(stage_model(model, k)))
-            for k in range(1, n + 1)]
-        progress("export: model_portable.tflite and stages_portable/ (stock TFLite ops only)")
+    model_path = atomic_write(layout.model, to_lce(model))
+    exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k))) for k in range(1, n + 1)]
+    stages = [atomic_write(layout.stage(k), to_lce(stage_model(model, k))) for k in range(1, n + 1)]
+    say(f"export: model.tflite, {n} exits, {n} stages (LCE) in {layout.root}")
+    float_reference = atomic_write(layout.float_reference, to_portable(exit_model(model, n)))
+    if not portable:
+        return ExportedFiles(model_path, exits, stages, float_reference)
+    files = ExportedFiles(model_path, exits, stages, float_reference, atomic_write(layout.model_portable, to_portable(model)),
+                          [atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k)))
+                           for k in range(1, n + 1)])
+    say("export: model_portable.tflite, stages_portable/ and float_reference.tflite (stock TFLite ops only)")
     return files

@@ -10,12 +10,13 @@ Uses TensorFlow's own generated schema reader (`schema_py_generated`), so nothin
 about the format is re-implemented here.
 """
 import collections
+import logging
 
 import numpy as np
 from flatbuffers import flexbuffers
-
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 from tensorflow.lite.python import schema_py_generated as schema
+
+log = logging.getLogger(__name__)
 
 _BUILTIN = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 BINARY_OPS = {"LceBconv2d"}
@@ -89,13 +90,14 @@ def output_order(fb):
     return [by_tensor.get(i, g.tensors[i].name.decode()) for i in g.outputs]
 
 
-def check_binarization(model, fb, warn=print):
+def check_binarization(model, fb, warn=None):
     """Every binary-looking QuantConv2D of `model` must appear as an LceBconv2d in `fb`.
 
     Returns the names of the layers that did not become LceBconv2d, after printing a loud
     warning naming each one (a float conv where a binary one was meant costs 32x the memory
     and most of the speed).
     """
+    warn = warn or log.warning
     fbm = _model(fb)
     g = fbm.subgraphs[0]
     # A binary conv's input is its layer's own sign quantizer: "<model>/<layer>/ste_sign…".

@@ -1,6 +1,6 @@
 """Early-exit runtime: run the staged segments, stop at the first confident exit.
 
-    python -m export.runtime OUT CLIP.wav [--threshold 0.3]
+    brillsson classify OUT CLIP.wav [--threshold 0.3]
 
 ```python
 from export.runtime import EarlyExitRuntime
@@ -11,16 +11,17 @@ The stop rule (shared with the Android app, checked on shared test vectors): aft
 compute the normalized entropy H(p)/ln(C) of exit k's softmax; stop if it is at or below
 the threshold; the last exit always answers.
 """
-import argparse
 import json
 import math
-import os
-import sys
 import time
 
 import numpy as np
 
+from export.convert import ACTIVATION
 from export.interpreter import LceModel
+from export.layout import IncompleteExport, Layout
+from models.errors import ConfigError
+from models.students import PROBS, output_name
 
 
 def normalized_entropy(p):
@@ -52,29 +53,38 @@ def decide(per_exit_probs, threshold):
             return {"exit": k, "label": label, "probability": float(p[label]), "entropies": entropies}
 
 
-def load_thresholds(out_dir):
-    with open(os.path.join(out_dir, "thresholds.json")) as f:
+def load_thresholds(layout):
+    """The default target's threshold from OUT/thresholds.json."""
+    layout = layout if isinstance(layout, Layout) else Layout(layout)
+    with open(layout.require(layout.thresholds)) as f:
         t = json.load(f)
     return t["targets"][t["default"]]["threshold"]
 
 
 class EarlyExitRuntime:
-    def __init__(self, out_dir, threshold=None, stages_dir="stages", num_threads=1):
-        self.out_dir = out_dir
-        folder = os.path.join(out_dir, stages_dir)
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"{folder}: no staged segments (export them with pipeline/run.py)")
-        names = sorted((f for f in os.listdir(folder) if f.startswith("stage_") and f.endswith(".tflite")),
-                       key=lambda f: int(f[6:-7]))
+    def __init__(self, out_dir, threshold=None, portable=False, num_threads=1):
+        self.layout = out_dir if isinstance(out_dir, Layout) else Layout(out_dir)
+        files = self.layout.stage_files(portable)
+        if not files:
+            self.layout.require(self.layout.stage(1, portable))
         self.stages = []
-        for f in names:
-            with open(os.path.join(folder, f), "rb") as fh:
+        for path in files:
+            with open(path, "rb") as fh:
                 self.stages.append(LceModel(fh.read(), num_threads=num_threads))
-        labels = os.path.join(out_dir, "labels.txt")
-        self.labels = open(labels).read().split("\n") if os.path.exists(labels) else None
-        if self.labels:
-            self.labels = [lab for lab in self.labels if lab]
-        self.threshold = load_thresholds(out_dir) if threshold is None else float(threshold)
+        labels = self.layout.labels
+        try:
+            with open(labels) as f:
+                self.labels = [lab for lab in f.read().split("\n") if lab] or None
+        except FileNotFoundError:
+            self.labels = None
+        self.threshold = load_thresholds(self.layout) if threshold is None else float(threshold)
+        if not 0.0 <= self.threshold <= 1.0:  # also refuses NaN
+            raise ConfigError(f"the entropy threshold is a normalized entropy in [0, 1], got {threshold}")
+
+    @property
+    def clip_samples(self):
+        """The number of samples stage 1 takes."""
+        return int(self.stages[0].interpreter.input_shapes[0][-1])
 
     def classify(self, audio):
         """audio: float32 [samples] (the model's clip length)."""
@@ -84,37 +94,16 @@ class EarlyExitRuntime:
         t0 = time.perf_counter()
         for k, stage in enumerate(self.stages, 1):
             outs = dict(zip(stage.names, stage.run(x)))
-            probs = outs[f"exit{k}_probs"][0]
+            probs = outs[output_name(k, PROBS)][0]
             entropies.append(normalized_entropy(probs))
             if should_stop(probs, k, n, self.threshold):
                 break
-            x = outs["activation"]
+            if ACTIVATION not in outs:
+                raise IncompleteExport(f"{self.layout.stage_files()[k - 1]} has no activation output for stage {k + 1}: "
+                                       "the stages folder mixes two exports")
+            x = outs[ACTIVATION]
         ms = (time.perf_counter() - t0) * 1e3
         label = int(np.argmax(probs))
         return {"label": self.labels[label] if self.labels else label, "label_index": label,
                 "probability": float(probs[label]), "probabilities": probs.tolist(), "exit": k,
                 "entropies": entropies, "latency_ms": ms, "threshold": self.threshold}
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m export.runtime", description=__doc__.split("\n")[0])
-    ap.add_argument("out", help="a run's output folder (stages/, labels.txt, thresholds.json)")
-    ap.add_argument("clip", help="audio file (any format the pipeline reads)")
-    ap.add_argument("--threshold", type=float, help="entropy threshold (default: thresholds.json)")
-    a = ap.parse_args(argv)
-    from pipeline import audio as audio_io
-    rt = EarlyExitRuntime(a.out, a.threshold)
-    n = rt.stages[0].interpreter.input_shapes[0][-1]
-    try:
-        x = audio_io.fit_length(audio_io.load(a.clip), n)
-    except audio_io.AudioError as e:
-        sys.exit(f"error: {e}")
-    r = rt.classify(x)
-    print(f"label: {r['label']}  probability: {r['probability']:.3f}  exit: {r['exit']}/{len(rt.stages)}  "
-          f"latency: {r['latency_ms']:.2f} ms  threshold: {r['threshold']:.3f}  "
-          f"entropies: {', '.join(f'{h:.3f}' for h in r['entropies'])}")
-    return r
-
-
-if __name__ == "__main__":
-    main()

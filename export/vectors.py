@@ -1,6 +1,6 @@
 """Shared test vectors: inputs and the Python runtime's early-exit decisions, for other runtimes.
 
-    python -m export.vectors android_demo/app/src/test/resources/early_exit_vectors.json
+    brillsson vectors android_demo/app/src/test/resources/early_exit_vectors.json
 
 ```python
 from export import vectors
@@ -10,7 +10,6 @@ The Android app's JUnit tests read the file and must make the same decisions
 (`export.runtime.decide`). Probabilities are stored as float32 values, as the app sees them.
 """
 import json
-import sys
 
 import numpy as np
 
@@ -93,9 +92,3 @@ def check(data):
         if (d["exit"], d["label"]) != (c["exit"], c["label"]) or abs(d["probability"] - c["probability"]) > 1e-6:
             bad.append(f"decision_cases[{i}]")
     return bad
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m export.vectors OUT.json")
-    print(write(sys.argv[1]))

@@ -28,7 +28,6 @@ import math
 
 import larq as lq
 
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 layers = tf.keras.layers

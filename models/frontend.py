@@ -9,11 +9,14 @@ feats = SpecAugment(seed=0)(feats, training=True)       # time/frequency masks, 
 `tf.signal.stft` lowers to TFLite's RFFT2D + ComplexAbs, which LCE's converter and
 both interpreters (LCE and stock TFLite) run.
 """
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
+from models.errors import ConfigError
 
-def log_mel(audio, sample_rate=16000, frame_length=400, frame_step=160, fft_length=512,
+SAMPLE_RATE = 16000  # Hz: the one sample rate of every clip, teacher call and model input
+
+
+def log_mel(audio, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
             num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
     """float32 audio [batch, samples] → log-mel magnitudes [batch, frames, num_mel_bins]."""
     stft = tf.signal.stft(audio, frame_length=frame_length, frame_step=frame_step,
@@ -32,7 +35,7 @@ def num_frames(samples, frame_length=400, frame_step=160):
 class LogMel(tf.keras.layers.Layer):
     """Raw audio [batch, samples] → log-mel image [batch, frames, num_mel_bins, 1]."""
 
-    def __init__(self, sample_rate=16000, frame_length=400, frame_step=160, fft_length=512,
+    def __init__(self, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
                  num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0, **kwargs):
         super().__init__(**kwargs)
         self.params = dict(sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
@@ -75,10 +78,10 @@ class SpecAugment(tf.keras.__internal__.layers.BaseRandomLayer):
         super().__init__(seed=seed, rng_type="stateful", **kwargs)
         for n, v in (("time_masks", time_masks), ("freq_masks", freq_masks)):
             if int(v) != v or v < 0:
-                raise ValueError(f"SpecAugment: {n} must be a whole number >= 0, got {v}")
+                raise ConfigError(f"SpecAugment: {n} must be a whole number >= 0, got {v}")
         for n, v in (("max_time", max_time), ("max_freq", max_freq)):
             if not 0.0 <= v <= 1.0:
-                raise ValueError(f"SpecAugment: {n} is a fraction of the axis, in [0, 1], got {v}")
+                raise ConfigError(f"SpecAugment: {n} is a fraction of the axis, in [0, 1], got {v}")
         self.params = dict(time_masks=int(time_masks), max_time=float(max_time), freq_masks=int(freq_masks),
                            max_freq=float(max_freq), fill=float(fill), seed=seed)
 

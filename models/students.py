@@ -22,15 +22,33 @@ default width is half: all four defaults exit with 48/96/192 channels and have h
 same size, which dominate the file size (the embedding heads are float, channels × 1024).
 """
 import inspect
+import re
 
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
 from models import blocks
-from models.frontend import LogMel, SpecAugment
+from models.errors import ConfigError
+from models.frontend import SAMPLE_RATE, LogMel, SpecAugment
 
 layers = tf.keras.layers
 FAMILIES = {}
+
+# The names of a student's outputs and exit layers, defined here once and used by training,
+# export, the runtimes and the evaluation: exit k gives "exit{k}_embedding" and "exit{k}_probs"
+# and pools the block boundary k in the layer "exit{k}_pool".
+EMBEDDING, PROBS, POOL = "embedding", "probs", "pool"
+_OUTPUT = re.compile(r"^exit(\d+)_(embedding|probs)$")
+
+
+def output_name(k, kind):
+    """The name of exit `k`'s output or layer of `kind` (EMBEDDING, PROBS or POOL): "exit2_probs"."""
+    return f"exit{int(k)}_{kind}"
+
+
+def parse_output_name(name):
+    """"exit2_probs" → (2, "probs"); None for a name that is not an exit output."""
+    m = _OUTPUT.match(name)
+    return (int(m.group(1)), m.group(2)) if m else None
 
 
 def register(name):
@@ -43,7 +61,7 @@ def register(name):
 
 def get(name):
     if name not in FAMILIES:
-        raise ValueError(f"unknown student family '{name}'; choose one of {sorted(FAMILIES)}")
+        raise ConfigError(f"unknown student family '{name}'; choose one of {sorted(FAMILIES)}")
     return FAMILIES[name]
 
 
@@ -54,7 +72,7 @@ def _widths(exits, width):
 def _check(**values):
     for name, v in values.items():
         if v is not None and (int(v) != v or v < 1):
-            raise ValueError(f"student {name} must be a whole number >= 1, got {v}")
+            raise ConfigError(f"student {name} must be a whole number >= 1, got {v}")
 
 
 @register("quicknet")
@@ -139,7 +157,7 @@ def family_options(family):
     return {n: p.default for n, p in params.items() if n not in ("x", "exits")}
 
 
-def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=16000,
+def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
           num_mel_bins=64, spec_augment=False, seed=0, **family_kwargs):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
@@ -151,11 +169,11 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     """
     fn = get(family)
     if int(exits) != exits or exits < 1:
-        raise ValueError(f"a student needs at least one exit (a whole number), got exits={exits}")
+        raise ConfigError(f"a student needs at least one exit (a whole number), got exits={exits}")
     family_kwargs = {k: v for k, v in family_kwargs.items() if v is not None}
     unknown = sorted(set(family_kwargs) - set(family_options(family)))
     if unknown:
-        raise ValueError(f"student family '{family}' takes no {unknown}; it takes {sorted(family_options(family))}")
+        raise ConfigError(f"student family '{family}' takes no {unknown}; it takes {sorted(family_options(family))}")
     audio = tf.keras.Input((clip_samples,), name="audio")
     x = LogMel(num_mel_bins=num_mel_bins, name="log_mel")(audio)
     x = blocks.batch_norm("input_bn")(x)
@@ -165,14 +183,15 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     features = fn(x, exits=int(exits), **family_kwargs)
     outputs = {}
     for k, f in enumerate(features, 1):
-        pooled = layers.GlobalAveragePooling2D(name=f"exit{k}_pool")(f)
-        emb = layers.Dense(embedding_dim, name=f"exit{k}_embedding")(pooled)
-        outputs[f"exit{k}_embedding"] = emb
-        outputs[f"exit{k}_probs"] = layers.Dense(num_classes, activation="softmax", name=f"exit{k}_probs")(emb)
+        pooled = layers.GlobalAveragePooling2D(name=output_name(k, POOL))(f)
+        emb = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(pooled)
+        outputs[output_name(k, EMBEDDING)] = emb
+        outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax",
+                                                      name=output_name(k, PROBS))(emb)
     return tf.keras.Model(audio, outputs, name=f"{family}_{exits}exits")
 
 
-def exit_names(model):
-    """Names of the exits' class outputs of a model built by `build`: ["exit1_probs", ...]."""
-    names = [n for n in model.output_names if n.endswith("_probs")]
-    return sorted(names, key=lambda n: int(n[len("exit"):-len("_probs")]))
+def exit_names(model, kind=PROBS):
+    """Names of the exits' outputs of `kind` of a model built by `build`, by exit: ["exit1_probs", ...]."""
+    found = [(parse_output_name(n), n) for n in model.output_names]
+    return [n for parsed, n in sorted((p, n) for p, n in found if p and p[1] == kind)]

@@ -16,12 +16,12 @@ import re
 import threading
 
 import numpy as np
-
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 import tensorflow_io as tfio
 
-SAMPLE_RATE = 16000
+from models.frontend import SAMPLE_RATE
+from pipeline.errors import DataError
+
 EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -31,7 +31,7 @@ EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 _DECODE_LOCK = threading.Lock()
 
 
-class AudioError(ValueError):
+class AudioError(DataError, ValueError):
     """A clip that cannot be used: `path` and `reason` say which and why."""
 
     def __init__(self, path, reason):

@@ -18,13 +18,13 @@ student should reproduce from a perturbed input. Recomputing targets on every au
 copy would call the teacher every epoch, which the cache exists to avoid.
 """
 import numpy as np
-
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
+
+from models.frontend import SAMPLE_RATE
 
 
 def waveform(shift_seconds=0.1, gain_db=6.0, noise_snr_db=20.0, noise=None, noise_prob=0.8, seed=0,
-             sample_rate=16000):
+             sample_rate=SAMPLE_RATE):
     """Returns fn(audio [samples], target) → (augmented audio, target).
 
     `noise`: background-noise recordings (1-D float arrays of any length, 16 kHz), or

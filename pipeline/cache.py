@@ -27,28 +27,11 @@ import zipfile
 
 import numpy as np
 
+from export.files import atomic_write, sha256
 from pipeline.datasets import fingerprint
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-
-
-def sha256(path):
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write(path, write):
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _read_shard(path):
@@ -95,7 +78,7 @@ class EmbeddingCache:
 
     def _write_manifest(self):
         data = json.dumps({"version": 1, "shards": self.shards}, indent=1).encode()
-        _atomic_write(self.manifest_path, lambda f: f.write(data))
+        atomic_write(self.manifest_path, data)
 
     def _load_index(self):
         self._index = {}
@@ -149,7 +132,7 @@ class EmbeddingCache:
         keys = [str(k) for k in keys]
         name = f"shard-{uuid.uuid4().hex[:12]}.npz"
         path = os.path.join(self.root, name)
-        _atomic_write(path, lambda f: np.savez(f, keys=np.asarray(keys), embeddings=embeddings))
+        atomic_write(path, lambda f: np.savez(f, keys=np.asarray(keys), embeddings=embeddings))
         meta = {"sha256": sha256(path), "n": len(keys)}
         with self._locked():  # merge with what other runs sharing this folder have written
             self.shards = {**self._read_manifest(), name: meta}

@@ -9,11 +9,12 @@ th = calibrate.choose(sweep, last_accuracy)                 # {"within_1pct": {.
 clip that stops at exit k costs sum(stage_ms[:k]).
 """
 import json
-import os
 
 import numpy as np
 
+from export.files import atomic_write
 from export.runtime import decide, normalized_entropy
+from models.frontend import SAMPLE_RATE
 
 TARGETS = {
     # name: (description, accuracy floor as a function of the last exit's accuracy)
@@ -88,11 +89,9 @@ def cross_validated(per_exit_probs, labels, stage_ms, folds=2, seed=0):
             for name, s in scored.items()}
 
 
-def write_thresholds(out_dir, chosen, num_exits, clip_samples, sample_rate=16000, default="within_1pct"):
-    data = {"default": default, "num_exits": num_exits, "sample_rate": sample_rate, "clip_samples": clip_samples,
+def write_thresholds(layout, chosen, num_exits, clip_samples, default="within_1pct"):
+    """OUT/thresholds.json (`layout.thresholds`): what the runtimes read."""
+    data = {"default": default, "num_exits": num_exits, "sample_rate": SAMPLE_RATE, "clip_samples": clip_samples,
             "targets": {k: {kk: v[kk] for kk in ("threshold", "accuracy", "mean_latency_ms", "description")}
                         for k, v in chosen.items()}}
-    path = os.path.join(out_dir, "thresholds.json")
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2)
-    return path
+    return atomic_write(layout.thresholds, json.dumps(data, indent=2).encode())

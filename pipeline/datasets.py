@@ -1,6 +1,6 @@
 """Labelled task folders → a list of clips with labels and a train/validation/test split.
 
-Layouts (see DESIGN.md):
+Layouts (the README's "Your data"):
 
     DIR/<label>/*.wav                         split made here (seeded) or from Speech Commands' lists
     DIR/train/<label>/… + DIR/test/<label>/…  splits as given

@@ -20,15 +20,16 @@ the strategy the model was built in (`model.distribute_strategy`), so the same c
 on one CPU, on every local GPU (mirrored) or on several hosts (multiworker, TF_CONFIG).
 """
 import os
+import time
 
 import larq as lq
 import numpy as np
-
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from models.students import exit_names
+from models.students import EMBEDDING, PROBS, exit_names, parse_output_name
 from pipeline import augment as augment_lib
+from pipeline.config import parse_exit_weights
+from pipeline.errors import ConfigError
 
 LOSSES = {
     "mse": lambda: tf.keras.losses.MeanSquaredError(),
@@ -41,34 +42,13 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 def get_loss(name):
     if name not in LOSSES:
-        raise ValueError(f"unknown distillation loss '{name}'; choose one of {sorted(LOSSES)}")
+        raise ConfigError(f"unknown distillation loss '{name}'; choose one of {sorted(LOSSES)}")
     return LOSSES[name]()
 
 
 def target_scale(embeddings):
     """One scalar that brings the teacher's embeddings to unit RMS (direction kept)."""
     return float(np.sqrt(np.mean(np.square(embeddings))) + 1e-12)
-
-
-def parse_exit_weights(value, exits=None):
-    """"0.5,0.75,1" (or a list of numbers) → [0.5, 0.75, 1.0]; checks the count against `exits`.
-
-    ```python
-    distill.parse_exit_weights("0.5,0.75,1", exits=3)   # [0.5, 0.75, 1.0]
-    ```
-    """
-    if value is None or value == "":
-        return None
-    items = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        weights = [float(v) for v in items]
-    except (TypeError, ValueError):
-        raise ValueError(f"exit weights must be numbers separated by commas (e.g. 0.5,0.75,1), got {value!r}")
-    if any(not np.isfinite(w) or w < 0 for w in weights) or not any(weights):
-        raise ValueError(f"exit weights must be finite, >= 0 and not all 0, got {value!r}")
-    if exits is not None and len(weights) != exits:
-        raise ValueError(f"{len(weights)} exit weights given for {exits} exits: give one per exit")
-    return weights
 
 
 def get_strategy(name="default"):
@@ -80,7 +60,7 @@ def get_strategy(name="default"):
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown distribution strategy '{name}'; choose one of {list(STRATEGIES)}")
+    raise ConfigError(f"unknown distribution strategy '{name}'; choose one of {list(STRATEGIES)}")
 
 
 def _schedule(lr, steps):
@@ -97,14 +77,14 @@ def make_optimizer(name="adam", lr=2e-3, steps=1, bop_threshold=1e-8, bop_gamma=
         return lq.optimizers.CaseOptimizer(
             (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop(threshold=bop_threshold, gamma=bop_gamma)),
             default_optimizer=tf.keras.optimizers.legacy.Adam(_schedule(lr, steps)))
-    raise ValueError(f"unknown optimizer '{name}'; choose one of {list(OPTIMIZERS)}")
+    raise ConfigError(f"unknown optimizer '{name}'; choose one of {list(OPTIMIZERS)}")
 
 
 def holdout(n, fraction, seed=0):
     """Seeded split of n clips → (train indices, validation indices); no validation when
     `fraction` would leave fewer than one clip on either side."""
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+        raise ConfigError(f"validation fraction must be in [0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * fraction))
     if n_val < 1 or n - n_val < 1:
@@ -144,10 +124,28 @@ def _callbacks(out_dir, phase, validate=False, patience=None, tag="", extra=()):
     return cbs
 
 
+class EpochTimer(tf.keras.callbacks.Callback):
+    """Wall time of each epoch, in seconds (`seconds`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self._t0, 3))
+
+
+def _is_classifier(layer):
+    return (parse_output_name(layer.name) or (0, ""))[1] == PROBS
+
+
 def _set_trainable(model, heads_only):
     """Distillation trains everything but the classifiers; the head phase trains only them."""
     for layer in model.layers:
-        layer.trainable = layer.name.endswith("_probs") == heads_only
+        layer.trainable = _is_classifier(layer) == heads_only
 
 
 def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_weights=None, metrics=None,
@@ -164,10 +162,6 @@ def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_
                      callbacks=_callbacks(out_dir, phase, val_ds is not None, patience, tag, callbacks))
 
 
-def _embedding_names(model):
-    return [n.replace("_probs", "_embedding") for n in exit_names(model)]
-
-
 def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="mse", lr=2e-3,
             exit_weights=None, augment=True, out_dir=None, verbose=1, seed=0, callbacks=(),
             optimizer="adam", val_fraction=0.1, patience=None, tag=""):
@@ -182,7 +176,7 @@ def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="ms
     Returns the scale the targets were divided by: student embedding × scale ≈ teacher's.
     """
     tf.keras.utils.set_random_seed(seed)
-    names = _embedding_names(model)
+    names = exit_names(model, EMBEDDING)
     weights = parse_exit_weights(exit_weights, len(names)) or [1.0] * len(names)
     scale = target_scale(teacher_embeddings)
     targets = {n: teacher_embeddings / scale for n in names}
@@ -213,7 +207,7 @@ def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32,
     the cross-entropy of every exit's classifier, both weighted per exit by `exit_weights`.
     Labelled clips only (`labels[i]` is the class of `audio[i]`)."""
     tf.keras.utils.set_random_seed(seed)
-    emb_names, prob_names = _embedding_names(model), exit_names(model)
+    emb_names, prob_names = exit_names(model, EMBEDDING), exit_names(model)
     weights = parse_exit_weights(exit_weights, len(emb_names)) or [1.0] * len(emb_names)
     scale = target_scale(teacher_embeddings)
     targets = {**{n: teacher_embeddings / scale for n in emb_names}, **{n: labels for n in prob_names}}

@@ -2,13 +2,17 @@
 
 ```python
 from pipeline import report
-report.write(out_dir, figures)    # figures: dict with the keys of DESIGN.md
+from export.layout import Layout
+report.write(Layout(out_dir), r)    # r: the report dict (keys: README "What a run writes")
+report.read(Layout(out_dir))        # report.json back as a dict ({} when there is none)
 ```
 """
 import json
 import os
 
 import matplotlib
+
+from export.files import atomic_write
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -90,7 +94,7 @@ def _deployment(r):
                   + ", ".join(f"{k} {v:.2f}" for k, v in sorted(pc.items(), key=lambda kv: kv[1]))]
     for device, figs in r.get("lce_benchmark", {}).items():
         lines += ["", f"## lce_benchmark_model on {device}", "", "| file | latency (ms) | memory (MB) |", "|---|---|---|"]
-        if "exits_ms" in figs:  # figures of `python -m export.benchmark OUT` here
+        if "exits_ms" in figs:  # figures of `brillsson benchmark OUT` here
             rows = [(f"exits/exit_{i}.tflite", {"latency_ms": v}) for i, v in enumerate(figs["exits_ms"], 1)]
             rows += [(f"stages/stage_{i}.tflite", {"latency_ms": v}) for i, v in enumerate(figs["stages_ms"], 1)]
         else:
@@ -123,10 +127,19 @@ def plot_tradeoff(r, path):
     plt.close(fig)
 
 
-def write(out_dir, r):
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(r, f, indent=2)
-    with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write(markdown(r))
-    plot_tradeoff(r, os.path.join(out_dir, "tradeoff.png"))
-    return [os.path.join(out_dir, n) for n in ("report.json", "report.md", "tradeoff.png")]
+def read(layout):
+    """report.json of a run's folder as a dict ({} when there is none)."""
+    if not os.path.isfile(layout.report_json):
+        return {}
+    with open(layout.report_json) as f:
+        return json.load(f)
+
+
+def write(layout, r):
+    """report.json, and for a run's report (one with exits) report.md and tradeoff.png; returns their paths."""
+    atomic_write(layout.report_json, json.dumps(r, indent=2).encode())
+    if not r.get("exits"):  # e.g. device figures of a folder whose run wrote no report
+        return [layout.report_json]
+    atomic_write(layout.report_md, markdown(r).encode())
+    plot_tradeoff(r, layout.tradeoff)
+    return [layout.report_json, layout.report_md, layout.tradeoff]

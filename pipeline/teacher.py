@@ -17,29 +17,27 @@ tensor; [batch, frames, dim] outputs are averaged over frames. The embedding siz
 from the model's output on a probe clip.
 
 When TRILLsson cannot be fetched, `build_stand_in` writes a float SavedModel with
-TRILLsson's exact interface (fixed random features), and `python -m pipeline.teacher
-train` trains a larger one on labelled task folders (see `pipeline.teacher_train`).
+TRILLsson's exact interface (fixed random features), and `brillsson train-teacher` trains a
+larger one on labelled task folders (see `pipeline.tools.train_teacher`).
 """
 import hashlib
 import os
-import sys
 import time
 
 import numpy as np
-
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 import tensorflow_hub as hub
 from tensorflow_hub import resolver as hub_resolver
 
-from models.frontend import log_mel
+from models.frontend import SAMPLE_RATE, log_mel
+from pipeline.errors import TeacherError
 
 TRILLSSON = {f"trillsson{i}": f"https://tfhub.dev/google/trillsson{i}/1" for i in range(1, 6)}
 URL_SCHEMES = ("http://", "https://", "gs://")
 
 
-class TeacherUnavailable(RuntimeError):
-    pass
+class TeacherUnavailable(TeacherError):
+    """The teacher cannot be found, loaded or run: the message says what failed and what to do."""
 
 
 def resolve(handle):
@@ -109,7 +107,7 @@ class Teacher:
                 f"download (for this handle: {hub_cache_folder(self.handle)}/ with the SavedModel inside).")
         return TeacherUnavailable(f"{what} teacher '{self.handle}': {reason}\n{hint}")
 
-    def load(self, probe_samples=16000):
+    def load(self, probe_samples=SAMPLE_RATE):
         """Load the model (download through TF-Hub if needed) and read its embedding size."""
         if self._fn is not None:
             return self
@@ -215,7 +213,7 @@ def build_stand_in(path, calibration_audio, embedding_dim=1024, seed=0):
     return str(path)
 
 
-def load(handle, output_key="embedding", probe_samples=16000):
+def load(handle, output_key="embedding", probe_samples=SAMPLE_RATE):
     """Load a teacher now (raises `TeacherUnavailable` with a clear message)."""
     return Teacher(handle, output_key).load(probe_samples)
 
@@ -300,42 +298,3 @@ def embed(teacher, audio, keys, cache, batch_size=32, progress=None, failures=No
     nan = np.full(dim, np.nan, np.float32)
     return np.stack([out.get(k, nan) for k in keys]) if keys else np.zeros((0, dim), np.float32), \
         len(found), len(todo)
-
-
-class TeacherCallCounter(tf.keras.callbacks.Callback):
-    """Keras callback: wall time of each epoch and teacher calls made during it.
-
-    ```python
-    bench = TeacherCallCounter(teacher)
-    distill.distill(model, x, t, callbacks=[bench])
-    bench.result()   # {"teacher_calls_after_first_pass": 0, "epoch_seconds": [12.1, 8.3, ...]}
-    ```
-    """
-
-    def __init__(self, teacher, into=None):
-        super().__init__()
-        self.teacher, self.into = teacher, into
-        self.epoch_seconds, self.epoch_calls = [], []
-
-    def on_train_begin(self, logs=None):
-        self.start_calls = self.teacher.calls
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t0, self._c0 = time.perf_counter(), self.teacher.calls
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(round(time.perf_counter() - self._t0, 3))
-        self.epoch_calls.append(self.teacher.calls - self._c0)
-        if self.into is not None:
-            self.into["benchmark"] = self.result()
-
-    def result(self):
-        return {"teacher_calls_after_first_pass": int(sum(self.epoch_calls)),
-                "teacher_calls_per_epoch": self.epoch_calls, "epoch_seconds": self.epoch_seconds}
-
-
-if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] != "train":
-        sys.exit("usage: python -m pipeline.teacher train --data DIR [--data DIR …] --out TEACHER_DIR [options]")
-    from pipeline import teacher_train
-    teacher_train.main(sys.argv[2:])

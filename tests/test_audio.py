@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_io as tfio
 
 from pipeline import audio
-from conftest import tone_clip, write_wav
+from helpers import tone_clip, write_wav
 
 
 def test_decodes_wav_written_by_test(tmp_path):

@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline import augment
-from conftest import tone_clip
+from helpers import tone_clip
 
 
 def _apply(fn, clips):

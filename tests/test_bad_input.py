@@ -6,8 +6,9 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline import run
-from conftest import tone_clip, write_wav
+from export.layout import Layout
+from pipeline import config, corpus, run, targets
+from helpers import tone_clip, write_wav
 
 
 def float_wav(path, x, sr=16000):
@@ -92,11 +93,12 @@ def test_salted_folder_runs_to_the_end_and_a_rerun_calls_no_teacher(stand_in_tea
     assert "Teacher benchmark" in md and "notes.txt" in md
 
     # a second run on the same folder with the same teacher (another --out, the shared cache)
-    args = run.parse_args(argv[:-1] + [str(tmp_path / "out2")])
-    again, _ = run.load_data(args, 8000)
-    emb, info = run.teacher_stage(args, str(tmp_path / "out2"), again, 8000, "settings")
+    cfg = config.from_argv(argv[:-1] + [str(tmp_path / "out2")])
+    again = corpus.load_corpus(cfg.data, seed=cfg.seed)
+    again, goal = targets.teacher_targets(again, cfg, Layout(cfg.out_dir))
+    info = goal.info
     assert (info["teacher_calls"], info["clips_embedded"], info["cache_hits"]) == (0, 0, good)
-    assert emb["train"].shape == (len(again["train"][0]), 64) and np.isfinite(emb["train"]).all()
+    assert goal.train.shape == (len(again.train), 64) and np.isfinite(goal.train).all()
 
 
 def test_nothing_usable_left_exits_with_a_clear_message(tmp_path, capsys):

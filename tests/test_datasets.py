@@ -3,7 +3,7 @@ import os
 import numpy as np
 
 from pipeline import datasets
-from conftest import tone_clip, write_wav
+from helpers import tone_clip, write_wav
 
 
 def test_train_test_layout(task_dir):

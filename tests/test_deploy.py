@@ -10,9 +10,10 @@ import tensorflow as tf
 
 from export import benchmark, convert, flatbuffer, runtime, vectors
 from export.interpreter import LceModel
+from export.layout import Layout
 from models import students
-from pipeline import calibrate
-from conftest import tone_clip, write_wav
+from pipeline import calibrate, cli
+from helpers import tone_clip, write_wav
 
 CLIP = 4000
 ATOL = 1e-4  # same flatbuffer ops on the same inputs: only float rounding differs
@@ -28,7 +29,7 @@ def exported(tmp_path_factory):
     with open(os.path.join(out, "labels.txt"), "w") as f:
         f.write("low\nmid\nhigh\n")
     th = {"within_1pct": {"threshold": 0.4, "accuracy": 1.0, "mean_latency_ms": 1.0, "description": "t"}}
-    calibrate.write_thresholds(out, th, 3, CLIP)
+    calibrate.write_thresholds(Layout(out), th, 3, CLIP)
     return m, out, files, x
 
 
@@ -47,35 +48,35 @@ def test_all_design_files_exist(exported):
 
 def test_chained_stages_reproduce_every_exit_of_the_full_model(exported):
     _, out, files, x = exported
-    full = LceModel(_read(files["model"])).predict(x)
+    full = LceModel(_read(files.model)).predict(x)
     act = x
-    for k, path in enumerate(files["stages"], 1):
+    for k, path in enumerate(files.stages, 1):
         st = LceModel(_read(path))
         res = st.predict(act)
         np.testing.assert_allclose(res[f"exit{k}_probs"], full[f"exit{k}_probs"], atol=ATOL)
         act = res.get("activation")
         assert (act is None) == (k == 3)
     # a stage after the first takes the activation, not audio, and holds only its own blocks
-    assert LceModel(_read(files["stages"][1])).interpreter.input_shapes[0][-1] == 16
-    assert flatbuffer.inspect(_read(files["stages"][1]))["op_counts"]["LceBconv2d"] == 2
+    assert LceModel(_read(files.stages[1])).interpreter.input_shapes[0][-1] == 16
+    assert flatbuffer.inspect(_read(files.stages[1]))["op_counts"]["LceBconv2d"] == 2
 
 
 def test_portable_model_runs_on_stock_tflite_without_custom_ops(exported):
     _, out, files, x = exported
-    fb = _read(files["portable"])
+    fb = _read(files.portable)
     ops = flatbuffer.inspect(fb)["op_counts"]
     assert not any(op.startswith("Lce") for op in ops) and "SIGN" in ops
     it = tf.lite.Interpreter(model_content=fb, num_threads=1)
     runner = it.get_signature_runner()
     got = runner(audio=x[:1])
-    ref = LceModel(_read(files["model"])).predict(x[:1])
+    ref = LceModel(_read(files.model)).predict(x[:1])
     for k in (1, 2, 3):
         np.testing.assert_allclose(got[f"exit{k}_probs"], ref[f"exit{k}_probs"], atol=1e-3)
 
 
 def test_parity_reports_difference_and_agreement(exported):
     m, _, files, x = exported
-    p = benchmark.parity(m, _read(files["model"]), x)
+    p = benchmark.parity(m, _read(files.model), x)
     assert set(p["per_output"]) == {f"exit{k}_{s}" for k in (1, 2, 3) for s in ("embedding", "probs")}
     assert p["max_abs_diff"] == max(p["per_output"].values()) and p["max_abs_diff"] < 1e-2
     assert p["top1_agreement"] == 1.0
@@ -134,13 +135,13 @@ def test_benchmark_parser_reads_real_output_formats():
 
 def test_pi_script_output_is_parsed_and_merged_into_the_report(exported, tmp_path):
     _, out, _, _ = exported
-    script = benchmark.write_pi_script(out)
+    script = benchmark.write_pi_script(Layout(out))
     text = open(script).read()
     assert "exits/exit_1.tflite" in text and "stages/stage_3.tflite" in text and "--num_threads=1" in text
     saved = ("=== FILE: exits/exit_1.tflite\n" + REAL_OUTPUTS["info"]
              + "=== FILE: stages/stage_1.tflite\nbenchmark failed for stages/stage_1.tflite\n")
     (tmp_path / "pi.txt").write_text(saved)
-    figs = benchmark.main([out, "--parse", str(tmp_path / "pi.txt"), "--device", "Raspberry Pi 4"])
+    figs = cli.main(["benchmark", out, "--parse", str(tmp_path / "pi.txt"), "--device", "Raspberry Pi 4"])
     assert figs["exits/exit_1.tflite"]["inference_avg_us"] == 2.95034e6 and "error" in figs["stages/stage_1.tflite"]
     report = json.load(open(os.path.join(out, "report.json")))
     assert report["lce_benchmark"]["Raspberry Pi 4"]["exits/exit_1.tflite"]["latency_ms"] == pytest.approx(2950.34)
@@ -148,7 +149,7 @@ def test_pi_script_output_is_parsed_and_merged_into_the_report(exported, tmp_pat
 
 def test_benchmark_cli_times_every_exit_and_stage(exported):
     _, out, _, _ = exported
-    figs = benchmark.main([out, "--runs", "3"])
+    figs = cli.main(["benchmark", out, "--runs", "3"])
     assert len(figs["exits_ms"]) == 3 and len(figs["stages_ms"]) == 3
     assert all(v > 0 for v in figs["exits_ms"] + figs["stages_ms"])
     assert figs["exit_over_last_exit"][-1] == 1.0
@@ -156,7 +157,7 @@ def test_benchmark_cli_times_every_exit_and_stage(exported):
 
 def test_runtime_decisions_match_a_direct_computation(exported):
     _, out, files, x = exported
-    full = LceModel(_read(files["model"])).predict(x)
+    full = LceModel(_read(files.model)).predict(x)
     for threshold in (0.0, 0.3, 0.7, 1.0):
         rt = runtime.EarlyExitRuntime(out, threshold=threshold)
         for i in range(len(x)):
@@ -173,7 +174,7 @@ def test_runtime_decisions_match_a_direct_computation(exported):
 def test_runtime_cli_prints_the_answer(exported, tmp_path, capsys):
     _, out, _, _ = exported
     clip = write_wav(tmp_path / "c.wav", tone_clip(900, seconds=0.3))
-    r = runtime.main([out, clip, "--threshold", "0.3"])
+    r = cli.main(["classify", out, clip, "--threshold", "0.3"])
     printed = capsys.readouterr().out
     assert f"label: {r['label']}" in printed and r["label"] in ("low", "mid", "high")
     assert f"exit: {r['exit']}/3" in printed
@@ -232,7 +233,7 @@ def test_shared_vectors_agree_with_the_python_runtime(exported, tmp_path):
     assert vectors.check(data) == ["decision_cases[0]"]
     # vectors from a real model's probabilities
     m, out, files, x = exported
-    full = LceModel(_read(files["model"])).predict(x)
+    full = LceModel(_read(files.model)).predict(x)
     path = vectors.write(str(tmp_path / "v.json"), [full[f"exit{k}_probs"] for k in (1, 2, 3)])
     assert vectors.check(json.load(open(path))) == []
 
@@ -249,6 +250,6 @@ def test_lce_benchmark_runs_the_binary_on_every_file_and_merges(exported, tmp_pa
                     'Inference (avg): 700"\n')
     fake.chmod(0o755)
     monkeypatch.chdir(tmp_path)
-    figs = benchmark.main([out, "--lce-benchmark", "bin/lce_benchmark_model", "--device", "x86 stand-in"])
-    assert sorted(figs) == sorted(benchmark.model_files(out)) and len(figs) == 6
+    figs = cli.main(["benchmark", out, "--lce-benchmark", "bin/lce_benchmark_model", "--device", "x86 stand-in"])
+    assert sorted(figs) == sorted(benchmark.device_files(Layout(out))) and len(figs) == 6
     assert all(v["inference_avg_us"] == 700 for v in figs.values())

@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 
-from conftest import tone_clip, write_wav
+from helpers import tone_clip, write_wav
 from export import convert
 from models import students
-from pipeline import evaluate, run
+from pipeline import cli, config, evaluate, probe
 
 
 def blobs(n_per_class, classes, dim, spread, seed):
@@ -23,23 +23,23 @@ def test_probe_separates_separable_features():
     x, y = blobs(60, 3, 16, spread=0.5, seed=0)
     train, test = np.arange(len(y)) % 3 != 0, np.arange(len(y)) % 3 == 0
     # scale must not matter: features are standardised
-    r = evaluate.probe(x[train] * 1000.0, y[train], x[test] * 1000.0, y[test])
+    r = probe.probe(x[train] * 1000.0, y[train], x[test] * 1000.0, y[test])
     assert r["accuracy"] == 1.0
-    assert r["C"] in evaluate.C_GRID and r["val_accuracy"] == 1.0
+    assert r["C"] in probe.C_GRID and r["val_accuracy"] == 1.0
 
 
 def test_probe_is_at_chance_on_random_features():
     rng = np.random.default_rng(0)
     x, tx = rng.standard_normal((240, 32)), rng.standard_normal((400, 32))
     y, ty = rng.integers(0, 4, 240), rng.integers(0, 4, 400)
-    r = evaluate.probe(x, y, tx, ty)
+    r = probe.probe(x, y, tx, ty)
     assert 0.12 < r["accuracy"] < 0.38  # chance is 0.25; 400 test clips: sd ~0.02
     # seeded: the same call gives the same answer
-    assert evaluate.probe(x, y, tx, ty) == r
+    assert probe.probe(x, y, tx, ty) == r
 
 
 def test_probe_with_too_few_clips_for_a_split_still_answers():
-    r = evaluate.probe([[0.0], [0.1], [5.0]], [0, 0, 1], [[0.05], [4.9]], [0, 1])
+    r = probe.probe([[0.0], [0.1], [5.0]], [0, 0, 1], [[0.05], [4.9]], [0, 1])
     assert r["accuracy"] == 1.0 and r["val_accuracy"] is None
 
 
@@ -86,17 +86,17 @@ def model_dir(task_dir, stand_in_teacher, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluated_run(model_dir, task_dir, long_task):
-    """`python -m pipeline.evaluate --model OUT --tasks A --tasks B` (teacher from report.json)."""
-    r = evaluate.main(["--model", str(model_dir), "--tasks", task_dir, "--tasks", long_task])
+    """`brillsson evaluate --model OUT --tasks A --tasks B` (teacher from report.json)."""
+    r = cli.main(["evaluate", "--model", str(model_dir), "--tasks", task_dir, "--tasks", long_task])
     return model_dir, r
 
 
 def test_run_py_takes_eval_tasks(tmp_path):
-    assert run.parse_args(["--eval-tasks", "a", "b"]).eval_tasks == ["a", "b"]
-    assert run.parse_args([]).eval_tasks is None
+    assert config.from_argv(["--eval-tasks", "a", "b"]).eval.tasks == ["a", "b"]
+    assert config.from_argv([]).eval.tasks is None
     cfg = tmp_path / "c.yaml"
     cfg.write_text("eval-tasks: [x, y]\n")
-    assert run.parse_args(["--config", str(cfg)]).eval_tasks == ["x", "y"]
+    assert config.from_argv(["--config", str(cfg)]).eval.tasks == ["x", "y"]
 
 
 def test_cli_writes_table_json_and_chart(evaluated_run, task_dir, long_task):
@@ -137,7 +137,7 @@ def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_di
     out, _ = evaluated_run
     before = json.loads((out / "eval.json").read_text())
     cache_files = sorted(os.listdir(out / "eval_cache" / "student"))
-    again = evaluate.main(["--model", str(out), "--tasks", task_dir])  # default --out: the model folder
+    again = cli.main(["evaluate", "--model", str(out), "--tasks", task_dir])  # default --out: the model folder
     assert "clips embedded" not in capsys.readouterr().out  # nothing computed: every window from the cache
     assert sorted(os.listdir(out / "eval_cache" / "student")) == cache_files
     assert again["tasks"][os.path.basename(task_dir)] == before["tasks"][os.path.basename(task_dir)]
@@ -147,7 +147,7 @@ def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_di
     assert e1.ident != e2.ident and e1.ident == evaluate.ExitEmbedder(out / "exits" / "exit_1.tflite", 1).ident
 
     # --out elsewhere, explicit teacher: a fresh cache, the same figures
-    other = evaluate.main(["--model", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher,
+    other = cli.main(["evaluate", "--model", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher,
                            "--out", str(tmp_path / "ev")])
     printed = capsys.readouterr().out
     assert re.search(r"exit 2: \d+/\d+ clips embedded", printed)

@@ -4,7 +4,7 @@ import pytest
 from export import benchmark, convert, flatbuffer
 from export.interpreter import LceModel
 from models import students
-from conftest import tone_clip
+from helpers import tone_clip
 
 CLIP = 4000
 # LCE's binary kernels compute the same integer dot products as Keras' ±1 convs; the float

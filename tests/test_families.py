@@ -11,8 +11,8 @@ import tensorflow as tf
 from export import convert, flatbuffer
 from models import students
 from models.frontend import SpecAugment
-from pipeline import distill, run
-from conftest import tone_clip
+from pipeline import config, distill, run
+from helpers import tone_clip
 
 CLIP = 4000
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -141,11 +141,11 @@ def test_spec_augment_vanishes_from_the_converted_model():
 
 
 def test_exit_weights_parse_and_weight_each_exit(batch):
-    assert distill.parse_exit_weights("0.5,0.75,1", exits=3) == [0.5, 0.75, 1.0]
+    assert config.parse_exit_weights("0.5,0.75,1", exits=3) == [0.5, 0.75, 1.0]
     for bad, msg in (("0.5,x", "numbers separated by commas"), ("1,2", "2 exit weights given for 3 exits"),
                      ("0,0,0", "not all 0"), ("-1,1,1", ">= 0")):
         with pytest.raises(ValueError, match=msg):
-            distill.parse_exit_weights(bad, exits=3)
+            config.parse_exit_weights(bad, exits=3)
     x, _, t = batch
     m = small("quicknet", exits=2)
     head1 = m.get_layer("exit1_embedding").kernel.numpy().copy()
@@ -265,10 +265,12 @@ def test_bad_flags_are_clear_errors(capsys, tmp_path):
                       (["--optimizer", "sgd"], "invalid choice: 'sgd'"),
                       (["--strategy", "tpu"], "invalid choice: 'tpu'"),
                       (["--val-fraction", "1.5"], "must be in [0, 1)")):
-        with pytest.raises(SystemExit):
-            run.parse_args(argv)
-        assert msg in capsys.readouterr().err, argv
-    args = run.parse_args(["--exit-weights", "0.5,1", "--exits", "3", "--no-spec-augment", "--optimizer", "bop"])
-    assert args.exit_weights == [0.5, 1.0] and args.spec_augment is False and args.optimizer == "bop"
+        with pytest.raises(SystemExit) as e:
+            run.main(argv + ["--out", str(tmp_path / "never")])
+        assert msg in str(e.value.code), argv
+    assert not (tmp_path / "never").exists()  # refused before anything was written
+    args = config.build({"exit_weights": "0.5,1", "exits": 2, "spec_augment": False, "optimizer": "bop"})
+    assert args.train.exit_weights == [0.5, 1.0] and args.student.spec_augment is False
+    assert args.train.optimizer == "bop"
     with pytest.raises(SystemExit, match="2 exit weights given for 3 exits"):
-        run.student_stage(args, str(tmp_path), {"labels": ["a"]}, None, CLIP, "s")
+        run.main(["--exit-weights", "0.5,1", "--exits", "3", "--out", str(tmp_path / "never")])

@@ -3,7 +3,7 @@ import json
 import os
 
 from export import flatbuffer
-from pipeline import run
+from pipeline import config, run
 
 
 def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
@@ -47,9 +47,9 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
 def test_config_file_sets_flags(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 7\nclip-seconds: 0.5\n")
-    args = run.parse_args(["--config", str(cfg), "--exits", "4"])
-    assert (args.epochs, args.clip_seconds, args.exits) == (7, 0.5, 4)
-    assert run.parse_args(["--config", str(cfg), "--epochs", "9"]).epochs == 9
+    args = config.from_argv(["--config", str(cfg), "--exits", "4"])
+    assert (args.train.epochs, args.data.clip_seconds, args.student.exits) == (7, 0.5, 4)
+    assert config.from_argv(["--config", str(cfg), "--epochs", "9"]).train.epochs == 9
 
 
 def test_nothing_usable_exits_non_zero_with_message(tmp_path):

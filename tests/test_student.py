@@ -5,7 +5,7 @@ import tensorflow as tf
 from models import students
 from models.frontend import LogMel
 from pipeline import distill
-from conftest import tone_clip
+from helpers import tone_clip
 
 CLIP = 4000
 

@@ -11,7 +11,7 @@ import tensorflow_hub as hub
 
 from pipeline import teacher
 from pipeline.cache import EmbeddingCache
-from conftest import tone_clip, write_wav
+from helpers import tone_clip, write_wav
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEAD_PROXY = "http://127.0.0.1:9"  # every download fails fast, as on a machine without network

@@ -1,19 +1,17 @@
-"""`python -m pipeline.teacher train`: a trained stand-in teacher with TRILLsson's interface."""
+"""`brillsson train-teacher`: a trained stand-in teacher with TRILLsson's interface."""
 import contextlib
 import io
 import json
 import os
-import runpy
-import sys
-import warnings
-from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow_hub as hub
 
-from pipeline import teacher, teacher_train
-from conftest import tone_clip, write_wav
+from pipeline import cli, teacher
+from pipeline.errors import DataError
+from pipeline.tools import train_teacher
+from helpers import tone_clip, write_wav
 
 TINY = ["--steps", "6", "--batch-size", "8", "--log-every", "3", "--widths", "8,16", "--hidden", "64"]
 
@@ -38,13 +36,11 @@ def tasks(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tasks, tmp_path_factory):
-    """`python -m pipeline.teacher train …`, run in this process (runpy) to spare a TensorFlow start-up."""
+    """`brillsson train-teacher …`, run in this process to spare a TensorFlow start-up."""
     out = str(tmp_path_factory.mktemp("trained") / "teacher")
-    argv = ["-m", "train", "--data", tasks[0], "--data", tasks[1], "--out", out, *TINY]
     buf = io.StringIO()
-    with mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(buf), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # runpy: pipeline.teacher is already imported
-        runpy.run_module("pipeline.teacher", run_name="__main__")
+    with contextlib.redirect_stdout(buf):
+        cli.main(["train-teacher", "--data", tasks[0], "--data", tasks[1], "--out", out, *TINY])
     return out, buf.getvalue()
 
 
@@ -68,18 +64,18 @@ def test_cli_trains_and_writes_trillsson_interface(trained):
 
 def test_training_is_seeded(tasks, trained, tmp_path):
     out, _ = trained
-    info = teacher_train.main(["--data", tasks[0], "--data", tasks[1], "--out", str(tmp_path / "again"), *TINY])
+    info = cli.main(["train-teacher", "--data", tasks[0], "--data", tasks[1], "--out", str(tmp_path / "again"), *TINY])
     x = np.stack([tone_clip(300), tone_clip(2000), tone_clip(900)])
     np.testing.assert_allclose(teacher.load(out)(x), teacher.load(str(tmp_path / "again"))(x), rtol=1e-3, atol=1e-3)
     assert info["probe_accuracy"] == json.loads(open(os.path.join(out, "teacher.json")).read())["probe_accuracy"]
 
 
 def test_default_network_has_millions_of_parameters():
-    assert 5_000_000 < teacher_train.build_trunk().count_params() < 8_000_000
+    assert 5_000_000 < train_teacher.build_trunk().count_params() < 8_000_000
 
 
 def test_a_task_needs_two_labels(tmp_path):
     write_wav(tmp_path / "one" / "only" / "a.wav", tone_clip(300))
     write_wav(tmp_path / "one" / "only" / "b.wav", tone_clip(310))
-    with pytest.raises(SystemExit, match="single label"):
-        teacher_train.train([str(tmp_path / "one")], str(tmp_path / "out"), steps=1)
+    with pytest.raises(DataError, match="single label"):
+        train_teacher.train([str(tmp_path / "one")], str(tmp_path / "out"), steps=1)

@@ -1,6 +1,6 @@
 """Train a stand-in teacher when TRILLsson is out of reach, saved with TRILLsson's interface.
 
-    python -m pipeline.teacher train --data DIR [--data DIR …] --out TEACHER_DIR \
+    brillsson train-teacher --data DIR [--data DIR …] --out TEACHER_DIR \
         [--steps 1500] [--batch-size 64] [--crop-seconds 1.5] [--seed 0] [--widths 32,64,128,256,512]
 
 A float CNN on the per-clip-normalised log-mel spectrogram (5 conv stages, 32 → 512
@@ -12,38 +12,38 @@ holds a SavedModel with TRILLsson's interface, float32 audio [batch, samples] at
 (input signature [None, None], any length) → {"embedding": [batch, 1024]}, usable as
 `python pipeline/run.py --teacher TEACHER_DIR`, and `teacher.json`: the tasks, the
 training settings and the linear-probe test accuracy of the embedding on each task
-(logistic regression on the train split, scored on the test split).
+(`pipeline.probe`, the evaluation's probe: fitted on the train split, scored on the test split).
 
 ```python
-from pipeline import teacher_train
-info = teacher_train.train(["data/keywords"], "TEACHER_DIR", steps=20)
+from pipeline.tools import train_teacher
+info = train_teacher.train(["data/keywords"], "TEACHER_DIR", steps=20)
 info["probe_accuracy"]        # {"keywords": 0.93}
 ```
 Seeded (and TensorFlow's op determinism is switched on): the same data, settings and seed
 give the same teacher.
 """
-import argparse
 import json
+import logging
 import os
 import time
 
 import numpy as np
-
-import pipeline  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
-from models.frontend import log_mel
+from export.files import atomic_write
+from models.frontend import SAMPLE_RATE, log_mel
 from pipeline import audio as audio_io
 from pipeline import datasets
+from pipeline import probe as probe_lib
 from pipeline import teacher as teacher_lib
+from pipeline.errors import ConfigError, DataError
+from pipeline.log import PROGRESS
 
 layers = tf.keras.layers
+log = logging.getLogger(__name__)
+
 NUM_MEL_BINS = 64
 FRAME_STEP = 160
-
-
-def say(msg):
-    print(f"[teacher train] {msg}", flush=True)
 
 
 @tf.keras.utils.register_keras_serializable(package="pipeline")
@@ -91,7 +91,7 @@ def _features(audio, batch=256):
                            for i in range(0, len(audio), batch)]) if len(audio) else np.zeros((0, 1, NUM_MEL_BINS))
 
 
-def _clip_samples(clips, sample_rate=16000):
+def _clip_samples(clips, sample_rate=SAMPLE_RATE):
     """The usual length of a task's clips: the median of (up to) 16 of them, to 10 ms."""
     lengths = []
     for c in clips[::max(1, len(clips) // 16)][:16]:
@@ -104,10 +104,13 @@ def _clip_samples(clips, sample_rate=16000):
 
 def load_task(root, seed=0, max_seconds=4.0):
     """One task folder → dict(name, labels, clip_samples, train (audio, labels), test (audio, labels), skipped)."""
-    ds = datasets.scan(root, seed=seed)
-    n = min(_clip_samples(ds.clips), int(max_seconds * 16000))
-    tr_x, tr_y, _, skipped = datasets.load(ds.split("train"), n, progress=say)
-    te_x, te_y, _, sk = datasets.load(ds.split("test") or ds.split("validation"), n, progress=say)
+    try:
+        ds = datasets.scan(root, seed=seed)
+    except (FileNotFoundError, ValueError) as e:
+        raise DataError(str(e)) from None
+    n = min(_clip_samples(ds.clips), int(max_seconds * SAMPLE_RATE))
+    tr_x, tr_y, _, skipped = datasets.load(ds.split("train"), n, progress=log.info)
+    te_x, te_y, _, sk = datasets.load(ds.split("test") or ds.split("validation"), n, progress=log.info)
     name = os.path.basename(os.path.normpath(root))
     return {"name": name, "root": str(root), "labels": ds.labels, "clip_samples": n,
             "train": (tr_x, tr_y), "test": (te_x, te_y), "skipped": skipped + sk}
@@ -133,39 +136,13 @@ def _crops(feats, idx, frames, rng):
     return np.stack([feats[i, s:s + frames] for i, s in zip(idx, starts)])
 
 
-def linear_probe(train_x, train_y, test_x, test_y, steps=500, l2=1e-3, lr=0.05, seed=0):
-    """Logistic regression on standardised embeddings (full batch); returns test accuracy."""
-    tf.keras.utils.set_random_seed(seed)
-    mu, sd = train_x.mean(0), train_x.std(0) + 1e-6
-    xtr = tf.constant((train_x - mu) / sd, tf.float32)
-    xte = tf.constant((test_x - mu) / sd, tf.float32)
-    ytr = tf.constant(train_y)
-    classes = int(max(train_y.max(), test_y.max() if len(test_y) else 0)) + 1
-    w = tf.Variable(tf.zeros([xtr.shape[1], classes]))
-    b = tf.Variable(tf.zeros([classes]))
-    opt = tf.keras.optimizers.Adam(lr)
-
-    @tf.function(autograph=False)
-    def step():
-        with tf.GradientTape() as tape:
-            logits = tf.matmul(xtr, w) + b
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(ytr, logits))
-            loss += l2 * tf.reduce_sum(tf.square(w))
-        opt.apply_gradients(zip(tape.gradient(loss, [w, b]), [w, b]))
-
-    for _ in range(steps):
-        step()
-    pred = tf.argmax(tf.matmul(xte, w) + b, axis=1).numpy()
-    return float(np.mean(pred == test_y)) if len(test_y) else float("nan")
-
-
 def probe(teacher, tasks, batch_size=64):
     """Linear-probe test accuracy of `teacher`'s embedding on every task."""
     out = {}
     for t in tasks:
         emb = {s: np.concatenate([teacher(t[s][0][i:i + batch_size]) for i in range(0, len(t[s][0]), batch_size)])
                for s in ("train", "test")}
-        out[t["name"]] = round(linear_probe(emb["train"], t["train"][1], emb["test"], t["test"][1]), 4)
+        out[t["name"]] = round(probe_lib.probe(emb["train"], t["train"][1], emb["test"], t["test"][1])["accuracy"], 4)
     return out
 
 
@@ -180,17 +157,17 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
     for root in data_dirs:
         t = load_task(root, seed=seed)
         if len(t["train"][0]) == 0:
-            raise SystemExit(f"error: no usable training clips in {root}")
+            raise DataError(f"no usable training clips in {root}")
         if len(t["labels"]) < 2:
-            raise SystemExit(f"error: {root} has a single label; a task needs at least two")
+            raise DataError(f"{root} has a single label; a task needs at least two")
         t["feats"] = _features(t["train"][0])
-        t["frames"] = min(t["feats"].shape[1], 1 + int(crop_seconds * 16000 - 400) // FRAME_STEP)
+        t["frames"] = min(t["feats"].shape[1], 1 + int(crop_seconds * SAMPLE_RATE - 400) // FRAME_STEP)
         tasks.append(t)
-        say(f"task {t['name']}: {len(t['labels'])} labels, {len(t['train'][0])} train / {len(t['test'][0])} test "
-            f"clips of {t['clip_samples'] / 16000:.2f} s, {len(t['skipped'])} files skipped")
+        log.info(f"task {t['name']}: {len(t['labels'])} labels, {len(t['train'][0])} train / {len(t['test'][0])} test "
+            f"clips of {t['clip_samples'] / SAMPLE_RATE:.2f} s, {len(t['skipped'])} files skipped")
     names = [t["name"] for t in tasks]
     if len(set(names)) != len(names):
-        raise SystemExit(f"error: task folders need distinct names, got {names}")
+        raise ConfigError(f"task folders need distinct names, got {names}")
 
     trunk = build_trunk(embedding_dim, widths=widths, hidden=hidden)
     heads = {t["name"]: layers.Dense(len(t["labels"]), name=f"head_{t['name']}") for t in tasks}
@@ -199,7 +176,7 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
     for t in tasks:
         heads[t["name"]].build((None, embedding_dim))
     params = trunk.count_params() + sum(h.count_params() for h in heads.values())
-    say(f"teacher: float CNN on log-mel, {trunk.count_params():,} parameters in the embedding network "
+    log.info(f"teacher: float CNN on log-mel, {trunk.count_params():,} parameters in the embedding network "
         f"(+{params - trunk.count_params():,} in {len(heads)} task heads); {steps} steps of {batch_size} clips")
     warmup = min(100, steps // 10)
     schedule = tf.keras.optimizers.schedules.CosineDecay(lr if not warmup else 0.0, decay_steps=steps - warmup,
@@ -236,51 +213,26 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
             el = time.time() - t0
             parts = ", ".join(f"{n} loss {np.mean([a for a, _ in v[-20:]]):.3f} acc {np.mean([b for _, b in v[-20:]]):.2f}"
                               for n, v in stats.items() if v)
-            say(f"step {s}/{steps}: {parts}; {el:.0f} s, ETA {el / s * (steps - s):.0f} s")
+            log.log(PROGRESS, f"step {s}/{steps}: {parts}; {el:.0f} s, ETA {el / s * (steps - s):.0f} s")
 
     os.makedirs(out, exist_ok=True)
     tf.saved_model.save(TrainedTeacher(trunk), str(out))
-    say(f"saved the teacher (TRILLsson's interface) to {out}; linear probes on its embedding …")
-    loaded = teacher_lib.load(out, probe_samples=16000)
+    log.info(f"saved the teacher (TRILLsson's interface) to {out}; linear probes on its embedding …")
+    loaded = teacher_lib.load(out, probe_samples=SAMPLE_RATE)
     acc = probe(loaded, tasks)
     info = {"interface": "float32 audio [batch, samples] at 16 kHz -> {'embedding': [batch, %d]}" % loaded.dim,
             "architecture": f"float CNN on per-clip-normalised log-mel ({NUM_MEL_BINS} bins), conv "
                             f"{'-'.join(map(str, widths))}, mean+max pooling, batch norm, dense {hidden} + batch norm, "
                             "linear embedding; heads: layer norm + dense per task",
             "embedding_dim": loaded.dim, "params": int(trunk.count_params()),
-            "tasks": {t["name"]: {"root": t["root"], "labels": t["labels"], "clip_seconds": t["clip_samples"] / 16000,
+            "tasks": {t["name"]: {"root": t["root"], "labels": t["labels"], "clip_seconds": t["clip_samples"] / SAMPLE_RATE,
                                   "train_clips": len(t["train"][0]), "test_clips": len(t["test"][0]),
                                   "skipped": t["skipped"]} for t in tasks},
             "steps": steps, "batch_size": batch_size, "crop_seconds": crop_seconds, "lr": lr, "seed": seed,
             "probe_accuracy": acc, "train_seconds": round(time.time() - t0, 1),
             "wall_seconds": round(time.time() - t_start, 1)}
-    with open(os.path.join(out, "teacher.json"), "w") as f:
-        json.dump(info, f, indent=2)
+    atomic_write(os.path.join(out, "teacher.json"), json.dumps(info, indent=2).encode())
     for name, a in acc.items():
-        say(f"linear probe, test accuracy on {name}: {a:.3f}")
-    say(f"done in {info['wall_seconds']:.0f} s; use it with: python pipeline/run.py --teacher {out} …")
+        log.info(f"linear probe, test accuracy on {name}: {a:.3f}")
+    log.info(f"done in {info['wall_seconds']:.0f} s; use it with: brillsson run --teacher {out} …")
     return info
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m pipeline.teacher train", description=__doc__.split("\n")[0])
-    p.add_argument("--data", action="append", required=True,
-                   help="labelled task folder (repeat for several tasks, one head each)")
-    p.add_argument("--out", required=True, help="folder for the SavedModel and teacher.json")
-    p.add_argument("--steps", type=int, default=1500, help="training steps, one batch of one task each (default 1500)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--crop-seconds", type=float, default=1.5, help="random training crops of longer clips (default 1.5)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--embedding-dim", type=int, default=1024)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--widths", default="32,64,128,256,512", help="channels of the conv stages (default 32,64,128,256,512)")
-    p.add_argument("--hidden", type=int, default=2048, help="units of the hidden dense layer (default 2048)")
-    p.add_argument("--log-every", type=int, default=50, help="progress line every N steps (default 50)")
-    a = p.parse_args(argv)
-    return train(a.data, a.out, steps=a.steps, batch_size=a.batch_size, crop_seconds=a.crop_seconds, lr=a.lr,
-                 embedding_dim=a.embedding_dim, seed=a.seed, log_every=a.log_every,
-                 widths=tuple(int(w) for w in a.widths.split(",")), hidden=a.hidden)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,44 @@
+"""Writing and identifying files: every file a rerun trusts is written atomically.
+
+```python
+from export.files import atomic_write, sha256
+atomic_write("OUT/model.tflite", flatbuffer_bytes)            # bytes
+atomic_write("OUT/cache.npz", lambda f: np.savez(f, x=x))      # or a writer of an open binary file
+sha256("OUT/model.tflite")
+```
+A temporary file beside the target is written, flushed to disk (fsync) and renamed over the
+target, so a reader sees the old file or the whole new one, never a torn one.
+"""
+import hashlib
+import os
+import uuid
+
+
+def atomic_write(path, data):
+    """Write `data` (bytes, or a function that writes to an open binary file) to `path`; returns `path`."""
+    path = str(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def sha256(path):
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,20 @@
+"""The typed errors of the library; only the command line turns them into messages and exit codes.
+
+```python
+from models.errors import BrillssonError, ConfigError
+try:
+    students.build("resnet")
+except ConfigError as e:       # also a ValueError
+    print(f"error: {e}")
+```
+`pipeline.errors` adds the data and teacher errors; `export.layout` the error for an
+output folder that is not a complete export.
+"""
+
+
+class BrillssonError(Exception):
+    """Base of every error this project raises on purpose (bad input, not a bug)."""
+
+
+class ConfigError(BrillssonError, ValueError):
+    """A setting is invalid: an unknown name, a value out of range, a bad config file."""

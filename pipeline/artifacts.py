@@ -1,0 +1,42 @@
+"""Stage 4, trained student → the files a device needs: LCE model, exits, stages, portable
+files, float reference, labels, and what the converted model is made of.
+
+```python
+from pipeline import artifacts
+made = artifacts.export_student(trained.model, corpus.labels, layout)
+made.files.model, made.files.stages, made.section()    # report.json "model"
+```
+"""
+import dataclasses
+import logging
+
+from export import convert, flatbuffer
+from export.convert import ExportedFiles
+from export.files import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifacts:
+    files: ExportedFiles
+    labels: str          # labels.txt
+    flatbuffer: bytes    # model.tflite
+    info: dict           # flatbuffer.inspect of model.tflite, plus "not_binarized"
+
+    def section(self):
+        """report.json "model"."""
+        i = self.info
+        return {"path": "model.tflite", "bytes": len(self.flatbuffer), "binary_mac_fraction": i["binary_mac_fraction"],
+                "op_counts": i["op_counts"], "total_macs": i["total_macs"], "binary_macs": i["binary_macs"],
+                "not_binarized": i["not_binarized"]}
+
+
+def export_student(model, labels, layout) -> Artifacts:
+    files = convert.export_all(model, layout, progress=log.info)
+    with open(files.model, "rb") as f:
+        fb = f.read()
+    info = flatbuffer.inspect(fb)
+    info["not_binarized"] = flatbuffer.check_binarization(model, fb, warn=log.warning)
+    atomic_write(layout.labels, ("\n".join(labels) + "\n").encode())
+    return Artifacts(files, layout.labels, fb, info)

@@ -1,0 +1,173 @@
+"""The command line: one command, `brillsson`, with a subcommand per job.
+
+    brillsson run [flags]                      # the pipeline (same as `python pipeline/run.py [flags]`)
+    brillsson evaluate --model OUT --tasks DIR [--tasks DIR …] [--teacher HANDLE] [--out DIR]
+    brillsson train-teacher --data DIR [--data DIR …] --out TEACHER_DIR [--steps 1500]
+    brillsson benchmark OUT [--runs 50] [--lce-benchmark PATH [--ssh USER@HOST]] [--parse FILE] [--device NAME]
+    brillsson classify OUT CLIP.wav [--threshold 0.3] [--portable]
+    brillsson vectors OUT.json                 # shared early-exit test vectors for other runtimes
+
+`python -m pipeline …` is the same command. Library code raises typed errors
+(`pipeline.errors`); only this module turns them into one line on stderr and an exit code:
+`error: <what and where>`, status 1 (argparse's own usage errors: status 2).
+
+```python
+from pipeline import cli
+report = cli.main(["run", "--epochs", "2", "--out", "/tmp/out"])
+```
+"""
+import argparse
+import logging
+import os
+import sys
+
+from models.errors import BrillssonError
+from pipeline.errors import as_command
+
+log = logging.getLogger(__name__)
+
+
+
+
+def _evaluate(a):
+    from pipeline import evaluate
+    return evaluate.evaluate(a.model, a.tasks, teacher=a.teacher, teacher_output=a.teacher_output, out_dir=a.out,
+                             seed=a.seed)
+
+
+def _train_teacher(a):
+    from pipeline.tools import train_teacher
+    return train_teacher.train(a.data, a.out, steps=a.steps, batch_size=a.batch_size, crop_seconds=a.crop_seconds,
+                               lr=a.lr, embedding_dim=a.embedding_dim, seed=a.seed, log_every=a.log_every,
+                               widths=tuple(int(w) for w in a.widths.split(",")), hidden=a.hidden)
+
+
+def _benchmark(a):
+    import numpy as np
+
+    from export import benchmark
+    from export.layout import Layout
+    from pipeline import report
+    layout = Layout(a.out)
+    if not layout.exit_files():
+        layout.require(layout.exit(1))
+    if a.parse or a.lce_benchmark:
+        if a.parse:
+            try:
+                with open(a.parse) as f:
+                    text = f.read()
+            except OSError as e:
+                raise BrillssonError(f"{a.parse}: cannot read ({e.strerror or e})") from None
+        else:
+            text = benchmark.run_lce_benchmark(layout, a.lce_benchmark, a.ssh)
+        figs = benchmark.parse_script_output(text)
+        device = a.device or (a.ssh.split("@")[-1] if a.ssh else os.uname().nodename)
+        for f, v in figs.items():
+            print(f"{device}: {f}: " + (f"{v['latency_ms']:.3f} ms" if "latency_ms" in v else v["error"]))
+    else:
+        n = benchmark.input_samples(layout.exit_files()[0])
+        x = np.random.default_rng(0).uniform(-0.3, 0.3, (1, n)).astype(np.float32)
+        figs = benchmark.measure(layout, x, runs=a.runs)
+        device = a.device or "lce_interpreter_here"
+    r = benchmark.merge_device_figures(report.read(layout), device, figs)
+    report.write(layout, r)
+    return figs
+
+
+def _classify(a):
+    from export.runtime import EarlyExitRuntime
+    from pipeline import audio as audio_io
+    rt = EarlyExitRuntime(a.out, a.threshold, portable=a.portable)
+    r = rt.classify(audio_io.fit_length(audio_io.load(a.clip), rt.clip_samples))
+    print(f"label: {r['label']}  probability: {r['probability']:.3f}  exit: {r['exit']}/{len(rt.stages)}  "
+          f"latency: {r['latency_ms']:.2f} ms  threshold: {r['threshold']:.3f}  "
+          f"entropies: {', '.join(f'{h:.3f}' for h in r['entropies'])}")
+    return r
+
+
+def _vectors(a):
+    from export import vectors
+    print(vectors.write(a.path))
+    return a.path
+
+
+def _number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="brillsson", description="Distil a speech-embedding teacher into a binary "
+                                                              "early-exit student and export it with LCE.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__import__('pipeline').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    # `run` is parsed by pipeline.run.main (its flags are the settings of pipeline.config): listed here for help
+    sub.add_parser("run", add_help=False, help="the pipeline: audio → teacher → student → LCE files → report "
+                                               "(brillsson run --help lists its flags)")
+
+    s = sub.add_parser("evaluate", help="linear probes of the teacher, every exit and a log-mel baseline")
+    s.add_argument("--model", required=True, help="a run's output folder (exits/exit_K.tflite, report.json)")
+    s.add_argument("--tasks", required=True, action="append", metavar="DIR",
+                   help="task folder (DIR/<label>/… or DIR/train|test/<label>/…); repeat for more tasks")
+    s.add_argument("--teacher", help="teacher handle (default: teacher.handle of MODEL/report.json)")
+    s.add_argument("--teacher-output", help="teacher output key (default: the run's, else 'embedding')")
+    s.add_argument("--out", help="output folder (default: the model folder)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(func=_evaluate)
+
+    s = sub.add_parser("train-teacher", help="train a stand-in teacher with TRILLsson's interface")
+    s.add_argument("--data", action="append", required=True,
+                   help="labelled task folder (repeat for several tasks, one head each)")
+    s.add_argument("--out", required=True, help="folder for the SavedModel and teacher.json")
+    s.add_argument("--steps", type=int, default=1500, help="training steps, one batch of one task each (default 1500)")
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--crop-seconds", type=float, default=1.5, help="random training crops of longer clips (default 1.5)")
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--embedding-dim", type=int, default=1024)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--widths", default="32,64,128,256,512", help="channels of the conv stages (default 32,64,128,256,512)")
+    s.add_argument("--hidden", type=int, default=2048, help="units of the hidden dense layer (default 2048)")
+    s.add_argument("--log-every", type=int, default=50, help="progress line every N steps (default 50)")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(func=_train_teacher)
+
+    s = sub.add_parser("benchmark", help="time every exit and stage here, or parse lce_benchmark_model's output")
+    s.add_argument("out", help="a run's output folder")
+    s.add_argument("--runs", type=int, default=50)
+    s.add_argument("--lce-benchmark", metavar="PATH", help="lce_benchmark_model binary (here, or on --ssh host)")
+    s.add_argument("--ssh", metavar="USER@HOST", help="copy the files to this host and benchmark there")
+    s.add_argument("--parse", metavar="FILE", help="read the saved output of OUT/pi/run_benchmark.sh")
+    s.add_argument("--device", help="device name for the figures (default: host name or 'this machine')")
+    s.set_defaults(func=_benchmark)
+
+    s = sub.add_parser("classify", help="the early-exit runtime on one audio file")
+    s.add_argument("out", help="a run's output folder (stages/, labels.txt, thresholds.json)")
+    s.add_argument("clip", help="audio file (any format the pipeline reads)")
+    s.add_argument("--threshold", type=_number, help="entropy threshold in [0, 1] (default: thresholds.json)")
+    s.add_argument("--portable", action="store_true", help="run stages_portable/ (stock TFLite ops)")
+    s.set_defaults(func=_classify)
+
+    s = sub.add_parser("vectors", help="write the shared early-exit test vectors other runtimes check against")
+    s.add_argument("path", help="output .json file")
+    s.set_defaults(func=_vectors)
+    return p
+
+
+def main(argv=None):
+    """Parse `argv` (default: sys.argv[1:]), run the subcommand, turn typed errors into messages."""
+    from pipeline import log as log_setup
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        from pipeline import run
+        return run.main(argv[1:], prog="brillsson run")
+    a = parser().parse_args(argv)
+    log_setup.configure(quiet=getattr(a, "quiet", False))
+    return as_command(lambda: a.func(a))
+
+
+if __name__ == "__main__":
+    main()

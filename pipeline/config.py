@@ -1,0 +1,356 @@
+"""One run configuration: typed sections built once from flags and a `--config` file,
+validated in one place.
+
+```python
+from pipeline import config
+cfg = config.from_argv(["--epochs", "40", "--config", "run.yaml"])
+cfg.train.epochs, cfg.student.family, cfg.data.clip_samples
+config.key(cfg.student, cfg.train)       # a short hash of those sections (checkpoint names)
+```
+Every field of a section is a flag (`--clip-seconds`; booleans that default to on are
+turned off with `--no-…`) and a key of the config file. A YAML or JSON config file holds
+either flat keys (flag names, `-` or `_`) or one mapping per section:
+
+    epochs: 40                  # flat
+    train: {epochs: 40}         # by section
+    student: {family: quicknet, exits: 3}
+
+Flags given on the command line win over the file.
+"""
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from typing import List, Optional
+
+from models.errors import ConfigError
+from models.frontend import SAMPLE_RATE
+
+STAND_IN = "stand-in"
+DEFAULT_TEACHER = "trillsson3"
+
+
+def _whole(minimum):
+    def check(v):
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise ValueError(f"{v!r} is not a whole number")
+        try:
+            v = int(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{v!r} is not a whole number") from None
+        if v < minimum:
+            raise ValueError(f"must be >= {minimum}, got {v}")
+        return v
+    return check
+
+
+def _number(lo=None, hi=None, hi_open=False, lo_open=False):
+    def check(v):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{v!r} is not a number") from None
+        if not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or \
+                (hi is not None and (v >= hi if hi_open else v > hi)):
+            span = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, " \
+                   f"{hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
+            raise ValueError(f"must be in {span}, got {v}")
+        return v
+    return check
+
+
+def _choice(*names):
+    def check(v):
+        if v not in names:
+            raise ValueError(f"invalid choice: {v!r} (choose one of {', '.join(names)})")
+        return v
+    return check
+
+
+def _path(v):
+    return None if v is None else str(v)
+
+
+def _paths(v):
+    if v is None:
+        return None
+    return [str(p) for p in ([v] if isinstance(v, str) else v)]
+
+
+def parse_exit_weights(v, exits=None):
+    """"0.5,0.75,1" (or a list of numbers) → [0.5, 0.75, 1.0], or None; checks the count against `exits`.
+
+    ```python
+    config.parse_exit_weights("0.5,0.75,1", exits=3)   # [0.5, 0.75, 1.0]
+    ```
+    """
+    try:
+        weights = _exit_weights(v)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if weights is not None and exits is not None and len(weights) != exits:
+        raise ConfigError(f"{len(weights)} exit weights given for {exits} exits: give one per exit")
+    return weights
+
+
+def _exit_weights(v):
+    if v is None or v == "":
+        return None
+    items = v.split(",") if isinstance(v, str) else list(v)
+    try:
+        weights = [float(w) for w in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"exit weights must be numbers separated by commas (e.g. 0.5,0.75,1), got {v!r}") from None
+    if any(not math.isfinite(w) or w < 0 for w in weights) or not any(weights):
+        raise ValueError(f"exit weights must be finite, >= 0 and not all 0, got {v!r}")
+    return weights
+
+
+def _family(v):
+    from models import students  # the registry imports TensorFlow: only when a family is checked
+    students.get(v)
+    return v
+
+
+def setting(default, help, check=None, flag=None, nargs=None, metavar=None):
+    """A field of a section: its default, help text, check (value → value, raises ValueError) and flag."""
+    return dataclasses.field(default=default, metadata={"help": help, "check": check, "flag": flag,
+                                                        "nargs": nargs, "metavar": metavar})
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    data: Optional[str] = setting(None, "labelled task folder (DIR/<label>/*.wav or DIR/train|test/<label>/…); "
+                                        "default: the bundled demo clips", _path, metavar="DIR")
+    unlabeled: Optional[str] = setting(None, "extra audio (any depth) used for distillation only", _path,
+                                       metavar="DIR")
+    clip_seconds: float = setting(1.0, "clip length in seconds (default: 1)", _number(0.05, 60.0))
+
+    @property
+    def clip_samples(self):
+        return int(round(self.clip_seconds * SAMPLE_RATE))
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig:
+    handle: Optional[str] = setting(None, f"TF-Hub URL, local SavedModel folder, trillsson1…trillsson5, or "
+                                          f"'{STAND_IN}' (default: {DEFAULT_TEACHER}; the demo uses a stand-in)",
+                                    _path, flag="teacher")
+    output: str = setting("embedding", "teacher output: dict key (default: embedding); a model with one tensor "
+                                       "output needs none", str, flag="teacher-output")
+    cache: Optional[str] = setting(None, "teacher embedding cache, shareable between runs (default: "
+                                         "OUT/teacher_cache)", _path, flag="teacher-cache", metavar="DIR")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentConfig:
+    family: str = setting("quicknet", "student family: quicknet (default), birealnet, binarydensenet, meliusnet",
+                          _family, flag="student")
+    exits: int = setting(3, "number of early exits, one per section (default: 3)", _whole(1))
+    width: Optional[int] = setting(None, "channels of the first section; later sections double it up to 4x "
+                                         "(default: the family's: quicknet 48, ...)", _whole(1))
+    depth: Optional[int] = setting(None, "blocks per section, i.e. between two exits (default: the family's: "
+                                         "quicknet 2, birealnet 3, ...)", _whole(1))
+    spec_augment: bool = setting(True, "SpecAugment time/frequency masks on the log-mel features while training")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = setting(80, "distillation epochs (default: 80)", _whole(0))
+    head_epochs: int = setting(40, "classifier-head epochs (default: 40)", _whole(0))
+    fine_tune_epochs: int = setting(20, "after the heads, fine-tune everything on distillation + label loss at "
+                                        "every exit (default: 20; 0 turns it off)", _whole(0))
+    batch_size: int = setting(32, "global batch size (default: 32)", _whole(1))
+    loss: str = setting("mse", "distillation loss at every exit: mse, cosine or l1 (default: mse)",
+                        _choice("mse", "cosine", "l1"))
+    exit_weights: Optional[List[float]] = setting(None, "distillation loss weight per exit, e.g. 0.5,0.75,1 "
+                                                        "(default: 1 for every exit)", _exit_weights)
+    optimizer: str = setting("adam", "adam: Adam on latent weights, clipped (default); bop: larq's Bop for "
+                                     "binary kernels (CaseOptimizer), Adam for the rest", _choice("adam", "bop"))
+    lr: float = setting(2e-3, "distillation learning rate, cosine-decayed (default: 2e-3)", _number(0.0))
+    label_weight: float = setting(1.0, "label loss weight in the fine-tune (default: 1)", _number(0.0))
+    val_fraction: float = setting(0.1, "seeded fraction of the clips held out for validation loss (default: 0.1)",
+                                  _number(0, 1, hi_open=True))
+    patience: int = setting(20, "stop a phase when its validation loss has not improved for this many epochs "
+                                "(default: 20)", _whole(1))
+    augment: bool = setting(True, "shift, gain and noise augmentation of the distillation clips")
+    strategy: str = setting("default", "tf.distribute strategy: default (one device, a GPU if present), mirrored "
+                                       "(all local GPUs), multiworker (hosts in TF_CONFIG)",
+                            _choice("default", "mirrored", "multiworker"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    runs: int = setting(50, "timed runs per latency figure (default: 50)", _whole(1))
+    android: Optional[str] = setting(None, "also copy stages, labels and thresholds into an Android demo "
+                                           "project's assets (e.g. android_demo)", _path, metavar="DIR")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    tasks: Optional[List[str]] = setting(None, "after the run, linear-probe the teacher, every exit and a log-mel "
+                                               "baseline on these task folders: OUT/eval.json, eval.md, eval.png",
+                                         _paths, flag="eval-tasks", nargs="+", metavar="DIR")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = DataConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+    eval: EvalConfig = EvalConfig()
+    seed: int = setting(0, "seed of the split, the stand-in teacher, initialisation, data order and augmentation",
+                        _whole(0))
+    out: Optional[str] = setting(None, "output folder (default: artifacts/<run-name>)", _path, metavar="DIR")
+    quiet: bool = setting(False, "no progress lines and no Keras progress bars")
+
+    @property
+    def run_name(self):
+        if not self.data.data:
+            return "demo"
+        return f"{os.path.basename(os.path.normpath(self.data.data))}-{self.student.family}"
+
+    @property
+    def out_dir(self):
+        return os.path.abspath(self.out or os.path.join("artifacts", self.run_name))
+
+    @property
+    def teacher_handle(self):
+        """The teacher asked for: --teacher, else the stand-in for the demo and trillsson3 for --data."""
+        return self.teacher.handle or (DEFAULT_TEACHER if self.data.data else STAND_IN)
+
+    def flat(self):
+        """{flag dest: value} of every setting (report.json `settings`)."""
+        return {name: value for name, _, value in _walk(self)}
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(RunConfig) if dataclasses.is_dataclass(f.type)}
+
+
+def _fields(cls):
+    return [f for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(f.type)]
+
+
+def _dest(f):
+    return (f.metadata.get("flag") or f.name).replace("-", "_")
+
+
+def _walk(cfg):
+    """(dest, field, value) of every setting, section by section."""
+    for sec in SECTIONS:
+        part = getattr(cfg, sec)
+        for f in _fields(type(part)):
+            yield _dest(f), f, getattr(part, f.name)
+    for f in _fields(RunConfig):
+        yield _dest(f), f, getattr(cfg, f.name)
+
+
+def _all_fields():
+    return [(sec, f) for sec, cls in SECTIONS.items() for f in _fields(cls)] + [(None, f) for f in _fields(RunConfig)]
+
+
+def key(*sections, extra=None):
+    """A short hash of whole sections (`dataclasses.asdict`) and `extra`: what a cache or checkpoint is keyed on."""
+    blob = json.dumps([dataclasses.asdict(s) for s in sections] + [extra], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def dests():
+    """The argparse destination of every setting."""
+    return {_dest(f) for _, f in _all_fields()}
+
+
+def parser(prog="pipeline/run.py", description=None, add_help=True):
+    """The run's flags, one per setting; values are checked by `build`, not by argparse."""
+    p = argparse.ArgumentParser(prog=prog, description=description, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (flat flag names, or one "
+                                                    "mapping per section: data, teacher, student, train, export, eval)")
+    for sec, f in _all_fields():
+        dest, flag = _dest(f), "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
+        if f.type is bool or f.type == "bool":
+            if f.default:
+                p.add_argument(f"--no-{flag[2:]}", dest=dest, action="store_false", help="no " + f.metadata["help"])
+            else:
+                p.add_argument(flag, dest=dest, action="store_true", help=f.metadata["help"])
+        else:
+            p.add_argument(flag, dest=dest, help=f.metadata["help"], nargs=f.metadata.get("nargs"),
+                           metavar=f.metadata.get("metavar"))
+    return p
+
+
+def read_file(path):
+    """A config file → {dest: value}, flat or by section; `ConfigError` names the file and the problem."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+    try:
+        if str(path).endswith(".json"):
+            raw = json.loads(text)
+        else:
+            import yaml
+            raw = yaml.safe_load(text)
+    except Exception as e:  # yaml.YAMLError, json.JSONDecodeError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{path}: not valid {'JSON' if str(path).endswith('.json') else 'YAML'} ({first})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config file holds a mapping of settings (key: value), not a "
+                          f"{type(raw).__name__}")
+    known = {_dest(f): (sec, f) for sec, f in _all_fields()}
+    flat = {}
+    for k, v in raw.items():
+        k = str(k).replace("-", "_")
+        if k in SECTIONS and isinstance(v, dict):
+            names = {f.name: _dest(f) for f in _fields(SECTIONS[k])}
+            for kk, vv in v.items():
+                kk = str(kk).replace("-", "_")
+                if kk not in names and kk not in names.values():
+                    raise ConfigError(f"{path}: section '{k}' has no setting '{kk}'; it has {sorted(names)}")
+                flat[names.get(kk, kk)] = vv
+        elif k in known:
+            flat[k] = v
+        else:
+            raise ConfigError(f"{path}: unknown setting '{k}'; known: {sorted(known)}")
+    return flat
+
+
+def build(values=None, config_file=None):
+    """A validated `RunConfig` from {dest: value} (flags) over the config file's values over the defaults."""
+    given = {**(read_file(config_file) if config_file else {}), **(values or {})}
+    parts = {sec: {} for sec in SECTIONS}
+    top = {}
+    for sec, f in _all_fields():
+        dest = _dest(f)
+        if dest not in given:
+            continue
+        v = given[dest]
+        check = f.metadata.get("check")
+        if v is not None and check is not None:
+            try:
+                v = check(v)
+            except ValueError as e:
+                raise ConfigError(f"--{dest.replace('_', '-')}: {e}") from None
+        elif f.type is bool and not isinstance(v, bool):
+            raise ConfigError(f"--{dest.replace('_', '-')}: expected true or false, got {v!r}")
+        (parts[sec] if sec else top)[f.name] = v
+    cfg = RunConfig(**{sec: SECTIONS[sec](**kw) for sec, kw in parts.items()}, **top)
+    try:
+        parse_exit_weights(cfg.train.exit_weights, cfg.student.exits)
+    except ConfigError as e:
+        raise ConfigError(f"--exit-weights: {e}") from None
+    return cfg
+
+
+def from_argv(argv=None, prog="pipeline/run.py", description=None):
+    """Parse the run's flags (argparse exits on a malformed command line) and `build` the configuration."""
+    ns = vars(parser(prog, description).parse_args(argv))
+    config_file = ns.pop("config", None)
+    return build(ns, config_file)

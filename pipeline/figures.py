@@ -1,0 +1,69 @@
+"""Stage 5, files → figures: latency and accuracy of every exit (LCE interpreter), stage
+latencies, the float reference, Keras-vs-TFLite parity, and early-exit calibration
+(thresholds.json, shared test vectors, the Raspberry Pi benchmark script).
+
+```python
+from pipeline import figures
+figs = figures.measure(trained.model, made, corpus, targets, layout, runs=50)
+figs.section()        # report.json: exits, stages, float_reference, performance, early_exit, ...
+```
+"""
+import dataclasses
+import logging
+from typing import List
+
+from export import benchmark, vectors
+from pipeline import calibrate
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    exits: List[dict]
+    stages: List[dict]
+    float_reference: dict
+    performance: dict
+    early_exit: List[dict]
+    early_exit_targets: dict
+    early_exit_per_class_mean_exit: dict
+    parity: dict
+
+    def section(self):
+        return dataclasses.asdict(self)
+
+
+def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
+    test = corpus.test
+    log.info(f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage")
+    exits = benchmark.measure_exits(made.files.exits, test.audio, test.labels, targets.test, runs=runs,
+                                    root=layout.root)
+    probs = [e.pop("probs") for e in exits]
+    stage_ms = benchmark.stage_latencies(made.files.stages, test.audio, runs=runs)
+    with open(made.files.float_reference, "rb") as f:
+        float_ms = benchmark.float_latency_ms(f.read(), test.audio, runs=runs)
+    log.info(f"float reference (stock TFLite + XNNPACK, 1 thread): {float_ms:.2f} ms; LCE last exit: "
+             f"{exits[-1]['latency_ms']:.2f} ms")
+    sweep = calibrate.sweep(probs, test.labels, stage_ms)
+    chosen = calibrate.choose(sweep, exits[-1]["accuracy"])
+    calibrate.write_thresholds(layout, chosen, len(exits), int(test.audio.shape[1]))
+    honest = calibrate.cross_validated(probs, test.labels, stage_ms)
+    for name, c in chosen.items():
+        log.info(f"early exit '{name}': threshold {c['threshold']:.3f}, accuracy {c['accuracy']:.3f}, "
+                 f"mean latency {c['mean_latency_ms']:.2f} ms (cross-validated: {honest[name]['accuracy']:.3f}, "
+                 f"{honest[name]['mean_latency_ms']:.2f} ms)")
+    per_class = calibrate.per_class_exit(probs, test.labels, corpus.labels, chosen["within_1pct"]["threshold"])
+    benchmark.write_pi_script(layout)
+    vectors.write(layout.vectors, [p[:16] for p in probs], [0.0, chosen["within_1pct"]["threshold"], 0.5, 1.0])
+    return Figures(
+        exits=exits,
+        stages=[{"index": k, "path": layout.relative(p), "latency_ms": v}
+                for k, (p, v) in enumerate(zip(made.files.stages, stage_ms), 1)],
+        float_reference={"latency_ms": float_ms, "path": layout.relative(made.files.float_reference),
+                         "runtime": "stock TFLite + XNNPACK, 1 thread"},
+        performance=benchmark.ratios(exits, float_ms),
+        early_exit=sweep,
+        early_exit_targets={k: {**v, "cross_validated": honest[k]} for k, v in chosen.items()},
+        early_exit_per_class_mean_exit=per_class,
+        parity=benchmark.parity(model, made.flatbuffer, test.audio[:64]),
+    )

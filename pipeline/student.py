@@ -1,0 +1,108 @@
+"""Stage 3, teacher targets → trained student: build the BNN under the chosen tf.distribute
+strategy, distil at every exit, train a classifier head per exit, optionally fine-tune jointly.
+
+```python
+from pipeline import student
+trained = student.train_student(corpus, targets, cfg, layout)
+trained.model, trained.key, trained.section()      # report.json "student"
+```
+Each finished phase saves its weights (OUT/checkpoints/student-<key>-<phase>.weights.h5) and
+the whole training OUT/checkpoints/student-<key>.weights.h5, so a rerun skips what is done;
+an interrupted phase continues from its last epoch (BackupAndRestore). The key hashes the
+data, teacher, student and train sections of the configuration, the seed, the labels and
+the teacher's identity: a checkpoint is only reused by the same training.
+"""
+import dataclasses
+import logging
+import os
+from typing import List
+
+import tensorflow as tf
+
+from models import students
+from pipeline import augment as augment_lib
+from pipeline import config, distill
+from pipeline.log import progress_bars
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedStudent:
+    model: tf.keras.Model
+    family: str
+    key: str
+    checkpoint: str
+    epoch_seconds: List[float]  # distillation epochs run by this call (empty when reused)
+
+    @property
+    def exits(self):
+        return len(students.exit_names(self.model))
+
+    def section(self):
+        """report.json "student"."""
+        return {"family": self.family, "exits": self.exits, "params": int(self.model.count_params()),
+                "key": self.key, "checkpoint": self.checkpoint}
+
+
+def build_model(corpus, targets, cfg):
+    """The untrained student for `corpus` and `targets` under the configured strategy."""
+    s = cfg.student
+    with distill.get_strategy(cfg.train.strategy).scope():
+        return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
+                              clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth,
+                              spec_augment=s.spec_augment, seed=cfg.seed)
+
+
+def training_key(corpus, targets, cfg):
+    """What the trained weights depend on (see the module docstring)."""
+    return config.key(cfg.data, cfg.teacher, cfg.student, cfg.train,
+                      extra={"seed": cfg.seed, "labels": list(corpus.labels), "teacher": targets.info["identity"]})
+
+
+def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
+    t = cfg.train
+    key = training_key(corpus, targets, cfg)
+    model = build_model(corpus, targets, cfg)
+    done_all = os.path.join(layout.checkpoints, f"student-{key}.weights.h5")
+    if os.path.exists(done_all):
+        log.info(f"student: reusing trained weights {done_all}")
+        model.load_weights(done_all)
+        return TrainedStudent(model, cfg.student.family, key, done_all, [])
+    exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
+    x, y = corpus.distillation(), targets.distillation()
+    common = dict(batch_size=t.batch_size, out_dir=layout.root, verbose=progress_bars(), seed=cfg.seed, tag=key)
+    augment = augment_lib.waveform(noise=list(corpus.noise), seed=cfg.seed) if t.augment else False
+    train = dict(loss=t.loss, exit_weights=exit_weights, optimizer=t.optimizer, augment=augment,
+                 val_fraction=t.val_fraction, patience=t.patience)
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    log.info(f"student: {cfg.student.family}, {cfg.student.exits} exits, {model.count_params():,} parameters, "
+             f"{model.distribute_strategy.num_replicas_in_sync} replica(s) ({t.strategy} strategy, "
+             f"{gpus} GPU(s) visible)")
+    timer = distill.EpochTimer()
+
+    def phase(name, message, fn):
+        done = os.path.join(layout.checkpoints, f"student-{key}-{name}.weights.h5")
+        if os.path.exists(done):
+            log.info(f"student: {name} already done, reusing {done}")
+            model.load_weights(done)
+            return
+        log.info(f"student: {message}")
+        fn()
+        model.save_weights(done)
+
+    phase("distill", f"distilling on {len(x)} clips for up to {t.epochs} epochs ({t.loss} loss at every exit, "
+                     f"weights {exit_weights or 'all 1'}, {t.optimizer}, "
+                     f"{t.val_fraction:.0%} held out for early stopping)",
+          lambda: distill.distill(model, x.audio, y, epochs=t.epochs, lr=t.lr, callbacks=[timer], **train, **common))
+    phase("heads", f"training {cfg.student.exits} classifier heads for {t.head_epochs} epochs (frozen backbone)",
+          lambda: distill.train_heads(model, corpus.train.audio, corpus.train.labels, epochs=t.head_epochs,
+                                      **common))
+    if t.fine_tune_epochs:
+        phase("fine_tune", f"fine-tuning everything for {t.fine_tune_epochs} epochs (distillation + "
+                           f"{t.label_weight} x label loss at every exit)",
+              lambda: distill.fine_tune(model, corpus.train.audio, targets.train, corpus.train.labels,
+                                        epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
+                                        **train, **common))
+    model.save_weights(done_all)
+    return TrainedStudent(model, cfg.student.family, key, done_all, timer.seconds)

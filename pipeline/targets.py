@@ -1,0 +1,109 @@
+"""Stage 2, clips → teacher targets: the teacher's embedding of every clip, computed once and
+cached on disk.
+
+```python
+from pipeline import targets
+targets.check_teacher(cfg)                                   # before decoding: fail fast
+corpus, t = targets.teacher_targets(corpus, cfg, layout)     # t.train: [n, dim] embeddings
+t.section()                                                  # report.json "teacher"
+```
+The teacher is loaded only if some clip is not in the cache. A clip the teacher fails on is
+dropped: the returned Corpus lacks it and lists it with the skipped files.
+"""
+import dataclasses
+import logging
+import os
+from typing import Dict, Optional
+
+import numpy as np
+
+from models.frontend import SAMPLE_RATE
+from pipeline import teacher as teacher_lib
+from pipeline.cache import EmbeddingCache
+from pipeline.config import STAND_IN
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Targets:
+    """Teacher embeddings aligned with the corpus' splits: {"train": [n, dim], ...}."""
+    embeddings: Dict[str, np.ndarray]
+    dim: int
+    handle: str
+    stand_in: bool
+    info: dict
+    teacher: teacher_lib.Teacher = dataclasses.field(compare=False, repr=False)  # released; counts its calls
+
+    train = property(lambda self: self.embeddings["train"])
+    test = property(lambda self: self.embeddings["test"])
+    validation = property(lambda self: self.embeddings.get("validation"))
+    unlabeled = property(lambda self: self.embeddings.get("unlabeled"))
+
+    def distillation(self):
+        """Targets of `Corpus.distillation()`: train, then unlabelled."""
+        return np.concatenate([self.embeddings[n] for n in ("train", "unlabeled") if n in self.embeddings])
+
+    def section(self):
+        """report.json "teacher"."""
+        return {"handle": self.handle, "stand_in": self.stand_in, "embedding_dim": self.dim, **self.info}
+
+
+def check_teacher(cfg):
+    """Check the teacher before the slow work (decoding hours of audio); raises `TeacherError`."""
+    handle = cfg.teacher_handle
+    if handle != STAND_IN:
+        teacher_lib.preflight(handle, deferred=bool(cfg.teacher.cache))
+
+
+def cache_params(clip_samples, output_key, piece=None):
+    """The clip parameters a cached embedding depends on."""
+    p = {"clip_samples": clip_samples, "sample_rate": SAMPLE_RATE, "output": output_key}
+    return p if piece is None else {**p, "piece": piece}
+
+
+def clip_key(cache, identity, clip_id, clip_samples, output_key, piece=False):
+    """Cache key of a clip: `clip_id` is its file's path, or "path#piece" (`piece=True`) for a piece
+    of a longer unlabelled file."""
+    path, piece_no = clip_id.rsplit("#", 1) if piece else (clip_id, None)
+    return cache.key(identity, path, cache_params(clip_samples, output_key, piece_no))
+
+
+def teacher_targets(corpus, cfg, layout, teacher: Optional[teacher_lib.Teacher] = None):
+    """Embed every clip of `corpus` with the teacher of `cfg` (from the cache where possible).
+
+    Returns (corpus without the clips the teacher failed on, Targets).
+    """
+    handle, stand_in = cfg.teacher_handle, cfg.teacher_handle == STAND_IN
+    if stand_in:
+        handle = layout.teacher
+        if not os.path.exists(os.path.join(handle, "saved_model.pb")):
+            log.info(f"building a stand-in teacher (TRILLsson's interface) at {handle}")
+            teacher_lib.build_stand_in(handle, corpus.train.audio, seed=cfg.seed)
+        log.warning("NOTE: using a STAND-IN teacher, not TRILLsson (no network here). "
+                    "Pass --teacher trillsson3 (or a local TRILLsson folder) for the real one.")
+    teacher = teacher or teacher_lib.Teacher(handle, cfg.teacher.output)
+    cache = EmbeddingCache(cfg.teacher.cache or layout.teacher_cache)
+    samples = cfg.data.clip_samples
+    emb, dropped, hits, computed = {}, {}, 0, 0
+    for name, split in corpus.splits().items():
+        keys = [clip_key(cache, teacher.identity, i, samples, cfg.teacher.output, piece=name == "unlabeled")
+                for i in split.ids]
+        failed = []
+        emb[name], h, c = teacher_lib.embed(teacher, split.audio, keys, cache, batch_size=cfg.train.batch_size,
+                                            progress=log.info, failures=failed)
+        hits, computed = hits + h, computed + c
+        if failed:
+            log.warning(f"teacher: {len(failed)} {name} clips dropped (the teacher failed on them)")
+            gone = {i for i, _ in failed}
+            emb[name] = emb[name][[i for i in range(len(split)) if i not in gone]]
+        dropped[name] = failed
+    dim = teacher.dim or max(e.shape[1] for e in emb.values())
+    emb = {k: v.reshape(0, dim) if len(v) == 0 else v for k, v in emb.items()}
+    teacher.release()  # the model is not needed again; its call counter is
+    log.info(f"teacher: {computed} clips embedded, {hits} from cache ({teacher.calls} teacher calls"
+             f"{f', {teacher.seconds:.1f} s in the teacher' if teacher.calls else ''}); cache {cache.root}")
+    info = {"output": cfg.teacher.output, "identity": teacher.identity, "clips_embedded": computed,
+            "cache_hits": hits, "teacher_calls": teacher.calls, "teacher_seconds": round(teacher.seconds, 2),
+            "cache": cache.root}
+    return corpus.without(dropped), Targets(emb, int(dim), handle, stand_in, info, teacher)
