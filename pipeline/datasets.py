@@ -10,8 +10,10 @@ In the flat layout, Speech Commands' own `testing_list.txt` and `validation_list
 split by speaker is made from `<speaker>_nohash_<n>.wav` names (a speaker's clips all
 land on one side; other names are their own group). `_background_noise_` is not a
 label: its files feed augmentation (`Dataset.noise`). A `_silence_` label may hold
-digitally silent clips. Files in a label folder that are not audio (by extension) are
-listed in `Dataset.rejected`; dot-files are ignored.
+digitally silent clips. Files in a label folder that are not audio (by extension), and
+FIFOs, sockets and devices (never opened), are listed in `Dataset.rejected`; dot-files
+are ignored. Symbolic links to folders are followed (a link cycle is walked once); a
+label or background-noise folder without audio files gets a warning in `Dataset.warnings`.
 
 ```python
 from pipeline import datasets
@@ -20,8 +22,8 @@ train, test = ds.split("train"), ds.split("test")      # also "validation" when 
 audio, labels, paths, skipped = datasets.load(train, clip_samples=16000)
 noise, skipped_noise = datasets.load_noise(ds.noise)
 ```
-Decoding runs on a thread pool (tensorflow-io's kernels release the GIL); a file that
-cannot be used is skipped and listed as {"path", "reason"}, never fatal.
+Decoding runs on a thread pool (libsndfile and tensorflow-io's kernels release the GIL); a
+file that cannot be used is skipped and listed as {"path", "reason"}, never fatal.
 """
 import dataclasses
 import hashlib
@@ -55,16 +57,26 @@ class Dataset:
     clips: list
     noise: list = dataclasses.field(default_factory=list)     # background-noise files
     rejected: list = dataclasses.field(default_factory=list)  # [{"path", "reason"}]: not audio
-    warnings: list = dataclasses.field(default_factory=list)  # e.g. a label with a single clip
+    warnings: list = dataclasses.field(default_factory=list)  # e.g. a label with a single clip, an empty folder
 
     def split(self, name):
         return [c for c in self.clips if c.split == name]
 
 
 def _walk(folder):
-    """(audio files, other files) under `folder`, sorted, dot-files and dot-folders left out."""
-    found, other = [], []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    """(audio files, other files) under `folder`, sorted, dot-files and dot-folders left out.
+
+    Symbolic links to folders are followed; a folder already walked (by its real path) is
+    not walked again, so a link back to an ancestor (or two links to one folder) neither
+    loops forever nor lists a file twice.
+    """
+    found, other, seen = [], [], set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
             if f.startswith("."):
@@ -75,8 +87,19 @@ def _walk(folder):
 
 def _not_audio(paths):
     exts = ", ".join(audio_io.EXTENSIONS)
-    return [{"path": p, "reason": f"not an audio file (extension '{os.path.splitext(p)[1] or 'none'}'; "
-                                  f"supported: {exts})"} for p in paths]
+    out = []
+    for p in paths:
+        problem = audio_io.file_problem(p)  # a FIFO, socket, device or link cycle is named as such
+        if problem and problem.startswith(("not a regular file", "cannot look at file")):
+            out.append({"path": p, "reason": problem})
+        else:
+            out.append({"path": p, "reason": f"not an audio file (extension '{os.path.splitext(p)[1] or 'none'}'; "
+                                             f"supported: {exts})"})
+    return out
+
+
+def _no_audio():
+    return f"no audio files found ({', '.join(audio_io.EXTENSIONS)}, at any depth, following symbolic links)"
 
 
 def _label_dirs(folder):
@@ -124,7 +147,9 @@ def scan(root, test_fraction=0.2, seed=0):
                 found, other = _walk(os.path.join(root, split, lab))
                 clips += [Clip(p, labels.index(lab), split, lab == SILENCE) for p in found]
                 rejected += _not_audio(other)
-        noise = [p for d in (root, os.path.join(root, "train")) for p in _walk(os.path.join(d, NOISE_DIR))[0]]
+                if not found:
+                    warnings.append(f"label folder {os.path.join(root, split, lab)}: {_no_audio()}")
+        noise_dirs = [os.path.join(d, NOISE_DIR) for d in (root, os.path.join(root, "train"))]
     else:
         labels = top
         clips = []
@@ -132,6 +157,8 @@ def scan(root, test_fraction=0.2, seed=0):
             found, other = _walk(os.path.join(root, lab))
             clips += [Clip(p, i, "train", lab == SILENCE) for p in found]
             rejected += _not_audio(other)
+            if not found:
+                warnings.append(f"label folder {os.path.join(root, lab)}: {_no_audio()}")
         lists = {split: _read_list(root, name) for split, name in SPLIT_LISTS.items()}
         if any(lists.values()):  # Speech Commands' own split
             for c in clips:
@@ -143,7 +170,13 @@ def scan(root, test_fraction=0.2, seed=0):
                 own = [c for c in clips if c.label == i]
                 if len(own) == 1 and own[0].split == "test":
                     own[0].split = "train"
-        noise = _walk(os.path.join(root, NOISE_DIR))[0]
+        noise_dirs = [os.path.join(root, NOISE_DIR)]
+    noise = []
+    for d in noise_dirs:
+        found = _walk(d)[0]
+        noise += found
+        if os.path.isdir(d) and not found:
+            warnings.append(f"background-noise folder {d}: {_no_audio()}")
     if not labels or not clips:
         raise ValueError(f"{root}: no labelled audio found (expected {root}/<label>/*.wav "
                          f"or {root}/train/<label>/… and {root}/test/<label>/…)")
@@ -212,12 +245,15 @@ def load_unlabeled(root, clip_samples, sample_rate=audio_io.SAMPLE_RATE, workers
 
     Returns (audio [n, clip_samples], ids ["path#piece"], paths, skipped). A tail shorter
     than half a clip is dropped; a file shorter than a clip is padded. Non-audio files
-    are listed in skipped.
+    are listed in skipped, and so is `root` itself ("no audio files found (...)") when it
+    holds no audio file at all. Symbolic links to folders are followed.
     """
     if not os.path.isdir(str(root)):
         raise FileNotFoundError(f"{root}: unlabelled audio folder does not exist")
     found, other = _walk(str(root))
     xs, ids, paths, skipped = [], [], [], _not_audio(other)
+    if not found:  # listed, so that an empty (or wrongly linked) folder is not silently 0 clips
+        skipped.append({"path": str(root), "reason": _no_audio()})
     for p, x, err in _decode_all(found, sample_rate, False, workers, progress, "unlabelled files"):
         if err is not None:
             skipped.append({"path": err.path, "reason": err.reason})

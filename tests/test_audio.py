@@ -1,4 +1,7 @@
+import contextlib
 import os
+import struct
+import threading
 
 import numpy as np
 import pytest
@@ -92,3 +95,155 @@ def test_fit_length_pads_and_centre_crops():
     assert list(audio.fit_length(x, 4)) == [4, 5, 6, 7]
     y = audio.fit_length(x, 14)
     assert len(y) == 14 and y[0] == 0 and y[2] == 1 and y[-1] == 0
+
+
+# ---- WAV variants written byte by byte: every one a spec-conforming file some recorder writes ----
+
+KSDATAFORMAT_PCM = struct.pack("<IHH8s", 1, 0, 0x10, bytes.fromhex("800000aa00389b71"))  # sub-format GUID
+
+
+def quantise(x, bits):
+    """Integer PCM samples for float `x` in [-1, 1] (round to nearest, full-scale 2^(bits-1))."""
+    full = 2 ** (bits - 1)
+    return np.clip(np.round(x.astype(np.float64) * full), -full, full - 1).astype(np.int64)
+
+
+def pcm_bytes(x, bits, encoding="int"):
+    """Little-endian sample bytes of `x` [frames] or [frames, channels], interleaved."""
+    if encoding == "float":
+        return np.asarray(x, "<f4").tobytes()
+    q = quantise(x, bits).reshape(-1)
+    if bits == 8:
+        return (q + 128).astype(np.uint8).tobytes()  # 8-bit WAV is unsigned, silence at 128
+    width = bits // 8
+    return b"".join(struct.pack("<i", int(v))[:width] for v in q) if width == 3 else q.astype(f"<i{width}").tobytes()
+
+
+def wav_bytes(data, bits, channels=1, rate=16000, tag=1, extensible=False, data_len=None, riff_len=None,
+              after=b""):
+    """A RIFF WAVE file: 'fmt ' then 'data' (odd lengths padded to even, RIFF size counting the pad)
+    then the chunks in `after`. `data_len`/`riff_len` override the header fields with 0xFFFFFFFF:
+    a streaming writer that cannot seek back to fill them in, and writes no pad byte either."""
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else tag, channels, rate, rate * block, block, bits)
+    if extensible:
+        fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + KSDATAFORMAT_PCM[2:]
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+            + b"data" + struct.pack("<I", len(data) if data_len is None else data_len) + data
+            + b"\0" * (len(data) % 2 * (data_len is None)) + after)
+    return b"RIFF" + struct.pack("<I", len(body) if riff_len is None else riff_len) + body
+
+
+def two_tones(frames, channels, seed=0):
+    """Distinct content per channel: the mono mix is checked, not just one channel."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames) / 16000
+    x = np.stack([0.45 * np.sin(2 * np.pi * (330 + 220 * c) * t) + 0.03 * rng.standard_normal(frames)
+                  for c in range(channels)], axis=1)
+    return np.clip(x, -0.99, 0.99).astype(np.float32)
+
+
+LIST_CHUNK = b"LIST" + struct.pack("<I", 16) + b"INFOISFT" + struct.pack("<I", 4) + b"rec\0"
+
+# name: (bits, channels, frames, encoding, extra wav_bytes arguments); frame counts are odd, so
+# 8-bit and 24-bit mono have an odd number of data bytes and a pad byte (tensorflow-io: "Read less
+# bytes than requested"), and 32-bit integers are integers (tensorflow-io read them as float)
+WAV_VARIANTS = {
+    "8bit_unsigned_odd_bytes": (8, 1, 8001, "int", {}),
+    "8bit_unsigned_odd_bytes_then_LIST": (8, 1, 4001, "int", {"after": LIST_CHUNK}),
+    "16bit_stereo": (16, 2, 8000, "int", {}),
+    "24bit_odd_bytes": (24, 1, 8001, "int", {}),
+    "24bit_extensible_odd_bytes": (24, 1, 8001, "int", {"extensible": True}),
+    "32bit_int_stereo": (32, 2, 8000, "int", {}),
+    "32bit_int_extensible": (32, 1, 8000, "int", {"extensible": True}),
+    "32bit_float": (32, 1, 8000, "float", {"tag": 3}),
+    "32bit_float_stereo_extensible": (32, 2, 8000, "float", {"tag": 3, "extensible": True}),
+    # a streaming recorder that never went back to write the lengths (tensorflow-io: "not block aligned")
+    "16bit_data_len_ffffffff": (16, 1, 8001, "int", {"data_len": 0xFFFFFFFF, "riff_len": 0xFFFFFFFF}),
+    "24bit_data_len_ffffffff_odd": (24, 1, 8001, "int", {"data_len": 0xFFFFFFFF, "riff_len": 0xFFFFFFFF}),
+    "8bit_data_len_ffffffff_odd": (8, 1, 8001, "int", {"data_len": 0xFFFFFFFF, "riff_len": 0xFFFFFFFF}),
+}
+
+
+@pytest.mark.parametrize("name", list(WAV_VARIANTS))
+def test_wav_variants_decode_to_the_written_waveform(tmp_path, name):
+    bits, channels, frames, encoding, extra = WAV_VARIANTS[name]
+    x = two_tones(frames, channels, seed=bits)
+    p = tmp_path / f"{name}.wav"
+    p.write_bytes(wav_bytes(pcm_bytes(x, bits, encoding), bits, channels, **extra))
+    y = audio.load(p)
+    assert y.dtype == np.float32 and y.shape == (frames,)
+    # the mono mix of what was written, at what the format holds: an integer step for PCM, float32 for float
+    written = x.astype(np.float64) if encoding == "float" else quantise(x, bits) / 2.0 ** (bits - 1)
+    expected = written.mean(axis=1)
+    step = 2.0 ** -(bits - 1) if encoding == "int" else 0.0
+    assert np.max(np.abs(y - expected)) <= max(step / 4, 1e-6), name
+    assert np.max(np.abs(y - x.mean(axis=1))) <= max(step, 1e-6), name  # and the signal before quantising
+
+
+def test_24bit_wav_at_another_rate_is_resampled(tmp_path):
+    frames = 11025  # 0.25 s at 44.1 kHz, odd byte count
+    t = np.arange(frames) / 44100
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t))[:, None]
+    p = tmp_path / "r.wav"
+    p.write_bytes(wav_bytes(pcm_bytes(x, 24), 24, 1, rate=44100))
+    y = audio.load(p)
+    assert abs(len(y) - 4000) <= 2 and 0.45 < np.max(np.abs(y)) <= 0.55
+    assert abs(_peak_hz(y) - 1000) < 20
+
+
+def test_nan_in_float_wav_is_still_rejected(tmp_path):
+    x = two_tones(4000, 1)
+    x[10, 0] = np.nan
+    p = tmp_path / "nan.wav"
+    p.write_bytes(wav_bytes(pcm_bytes(x, 32, "float"), 32, tag=3))
+    with pytest.raises(audio.AudioError, match="NaN or Inf"):
+        audio.load(p)
+
+
+@pytest.mark.parametrize("tag,extensible,bits,reason", [
+    (0x0064, False, 4, "WAV with 4-bit G.726 ADPCM, format tag 0x0064, is not supported"),
+    (0x00FF, False, 16, "WAV with 16-bit AAC, format tag 0x00FF, is not supported"),
+    (0x7777, False, 12, "WAV with an unknown codec (12 bits per sample), format tag 0x7777, is not supported"),
+    (0x0022, True, 8, "WAV (WAVE_FORMAT_EXTENSIBLE) with 8-bit TrueSpeech, sub-format tag 0x0022, is not supported"),
+])
+def test_unsupported_wav_codec_is_named_with_its_format_tag(tmp_path, tag, extensible, bits, reason):
+    p = tmp_path / "codec.wav"
+    p.write_bytes(wav_bytes(os.urandom(2000), bits, 1, tag=tag, extensible=extensible))
+    with pytest.raises(audio.AudioError) as e:
+        audio.load(p)
+    assert e.value.reason == f"cannot decode audio ({reason})"
+
+
+def test_fifo_is_not_a_regular_file_and_is_never_opened(tmp_path):
+    p = tmp_path / "stream.wav"
+    os.mkfifo(p)
+    with unblock_fifo_after(p, seconds=20) as opened:
+        with pytest.raises(audio.AudioError) as e:
+            audio.load(p)
+    assert not opened, "audio.load opened the FIFO"
+    assert e.value.reason == "not a regular file (a FIFO / named pipe)"
+
+
+@contextlib.contextmanager
+def unblock_fifo_after(path, seconds):
+    """A watchdog: if something still blocks opening the FIFO for reading after `seconds`, open
+    its write end (which releases the reader) so the test fails instead of hanging. Yields a
+    list that is non-empty if that happened."""
+    opened, done = [], threading.Event()
+
+    def watch():
+        if not done.wait(seconds):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only with a reader waiting
+                opened.append(True)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        yield opened
+    finally:
+        done.set()
+        t.join()

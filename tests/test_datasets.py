@@ -1,4 +1,6 @@
+import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -106,3 +108,120 @@ def test_parallel_decoding_of_mixed_sample_formats_is_safe(tmp_path):
     clips = datasets.scan(tmp_path).clips * 20
     x, _, _, skipped = datasets.load(clips, 4000, workers=8)
     assert len(x) == 400 and not skipped
+
+
+@contextlib.contextmanager
+def fails_instead_of_hanging_on(fifos, seconds=20):
+    """A watchdog: if anything still blocks opening one of `fifos` for reading after `seconds`,
+    open its write end (which releases the reader), so the test fails instead of hanging.
+    Yields a list of the FIFOs it had to release."""
+    released, done = [], threading.Event()
+
+    def watch():
+        if not done.wait(seconds):
+            for p in fifos:
+                try:
+                    os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only with a reader waiting
+                    released.append(str(p))
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        yield released
+    finally:
+        done.set()
+        t.join()
+
+
+def test_fifo_in_a_label_folder_is_listed_as_not_a_regular_file_and_never_opened(tmp_path):
+    for label in ("yes", "no"):
+        for i in range(3):
+            write_wav(tmp_path / label / f"s{i}_nohash_0.wav", tone_clip(400 + 300 * (label == "no"), seed=i))
+    fifo_audio, fifo_other = tmp_path / "yes" / "live_nohash_0.wav", tmp_path / "no" / "stream"
+    os.mkfifo(fifo_audio)
+    os.mkfifo(fifo_other)
+    with fails_instead_of_hanging_on([fifo_audio, fifo_other]) as released:
+        ds = datasets.scan(tmp_path)
+        _, _, paths, skipped = datasets.load(ds.clips, 8000, workers=2)
+    assert not released, f"opened (and blocked on) {released}"
+    fifo_reason = "not a regular file (a FIFO / named pipe)"
+    assert ds.rejected == [{"path": str(fifo_other), "reason": fifo_reason}]
+    assert skipped == [{"path": str(fifo_audio), "reason": fifo_reason}]
+    assert len(paths) == 6
+
+
+def test_symlinked_folders_are_followed_under_unlabeled_and_label_folders(tmp_path):
+    store = tmp_path / "store"  # the audio lives here; the data folders only link to it
+    for i in range(2):
+        write_wav(store / "batch1" / f"a{i}.wav", tone_clip(300 + 100 * i, seconds=0.5, seed=i))
+        write_wav(store / "batch2" / "deeper" / f"b{i}.wav", tone_clip(800 + 100 * i, seconds=0.5, seed=i))
+    unl = tmp_path / "unl"
+    os.makedirs(unl / "real")
+    write_wav(unl / "real" / "r.wav", tone_clip(500))
+    os.symlink(store / "batch1", unl / "linked1")
+    os.symlink(store / "batch2", unl / "real" / "linked2")  # a link below a real folder
+    ux, ids, upaths, skipped = datasets.load_unlabeled(unl, 8000, workers=2)
+    assert not skipped and ux.shape == (5, 8000)
+    assert sorted(os.path.relpath(p, unl) for p in upaths) == [
+        "linked1/a0.wav", "linked1/a1.wav", "real/linked2/deeper/b0.wav", "real/linked2/deeper/b1.wav",
+        "real/r.wav"]
+    assert np.max(np.abs(ux[upaths.index(str(unl / "linked1" / "a1.wav"))] - tone_clip(400, seed=1))) < 1e-3
+
+    data = tmp_path / "data"
+    for i in range(2):
+        write_wav(data / "go" / f"g{i}_nohash_0.wav", tone_clip(600, seed=i))
+    os.symlink(store / "batch2", data / "go" / "more")  # a linked folder below a label folder
+    os.symlink(store / "batch1", data / "stop")          # a label folder that is a link
+    ds = datasets.scan(data)
+    assert ds.labels == ["go", "stop"]
+    rel = sorted((ds.labels[c.label], os.path.relpath(c.path, data)) for c in ds.clips)
+    assert rel == [("go", "go/g0_nohash_0.wav"), ("go", "go/g1_nohash_0.wav"),
+                   ("go", "go/more/deeper/b0.wav"), ("go", "go/more/deeper/b1.wav"),
+                   ("stop", "stop/a0.wav"), ("stop", "stop/a1.wav")]
+    x, _, _, bad = datasets.load(ds.clips, 8000)
+    assert not bad and len(x) == 6 and not ds.rejected
+
+
+def test_symlink_loops_terminate_and_list_each_file_once(tmp_path):
+    unl = tmp_path / "unl"
+    write_wav(unl / "a" / "one.wav", tone_clip(300))
+    write_wav(unl / "a" / "b" / "two.wav", tone_clip(600))
+    os.symlink(unl, unl / "a" / "b" / "to_top")     # back to an ancestor
+    os.symlink(unl / "a", unl / "a" / "b" / "to_a")  # back to a parent's parent
+    os.symlink("self", unl / "self")                 # a link to itself: not a folder at all
+    _, ids, paths, skipped = datasets.load_unlabeled(unl, 8000)
+    assert paths == [str(unl / "a" / "one.wav"), str(unl / "a" / "b" / "two.wav")]  # walk order, once each
+    assert [s["path"] for s in skipped] == [str(unl / "self")]
+    assert "symbolic links" in skipped[0]["reason"]  # ELOOP: "Too many levels of symbolic links"
+
+    write_wav(tmp_path / "data" / "up" / "u0_nohash_0.wav", tone_clip(500))
+    write_wav(tmp_path / "data" / "up" / "u1_nohash_0.wav", tone_clip(500, seed=1))
+    os.symlink(tmp_path / "data", tmp_path / "data" / "up" / "loop")  # a label folder's link to the root
+    ds = datasets.scan(tmp_path / "data")
+    assert ds.labels == ["up"]  # up/loop/up is 'up' itself: not walked again
+    rel = [os.path.relpath(c.path, tmp_path / "data") for c in ds.clips]
+    assert rel == ["up/u0_nohash_0.wav", "up/u1_nohash_0.wav"]
+
+
+def test_folders_without_audio_are_warned_about(tmp_path):
+    for i in range(2):
+        write_wav(tmp_path / "data" / "yes" / f"y{i}_nohash_0.wav", tone_clip(500, seed=i))
+    (tmp_path / "data" / "no").mkdir()
+    (tmp_path / "data" / "no" / "notes.txt").write_text("recordings to follow")
+    (tmp_path / "data" / "_background_noise_").mkdir()
+    ds = datasets.scan(tmp_path / "data")
+    assert ds.labels == ["no", "yes"]
+    for folder in ("no", "_background_noise_"):
+        path = str(tmp_path / "data" / folder)
+        assert any(path in w and "no audio files found" in w for w in ds.warnings), (folder, ds.warnings)
+    assert not any(str(tmp_path / "data" / "yes") in w for w in ds.warnings)
+
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "readme.md").write_text("x")
+    x, ids, paths, skipped = datasets.load_unlabeled(tmp_path / "empty", 8000)
+    assert x.shape == (0, 8000) and ids == [] and paths == []
+    assert skipped[-1]["path"] == str(tmp_path / "empty")
+    assert skipped[-1]["reason"].startswith("no audio files found (")
+    assert [s["path"] for s in skipped[:-1]] == [str(tmp_path / "empty" / "sub" / "readme.md")]
