@@ -179,6 +179,8 @@ class TrainConfig:
     strategy: str = setting("default", "tf.distribute strategy: default (one device, a GPU if present), mirrored "
                                        "(all local GPUs), multiworker (hosts in TF_CONFIG)",
                             _choice("default", "mirrored", "multiworker"))
+    deterministic: bool = setting(True, "deterministic training (same seed, same machine: same weights and "
+                                        "figures); --no-deterministic is the faster, non-repeatable mode")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +207,8 @@ class RunConfig:
     eval: EvalConfig = EvalConfig()
     seed: int = setting(0, "seed of the split, the stand-in teacher, initialisation, data order and augmentation",
                         _whole(0))
+    repeats: int = setting(1, "train this many seeds (seed, seed+1, …) on the same clips and teacher targets; "
+                              "the report gives every accuracy as mean ± sd with the per-seed values", _whole(1))
     out: Optional[str] = setting(None, "output folder (default: artifacts/<run-name>)", _path, metavar="DIR")
     quiet: bool = setting(False, "no progress lines and no Keras progress bars")
 

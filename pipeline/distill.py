@@ -25,6 +25,9 @@ import time
 import larq as lq
 import numpy as np
 import tensorflow as tf
+# TensorFlow's public API can switch op determinism on but not off again; a process that runs a
+# deterministic training and then a fast one (tests, --repeats) needs both directions.
+from tensorflow.python.framework import config as tf_config
 
 from models.students import EMBEDDING, PROBS, exit_names, parse_output_name
 from pipeline import augment as augment_lib
@@ -61,6 +64,24 @@ def get_strategy(name="default"):
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"unknown distribution strategy '{name}'; choose one of {list(STRATEGIES)}")
+
+
+MODES = ("deterministic", "fast")
+
+
+def seed_everything(seed, deterministic=True):
+    """Seed Python, NumPy and TensorFlow and set TensorFlow's op determinism; returns the mode's name.
+
+    Deterministic: the same seed on the same machine gives the same weights (op determinism on,
+    the augmentation map runs clips in order). Fast: multi-threaded augmentation and kernels free
+    to pick non-deterministic algorithms; runs differ slightly even with one seed.
+    """
+    tf.keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
+    return MODES[0] if deterministic else MODES[1]
 
 
 def _schedule(lr, steps):
@@ -100,8 +121,9 @@ def _dataset(x, y, batch_size, seed=None, augment=None):
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed)
-    if augment:
-        ds = ds.map(augment_lib.waveform() if augment is True else augment, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:  # a stateful random generator draws in the order clips are mapped: in order when deterministic
+        parallel = None if tf_config.is_op_determinism_enabled() else tf.data.AUTOTUNE
+        ds = ds.map(augment_lib.waveform() if augment is True else augment, num_parallel_calls=parallel)
     options = tf.data.Options()  # in-memory arrays: multi-worker shards by element, not by file
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -13,7 +13,7 @@ import logging
 from typing import List
 
 from export import benchmark, vectors
-from pipeline import calibrate
+from pipeline import calibrate, spread
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
     exits = benchmark.measure_exits(made.files.exits, test.audio, test.labels, targets.test, runs=runs,
                                     root=layout.root)
     probs = [e.pop("probs") for e in exits]
+    for e in exits:  # how far an accuracy on this many clips can move by chance
+        e["test_clips"] = len(test)
+        e["accuracy_se"] = spread.standard_error(e["accuracy"], len(test))
     stage_ms = benchmark.stage_latencies(made.files.stages, test.audio, runs=runs)
     with open(made.files.float_reference, "rb") as f:
         float_ms = benchmark.float_latency_ms(f.read(), test.audio, runs=runs)
@@ -63,7 +66,19 @@ def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
                          "runtime": "stock TFLite + XNNPACK, 1 thread"},
         performance=benchmark.ratios(exits, float_ms),
         early_exit=sweep,
-        early_exit_targets={k: {**v, "cross_validated": honest[k]} for k, v in chosen.items()},
+        early_exit_targets={k: {**v, "cross_validated": honest[k], "noise": _noise(v, exits[-1], len(test))}
+                            for k, v in chosen.items()},
         early_exit_per_class_mean_exit=per_class,
         parity=benchmark.parity(model, made.flatbuffer, test.audio[:64]),
     )
+
+
+def _noise(target, last, clips):
+    """How the target's accuracy compares with the last exit's, against one standard error on `clips`."""
+    se = spread.standard_error(last["accuracy"], clips)
+    diff = target["accuracy"] - last["accuracy"]
+    return {"test_clips": clips, "last_exit_standard_error": se, "accuracy_minus_last_exit": diff,
+            "within_noise": se is not None and abs(diff) <= se,
+            "note": f"one standard error of the last exit's accuracy on {clips} test clips is "
+                    f"{100 * (se or 0):.1f} points; a difference within it is not a measured gain or loss"}
+

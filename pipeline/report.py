@@ -45,11 +45,20 @@ def markdown(r):
                   + (f", {sum(secs) / len(secs):.1f} s mean over {len(secs)} epochs" if len(secs) > 2 else "")
                   + f"; {r['teacher'].get('teacher_calls', 0)} teacher calls to embed "
                   f"{r['teacher'].get('clips_embedded', 0)} clips.", ""]
-    lines += ["| exit | file | bytes | LCE latency (ms) | accuracy | embedding cosine |",
+    mode = s.get("training_mode", "deterministic")
+    lines += [f"Training mode: **{mode}**" + (" (the same seed on this machine gives the same weights and figures)"
+                                             if mode == "deterministic" else
+                                             " (fast, not repeatable: two runs with one seed differ)")
+              + f"; seed {r.get('seed', r.get('settings', {}).get('seed'))}. "
+              + ("Figures below are one draw: see the spread over seeds." if "repeats" in r else
+                 "Figures below are **one training run**: `--repeats N` gives their spread over seeds."), ""]
+    lines += ["| exit | file | bytes | LCE latency (ms) | accuracy ± 1 SE (test clips) | embedding cosine |",
               "|---|---|---|---|---|---|"]
     for e in r["exits"]:
+        se = f" ± {e['accuracy_se']:.3f} ({e['test_clips']})" if e.get("accuracy_se") is not None else ""
         lines.append(f"| {e['index']} | `{e['path']}` | {e['bytes']:,} | {_fmt(e['latency_ms'])} | "
-                     f"{_fmt(e['accuracy'])} | {_fmt(e['embedding_cosine'])} |")
+                     f"{_fmt(e['accuracy'])}{se} | {_fmt(e['embedding_cosine'])} |")
+    lines += _repeats(r)
     lines += _deployment(r)
     if "parity" in r:
         lines += ["", f"Parity Keras vs LCE TFLite on {r['parity'].get('clips', 'the')} test clips: worst absolute "
@@ -62,6 +71,28 @@ def markdown(r):
     lines += ["", "Latency: median of repeated single-clip runs with LCE's interpreter, 1 thread, on the machine "
                   "that ran the pipeline (x86 runs LCE's portable kernels; a Raspberry Pi runs its ARM ones)."]
     return "\n".join(lines) + "\n"
+
+
+def _repeats(r):
+    """The spread over seeds (`--repeats N`)."""
+    rep = r.get("repeats")
+    if not rep:
+        return []
+    from pipeline.spread import fmt
+    lines = ["", f"## Spread over {len(rep['seeds'])} seeds {rep['seeds']} ({rep['test_clips']} test clips)", "",
+             "| exit | accuracy mean ± sd | per seed | embedding cosine mean ± sd |", "|---|---|---|---|"]
+    for e in rep["exits"]:
+        lines.append(f"| {e['index']} | {fmt(e['accuracy'])} | {', '.join(f'{v:.3f}' for v in e['accuracy']['values'])}"
+                     f" | {fmt(e['embedding_cosine'])} |")
+    for name, t in rep.get("early_exit_targets", {}).items():
+        cv = t["cross_validated"]
+        lines.append(f"| early exit {name}, cross-validated | {fmt(cv['accuracy'])} at {fmt(cv['mean_latency_ms'], '.2f')} ms"
+                     f" | {', '.join(f'{v:.3f}' for v in cv['accuracy']['values'])} | |")
+    for task, t in rep.get("eval", {}).items():
+        lines.append(f"| probe {task}: teacher {fmt(t['teacher'])}, baseline {fmt(t['baseline'])} | "
+                     + "; ".join(f"exit {k} {fmt(s)}" for k, s in enumerate(t["exits"], 1)) + " | | |")
+    lines += ["", f"Thresholds are calibrated per seed. Shipped: seed {rep['shipped_seed']}, {rep['shipped_rule']}."]
+    return lines
 
 
 def _deployment(r):
@@ -85,6 +116,9 @@ def _deployment(r):
                          f"{t['mean_latency_ms']:.3f} | {t['exit_histogram']} | {_fmt(cv.get('accuracy'))} | "
                          f"{_fmt(cv.get('mean_latency_ms'))} |")
         last = r["exits"][-1]
+        noise = next(iter(r["early_exit_targets"].values())).get("noise", {})
+        if noise:
+            lines += ["", f"Noise: {noise['note']}."]
         lines += ["", f"Last exit alone: accuracy {_fmt(last['accuracy'])}, {_fmt(last['latency_ms'])} ms. Thresholds "
                       "are chosen on the test clips (written to thresholds.json); the cross-validated columns choose "
                       "them on one half and score the other, the honest estimate for new clips."]
@@ -109,6 +143,13 @@ def plot_tradeoff(r, path):
     ex = r["exits"]
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.plot([e["latency_ms"] for e in ex], [e["accuracy"] for e in ex], "o-", label="exit k alone")
+    rep = r.get("repeats")
+    if rep:  # every seed's exits, and mean ± sd
+        for e, s in zip(ex, rep["exits"]):
+            ax.plot([e["latency_ms"]] * len(s["accuracy"]["values"]), s["accuracy"]["values"], ".", color="grey",
+                    alpha=0.6)
+            ax.errorbar(e["latency_ms"], s["accuracy"]["mean"], yerr=s["accuracy"]["sd"], fmt="s", color="black",
+                        capsize=4, ms=4, label=f"mean ± sd over {len(rep['seeds'])} seeds" if e is ex[0] else None)
     for e in ex:
         ax.annotate(f"exit {e['index']}", (e["latency_ms"], e["accuracy"]), textcoords="offset points", xytext=(5, -10))
     if r.get("early_exit"):

@@ -19,6 +19,7 @@ Each stage is a function of its own module that returns what it made, typed:
 `student.train_student` → `TrainedStudent`, `artifacts.export_student` → `Artifacts`,
 `figures.measure` → `Figures`; `run` assembles their report sections and writes the report once.
 """
+import dataclasses
 import logging
 import os
 import shutil
@@ -29,7 +30,7 @@ if __package__ in (None, ""):  # `python pipeline/run.py`: the repository, not p
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from export.layout import Layout  # noqa: E402
-from pipeline import artifacts, figures, report, student, targets  # noqa: E402
+from pipeline import artifacts, figures, report, spread, student, targets  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
 from pipeline.corpus import load_corpus  # noqa: E402
 from pipeline.errors import ConfigError, as_command  # noqa: E402
@@ -51,8 +52,55 @@ def copy_to_android(layout, project):
     return assets
 
 
+def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
+    """Stages 3–5 for one seed (student → files → figures); returns that seed's report, written to `layout`."""
+    calls_before_training = goal.teacher.calls
+    trained = student.train_student(corpus, goal, cfg, layout)
+    made = artifacts.export_student(trained.model, corpus.labels, layout)
+    figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs)
+    teacher_section = goal.section()
+    if trained.epoch_seconds:  # the cache at work: training reads it and never calls the teacher
+        teacher_section["benchmark"] = {"teacher_calls_after_first_pass": goal.teacher.calls - calls_before_training,
+                                        "epoch_seconds": trained.epoch_seconds}
+    r = {
+        "run_name": cfg.run_name,
+        "seed": cfg.seed,
+        "teacher": teacher_section,
+        "student": trained.section(),
+        "data": corpus.section(),
+        "model": made.section(),
+        **figs.section(),
+        "settings": cfg.flat(),
+        "files": [layout.relative(p) for p in made.files.all() + [made.labels, layout.thresholds]],
+    }
+    if cfg.eval.tasks:
+        from pipeline import evaluate
+        ev = evaluate.evaluate(layout.root, cfg.eval.tasks, teacher=goal.handle, teacher_output=cfg.teacher.output,
+                               seed=cfg.seed, stand_in=goal.stand_in)
+        r["eval"] = evaluate.summary(ev)
+    n_bconv = made.info["op_counts"].get("LceBconv2d", 0)
+    log.info(f"model.tflite: {len(made.flatbuffer):,} bytes, {n_bconv} LceBconv2d ops, "
+             f"binary MAC fraction {made.info['binary_mac_fraction']:.3f}")
+    return r
+
+
+def _ship(seed_layout, layout, files):
+    """Copy a seed's deliverables (`files`, relative paths) to the top of the output folder."""
+    for rel in files + [Layout.VECTORS, Layout.PI_SCRIPT]:
+        src = seed_layout.path(rel)
+        if os.path.exists(src):
+            os.makedirs(os.path.dirname(layout.path(rel)), exist_ok=True)
+            shutil.copy2(src, layout.path(rel))
+
+
 def run(cfg: RunConfig) -> dict:
-    """The whole pipeline for one configuration; returns the report (also written to OUT/report.json)."""
+    """The whole pipeline for one configuration; returns the report (also written to OUT/report.json).
+
+    With `cfg.repeats` = N > 1, the clips are decoded and the teacher targets computed once, then
+    N seeds are trained, exported and measured, each in OUT/seeds/seed-S/; OUT/ gets the shipped
+    seed's files (`spread.SHIPPED_RULE`) and a report whose `repeats` section has every accuracy
+    figure as mean ± sd and per-seed values.
+    """
     t0 = time.time()
     layout = Layout(cfg.out_dir)
     os.makedirs(layout.root, exist_ok=True)
@@ -61,43 +109,40 @@ def run(cfg: RunConfig) -> dict:
     targets.check_teacher(cfg)  # before decoding hours of audio
     corpus = load_corpus(cfg.data, seed=cfg.seed)
     corpus, goal = targets.teacher_targets(corpus, cfg, layout)
-    calls_before_training = goal.teacher.calls
-    trained = student.train_student(corpus, goal, cfg, layout)
-    made = artifacts.export_student(trained.model, corpus.labels, layout)
-    figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs)
-
-    teacher_section = goal.section()
-    if trained.epoch_seconds:  # the cache at work: training reads it and never calls the teacher
-        teacher_section["benchmark"] = {"teacher_calls_after_first_pass": goal.teacher.calls - calls_before_training,
-                                        "epoch_seconds": trained.epoch_seconds}
-    r = {
-        "run_name": cfg.run_name,
-        "teacher": teacher_section,
-        "student": trained.section(),
-        "data": corpus.section(),
-        "model": made.section(),
-        **figs.section(),
-        "settings": cfg.flat(),
-    }
-    if cfg.eval.tasks:
-        from pipeline import evaluate
-        ev = evaluate.evaluate(layout.root, cfg.eval.tasks, teacher=goal.handle, teacher_output=cfg.teacher.output,
-                               seed=cfg.seed, stand_in=goal.stand_in)
-        r["eval"] = evaluate.summary(ev)
+    if cfg.repeats == 1:
+        r = train_and_measure(cfg, corpus, goal, layout)
+    else:
+        seeds = [cfg.seed + i for i in range(cfg.repeats)]
+        reports = []
+        for i, seed in enumerate(seeds):
+            log.info(f"repeats: seed {seed} ({i + 1} of {len(seeds)})")
+            tf_keras_reset()
+            seed_layout = Layout(layout.path("seeds", f"seed-{seed}"))
+            reports.append(train_and_measure(dataclasses.replace(cfg, seed=seed), corpus, goal, seed_layout))
+            report.write(seed_layout, reports[-1])
+        combined = spread.combine(reports, seeds)
+        shipped = reports[seeds.index(combined["shipped_seed"])]
+        _ship(Layout(layout.path("seeds", f"seed-{combined['shipped_seed']}")), layout, shipped["files"])
+        r = {**shipped, "repeats": combined}
+        for k, e in enumerate(combined["exits"], 1):
+            log.info(f"repeats: exit {k} accuracy {spread.fmt(e['accuracy'])} over seeds {seeds}")
+        log.info(f"repeats: shipped seed {combined['shipped_seed']}: {spread.SHIPPED_RULE}")
     if cfg.export.android:
         log.info(f"android: assets copied to {copy_to_android(layout, cfg.export.android)}")
     r["wall_seconds"] = round(time.time() - t0, 1)
-    r["files"] = [layout.relative(p) for p in made.files.all() + [made.labels, layout.thresholds]]
     written = report.write(layout, r)
-    n_bconv = made.info["op_counts"].get("LceBconv2d", 0)
-    log.info(f"model.tflite: {len(made.flatbuffer):,} bytes, {n_bconv} LceBconv2d ops, "
-             f"binary MAC fraction {made.info['binary_mac_fraction']:.3f}")
     if goal.stand_in:
         log.warning("NOTE: the teacher was a stand-in, not TRILLsson.")
     log.info(f"done in {r['wall_seconds']:.0f} s. Files in {layout.root}:")
-    for p in made.files.all() + [made.labels, layout.thresholds] + written + r.get("eval", {}).get("files", []):
+    for p in [layout.path(f) for f in r["files"]] + written + r.get("eval", {}).get("files", []):
         log.info(f"  {p}")
     return r
+
+
+def tf_keras_reset():
+    """Free the previous seed's Keras state before the next one is built (seeds are set again in training)."""
+    import tensorflow as tf
+    tf.keras.backend.clear_session()
 
 
 def main(argv=None, prog="pipeline/run.py"):

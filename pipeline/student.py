@@ -34,6 +34,7 @@ class TrainedStudent:
     key: str
     checkpoint: str
     epoch_seconds: List[float]  # distillation epochs run by this call (empty when reused)
+    mode: str = "deterministic"  # distill.MODES
 
     @property
     def exits(self):
@@ -42,7 +43,7 @@ class TrainedStudent:
     def section(self):
         """report.json "student"."""
         return {"family": self.family, "exits": self.exits, "params": int(self.model.count_params()),
-                "key": self.key, "checkpoint": self.checkpoint}
+                "key": self.key, "checkpoint": self.checkpoint, "training_mode": self.mode}
 
 
 def build_model(corpus, targets, cfg):
@@ -63,12 +64,13 @@ def training_key(corpus, targets, cfg):
 def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
     t = cfg.train
     key = training_key(corpus, targets, cfg)
+    mode = distill.seed_everything(cfg.seed, t.deterministic)  # before the weights are initialised
     model = build_model(corpus, targets, cfg)
     done_all = os.path.join(layout.checkpoints, f"student-{key}.weights.h5")
     if os.path.exists(done_all):
         log.info(f"student: reusing trained weights {done_all}")
         model.load_weights(done_all)
-        return TrainedStudent(model, cfg.student.family, key, done_all, [])
+        return TrainedStudent(model, cfg.student.family, key, done_all, [], mode)
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
     x, y = corpus.distillation(), targets.distillation()
     common = dict(batch_size=t.batch_size, out_dir=layout.root, verbose=progress_bars(), seed=cfg.seed, tag=key)
@@ -105,4 +107,4 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
                                         epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
                                         **train, **common))
     model.save_weights(done_all)
-    return TrainedStudent(model, cfg.student.family, key, done_all, timer.seconds)
+    return TrainedStudent(model, cfg.student.family, key, done_all, timer.seconds, mode)
