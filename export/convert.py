@@ -2,7 +2,6 @@
 
 ```python
 from export import convert
-from export.files import atomic_write
 from export.layout import Layout
 files = convert.export_all(model, Layout("OUT"))   # model, exits/, stages/, portable files, float reference
 fb = convert.to_lce(model)                  # LCE flatbuffer: binary QuantConv2D → LceBconv2d
@@ -18,6 +17,7 @@ from typing import List, Optional
 import larq_compute_engine as lce
 import tensorflow as tf
 
+from export import manifest
 from export.files import atomic_write
 from export.layout import Layout
 from models.students import EMBEDDING, POOL, PROBS, exit_names, output_name
@@ -114,6 +114,7 @@ def export_all(model, layout, portable=True, progress=None):
     """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
     say = progress or (lambda msg: None)
+    manifest.begin(layout)  # the previous export is no longer trusted; `manifest.write` seals the new one
     n = len(exit_names(model))
     model_path = atomic_write(layout.model, to_lce(model))
     exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k))) for k in range(1, n + 1)]

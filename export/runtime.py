@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from export import manifest
 from export.convert import ACTIVATION
 from export.interpreter import LceModel
 from export.layout import IncompleteExport, Layout
@@ -62,8 +63,16 @@ def load_thresholds(layout):
 
 
 class EarlyExitRuntime:
+    """The staged early-exit classifier of a run's output folder.
+
+    The folder is checked against its export manifest first (`export.manifest.verify`): a folder
+    left mixed or incomplete by an interrupted export is refused with a message naming the file.
+    """
+
     def __init__(self, out_dir, threshold=None, portable=False, num_threads=1):
         self.layout = out_dir if isinstance(out_dir, Layout) else Layout(out_dir)
+        folder = Layout.STAGES_PORTABLE if portable else Layout.STAGES
+        manifest.verify(self.layout, needed=[folder] + ([Layout.THRESHOLDS] if threshold is None else []))
         files = self.layout.stage_files(portable)
         if not files:
             self.layout.require(self.layout.stage(1, portable))
@@ -85,6 +94,21 @@ class EarlyExitRuntime:
     def clip_samples(self):
         """The number of samples stage 1 takes."""
         return int(self.stages[0].interpreter.input_shapes[0][-1])
+
+    def classify_long(self, audio, hop=None):
+        """Slide the model's window over a clip of any length, `hop` samples apart (default: half a
+        window); returns [(start sample, classify result)]. A clip no longer than a window is padded
+        (centred) to one window, as `classify` needs."""
+        n = self.clip_samples
+        hop = int(hop or n // 2)
+        audio = np.asarray(audio, np.float32).ravel()
+        if len(audio) <= n:
+            pad = n - len(audio)
+            return [(0, self.classify(np.pad(audio, (pad // 2, pad - pad // 2))))]
+        starts = list(range(0, len(audio) - n + 1, hop))
+        if starts[-1] + n < len(audio):  # the tail gets a window of its own
+            starts.append(len(audio) - n)
+        return [(s, self.classify(audio[s:s + n])) for s in starts]
 
     def classify(self, audio):
         """audio: float32 [samples] (the model's clip length)."""

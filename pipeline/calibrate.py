@@ -31,7 +31,10 @@ def simulate(per_exit_probs, labels, stage_ms, threshold):
         d = decide([per_exit_probs[k][i] for k in range(n_exits)], threshold)
         exits.append(d["exit"])
         correct.append(d["label"] == labels[i])
-    exits = np.asarray(exits)
+    exits = np.asarray(exits, np.int64)
+    if not len(exits):
+        return {"threshold": float(threshold), "accuracy": None, "mean_latency_ms": None,
+                "exit_histogram": [0] * n_exits, "exits": exits}
     return {"threshold": float(threshold), "accuracy": float(np.mean(correct)),
             "mean_latency_ms": float(np.mean(cum[exits - 1])),
             "exit_histogram": [int(np.sum(exits == k)) for k in range(1, n_exits + 1)],
@@ -70,8 +73,14 @@ def per_class_exit(per_exit_probs, labels, label_names, threshold):
 
 
 def cross_validated(per_exit_probs, labels, stage_ms, folds=2, seed=0):
-    """Honest figures for each target: thresholds chosen on some folds, scored on the other."""
+    """Honest figures for each target: thresholds chosen on some folds, scored on the other.
+
+    With fewer clips than 2 per fold the figures are None, with a note saying why.
+    """
     labels = np.asarray(labels)
+    if len(labels) < 2 * folds:
+        note = f"not computed: {len(labels)} test clips are too few for {folds}-fold cross-validation"
+        return {name: {"accuracy": None, "mean_latency_ms": None, "note": note} for name in TARGETS}
     idx = np.random.default_rng(seed).permutation(len(labels))
     parts = np.array_split(idx, folds)
     scored = {name: [] for name in TARGETS}
@@ -87,6 +96,13 @@ def cross_validated(per_exit_probs, labels, stage_ms, folds=2, seed=0):
     return {name: {"accuracy": float(sum(n * a for n, a, _ in s) / len(labels)),
                    "mean_latency_ms": float(sum(n * m for n, _, m in s) / len(labels))}
             for name, s in scored.items()}
+
+
+def last_exit_only(num_exits, reason):
+    """The targets when there is nothing to calibrate on: threshold 0, the last exit always answers."""
+    return {name: {"threshold": 0.0, "accuracy": None, "mean_latency_ms": None, "exit_histogram": [0] * num_exits,
+                   "description": f"{desc}; not calibrated ({reason}): threshold 0, the last exit answers"}
+            for name, (desc, _) in TARGETS.items()}
 
 
 def write_thresholds(layout, chosen, num_exits, clip_samples, default="within_1pct"):

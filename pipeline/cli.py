@@ -45,12 +45,11 @@ def _train_teacher(a):
 def _benchmark(a):
     import numpy as np
 
-    from export import benchmark
+    from export import benchmark, manifest
     from export.layout import Layout
     from pipeline import report
     layout = Layout(a.out)
-    if not layout.exit_files():
-        layout.require(layout.exit(1))
+    manifest.verify(layout, needed=[Layout.EXITS, Layout.STAGES])
     if a.parse or a.lce_benchmark:
         if a.parse:
             try:
@@ -77,12 +76,19 @@ def _benchmark(a):
 def _classify(a):
     from export.runtime import EarlyExitRuntime
     from pipeline import audio as audio_io
+    from models.frontend import SAMPLE_RATE
     rt = EarlyExitRuntime(a.out, a.threshold, portable=a.portable)
-    r = rt.classify(audio_io.fit_length(audio_io.load(a.clip), rt.clip_samples))
-    print(f"label: {r['label']}  probability: {r['probability']:.3f}  exit: {r['exit']}/{len(rt.stages)}  "
-          f"latency: {r['latency_ms']:.2f} ms  threshold: {r['threshold']:.3f}  "
-          f"entropies: {', '.join(f'{h:.3f}' for h in r['entropies'])}")
-    return r
+    x = audio_io.load(a.clip)
+    decisions = rt.classify_long(x)
+    for start, r in decisions:
+        at = f"{start / SAMPLE_RATE:7.2f} s  " if len(decisions) > 1 else ""
+        print(f"{at}label: {r['label']}  probability: {r['probability']:.3f}  exit: {r['exit']}/{len(rt.stages)}  "
+              f"latency: {r['latency_ms']:.2f} ms  threshold: {r['threshold']:.3f}  "
+              f"entropies: {', '.join(f'{h:.3f}' for h in r['entropies'])}")
+    if len(decisions) > 1:
+        print(f"{len(decisions)} windows of {rt.clip_samples / SAMPLE_RATE:g} s, {rt.clip_samples / 2 / SAMPLE_RATE:g} s "
+              f"apart, cover the {len(x) / SAMPLE_RATE:.2f} s clip")
+    return decisions[0][1] if len(decisions) == 1 else [r for _, r in decisions]
 
 
 def _vectors(a):

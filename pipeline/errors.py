@@ -20,6 +20,14 @@ class TeacherError(BrillssonError):
     """The teacher cannot be found, loaded or run."""
 
 
+class OutputBusy(BrillssonError):
+    """Another run is writing to the same output folder."""
+
+
+class DiskFull(BrillssonError):
+    """A write failed for lack of space; what was finished before is kept and reused by a rerun."""
+
+
 def as_command(fn):
     """Run `fn()` as a command: a typed error becomes `error: <message>` on stderr and exit status 1.
 

@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 
+from export import manifest
 from export.files import atomic_write, sha256
 from export.interpreter import LceModel
 from export.layout import Layout
@@ -149,13 +150,14 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
     t0 = time.time()
     layout = Layout(model_dir)
     out = Layout(out_dir or model_dir)
+    manifest.verify(layout, needed=[Layout.EXITS])  # never probe a mixed or unfinished export
     report = report_lib.read(layout)
     handle = teacher or report.get("teacher", {}).get("handle")
     if not handle:
         raise ConfigError(f"no --teacher given and {layout.report_json} names none")
     output_key = (teacher_output or report.get("teacher", {}).get("output")
                   or report.get("settings", {}).get("teacher_output") or "embedding")
-    files = layout.exit_files() or [layout.require(layout.exit(1))]
+    files = layout.exit_files()
     exits = [ExitEmbedder(p, k) for k, p in enumerate(files, 1)]
     window = exits[0].samples
     clip_seconds = report.get("settings", {}).get("clip_seconds")

@@ -112,8 +112,8 @@ def _deployment(r):
                   "cross-validated accuracy | cross-validated latency (ms) |", "|---|---|---|---|---|---|---|"]
         for name, t in r["early_exit_targets"].items():
             cv = t.get("cross_validated", {})
-            lines.append(f"| {name} ({t.get('description', '')}) | {t['threshold']:.3f} | {t['accuracy']:.3f} | "
-                         f"{t['mean_latency_ms']:.3f} | {t['exit_histogram']} | {_fmt(cv.get('accuracy'))} | "
+            lines.append(f"| {name} ({t.get('description', '')}) | {t['threshold']:.3f} | {_fmt(t['accuracy'])} | "
+                         f"{_fmt(t['mean_latency_ms'])} | {t['exit_histogram']} | {_fmt(cv.get('accuracy'))} | "
                          f"{_fmt(cv.get('mean_latency_ms'))} |")
         last = r["exits"][-1]
         noise = next(iter(r["early_exit_targets"].values())).get("noise", {})
@@ -140,7 +140,7 @@ def _deployment(r):
 
 
 def plot_tradeoff(r, path):
-    ex = r["exits"]
+    ex = [e for e in r["exits"] if e.get("accuracy") is not None]  # none without test clips
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.plot([e["latency_ms"] for e in ex], [e["accuracy"] for e in ex], "o-", label="exit k alone")
     rep = r.get("repeats")
@@ -157,6 +157,8 @@ def plot_tradeoff(r, path):
         ax.plot([p["mean_latency_ms"] for p in pts], [p["accuracy"] for p in pts], "-", alpha=0.6, lw=1,
                 label="early exit, threshold sweep")
         for name, t in r.get("early_exit_targets", {}).items():
+            if t.get("accuracy") is None:
+                continue
             ax.plot(t["mean_latency_ms"], t["accuracy"], "*", ms=12, label=f"{name}: τ={t['threshold']:.2f}")
     ax.set_xlabel("latency per clip (ms, LCE interpreter, 1 thread)")
     ax.set_ylabel("test accuracy")

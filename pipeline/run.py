@@ -20,6 +20,7 @@ Each stage is a function of its own module that returns what it made, typed:
 `figures.measure` → `Figures`; `run` assembles their report sections and writes the report once.
 """
 import dataclasses
+import errno
 import logging
 import os
 import shutil
@@ -29,11 +30,13 @@ import time
 if __package__ in (None, ""):  # `python pipeline/run.py`: the repository, not pipeline/, on the path
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from export import manifest  # noqa: E402
 from export.layout import Layout  # noqa: E402
 from pipeline import artifacts, figures, report, spread, student, targets  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
 from pipeline.corpus import load_corpus  # noqa: E402
-from pipeline.errors import ConfigError, as_command  # noqa: E402
+from pipeline.errors import ConfigError, DiskFull, as_command  # noqa: E402
+from pipeline.lock import OutputLock  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ def copy_to_android(layout, project):
     assets = os.path.join(project, "app", "src", "main", "assets")
     if not os.path.isdir(os.path.dirname(assets)):
         raise ConfigError(f"{project}: not an Android demo project (no app/src/main)")
+    manifest.verify(layout, needed=list(Layout.DEVICE_FILES))  # never ship a mixed or unfinished export
     for name in Layout.DEVICE_FILES:
         src, dst = layout.path(name), os.path.join(assets, name)
         if os.path.isdir(src):
@@ -58,6 +62,7 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
     trained = student.train_student(corpus, goal, cfg, layout)
     made = artifacts.export_student(trained.model, corpus.labels, layout)
     figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs)
+    manifest.write(layout, made.files.all() + [made.labels, layout.thresholds], model=trained.key)
     teacher_section = goal.section()
     if trained.epoch_seconds:  # the cache at work: training reads it and never calls the teacher
         teacher_section["benchmark"] = {"teacher_calls_after_first_pass": goal.teacher.calls - calls_before_training,
@@ -86,7 +91,8 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
 
 def _ship(seed_layout, layout, files):
     """Copy a seed's deliverables (`files`, relative paths) to the top of the output folder."""
-    for rel in files + [Layout.VECTORS, Layout.PI_SCRIPT]:
+    manifest.begin(layout)
+    for rel in files + [Layout.VECTORS, Layout.PI_SCRIPT, manifest.NAME]:  # the manifest last: the set is whole
         src = seed_layout.path(rel)
         if os.path.exists(src):
             os.makedirs(os.path.dirname(layout.path(rel)), exist_ok=True)
@@ -101,9 +107,24 @@ def run(cfg: RunConfig) -> dict:
     seed's files (`spread.SHIPPED_RULE`) and a report whose `repeats` section has every accuracy
     figure as mean ± sd and per-seed values.
     """
-    t0 = time.time()
     layout = Layout(cfg.out_dir)
-    os.makedirs(layout.root, exist_ok=True)
+    if os.path.exists(layout.root) and not os.path.isdir(layout.root):
+        raise ConfigError(f"--out {layout.root}: exists and is not a folder; name a folder (new or a previous run's)")
+    try:
+        with OutputLock(layout.root):
+            return _run_locked(cfg, layout)
+    except Exception as e:  # OSError from Python, an OpError from TensorFlow's own writers
+        if getattr(e, "errno", None) != errno.ENOSPC and "No space left on device" not in str(e):
+            raise
+        where = os.path.dirname(e.filename) if getattr(e, "filename", None) else layout.root
+        free = shutil.disk_usage(where if os.path.isdir(where) else layout.root).free
+        raise DiskFull(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free; a run of the demo "
+                       "writes about 60 MiB, a large corpus its teacher cache and checkpoints on top). Free space "
+                       "and rerun with the same --out: finished work is kept, nothing half-written is trusted") from None
+
+
+def _run_locked(cfg, layout):
+    t0 = time.time()
     log.info(f"output folder: {layout.root}")
 
     targets.check_teacher(cfg)  # before decoding hours of audio

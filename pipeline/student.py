@@ -15,6 +15,7 @@ the teacher's identity: a checkpoint is only reused by the same training.
 import dataclasses
 import logging
 import os
+import uuid
 from typing import List
 
 import tensorflow as tf
@@ -46,6 +47,39 @@ class TrainedStudent:
                 "key": self.key, "checkpoint": self.checkpoint, "training_mode": self.mode}
 
 
+def save(model, path):
+    """Save the weights atomically: a temporary file (flushed to disk), then a rename."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
+    try:
+        model.save_weights(tmp)  # the name must end in .weights.h5: Keras picks the format by it
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def reuse(model, path):
+    """Load finished weights if `path` holds them; an unreadable or mismatched file is reported,
+    removed and the phase recomputed (False)."""
+    if not os.path.exists(path):
+        return False
+    before = model.get_weights()
+    try:
+        model.load_weights(path)
+        return True
+    except Exception as e:  # h5py, Keras and TensorFlow raise several types for a torn or foreign file
+        model.set_weights(before)  # a load that failed half-way must not leave half its weights behind
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        log.warning(f"warning: {path}: unreadable or mismatched checkpoint ({reason}); it is removed and that "
+                    "training is done again")
+        os.remove(path)
+        return False
+
+
 def build_model(corpus, targets, cfg):
     """The untrained student for `corpus` and `targets` under the configured strategy."""
     s = cfg.student
@@ -67,9 +101,8 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
     mode = distill.seed_everything(cfg.seed, t.deterministic)  # before the weights are initialised
     model = build_model(corpus, targets, cfg)
     done_all = os.path.join(layout.checkpoints, f"student-{key}.weights.h5")
-    if os.path.exists(done_all):
+    if reuse(model, done_all):
         log.info(f"student: reusing trained weights {done_all}")
-        model.load_weights(done_all)
         return TrainedStudent(model, cfg.student.family, key, done_all, [], mode)
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
     x, y = corpus.distillation(), targets.distillation()
@@ -85,13 +118,12 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
 
     def phase(name, message, fn):
         done = os.path.join(layout.checkpoints, f"student-{key}-{name}.weights.h5")
-        if os.path.exists(done):
+        if reuse(model, done):
             log.info(f"student: {name} already done, reusing {done}")
-            model.load_weights(done)
             return
         log.info(f"student: {message}")
         fn()
-        model.save_weights(done)
+        save(model, done)
 
     phase("distill", f"distilling on {len(x)} clips for up to {t.epochs} epochs ({t.loss} loss at every exit, "
                      f"weights {exit_weights or 'all 1'}, {t.optimizer}, "
@@ -106,5 +138,5 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
               lambda: distill.fine_tune(model, corpus.train.audio, targets.train, corpus.train.labels,
                                         epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
                                         **train, **common))
-    model.save_weights(done_all)
+    save(model, done_all)
     return TrainedStudent(model, cfg.student.family, key, done_all, timer.seconds, mode)
