@@ -1,4 +1,5 @@
-"""Linear-probe evaluation: the probe on data whose answer is known, windows, cache, and the CLI."""
+"""Representation evaluation (pipeline.evaluate): windows, `brillsson evaluate`'s table, json and
+chart, and its cache — on a tiny model exported by the tests."""
 import json
 import os
 import re
@@ -6,41 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from helpers import tone_clip, write_wav
 from export import convert
+from helpers import tone_clip, write_wav
 from models import students
-from pipeline import cli, config, evaluate, probe
-
-
-def blobs(n_per_class, classes, dim, spread, seed):
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((classes, dim)) * 5.0
-    y = np.repeat(np.arange(classes), n_per_class)
-    return centres[y] + spread * rng.standard_normal((len(y), dim)), y
-
-
-def test_probe_separates_separable_features():
-    x, y = blobs(60, 3, 16, spread=0.5, seed=0)
-    train, test = np.arange(len(y)) % 3 != 0, np.arange(len(y)) % 3 == 0
-    # scale must not matter: features are standardised
-    r = probe.probe(x[train] * 1000.0, y[train], x[test] * 1000.0, y[test])
-    assert r["accuracy"] == 1.0
-    assert r["C"] in probe.C_GRID and r["val_accuracy"] == 1.0
-
-
-def test_probe_is_at_chance_on_random_features():
-    rng = np.random.default_rng(0)
-    x, tx = rng.standard_normal((240, 32)), rng.standard_normal((400, 32))
-    y, ty = rng.integers(0, 4, 240), rng.integers(0, 4, 400)
-    r = probe.probe(x, y, tx, ty)
-    assert 0.12 < r["accuracy"] < 0.38  # chance is 0.25; 400 test clips: sd ~0.02
-    # seeded: the same call gives the same answer
-    assert probe.probe(x, y, tx, ty) == r
-
-
-def test_probe_with_too_few_clips_for_a_split_still_answers():
-    r = probe.probe([[0.0], [0.1], [5.0]], [0, 0, 1], [[0.05], [4.9]], [0, 1])
-    assert r["accuracy"] == 1.0 and r["val_accuracy"] is None
+from pipeline import cli, evaluate
 
 
 def test_windows_and_pooling():
@@ -91,14 +61,7 @@ def evaluated_run(model_dir, task_dir, long_task):
     return model_dir, r
 
 
-def test_run_py_takes_eval_tasks(tmp_path):
-    assert config.from_argv(["--eval-tasks", "a", "b"]).eval.tasks == ["a", "b"]
-    assert config.from_argv([]).eval.tasks is None
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("eval-tasks: [x, y]\n")
-    assert config.from_argv(["--config", str(cfg)]).eval.tasks == ["x", "y"]
-
-
+@pytest.mark.slow
 def test_cli_writes_table_json_and_chart(evaluated_run, task_dir, long_task):
     out, r = evaluated_run
     ev = json.loads((out / "eval.json").read_text())
@@ -132,6 +95,7 @@ def test_cli_writes_table_json_and_chart(evaluated_run, task_dir, long_task):
         assert [float(c) for c in cells[1:]] == pytest.approx(want, abs=5e-4)
 
 
+@pytest.mark.slow
 def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_dir, stand_in_teacher, tmp_path,
                                                            capsys):
     out, _ = evaluated_run

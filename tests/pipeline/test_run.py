@@ -1,14 +1,68 @@
-"""A folder salted with broken files runs to the end, lists every one, and a rerun calls no teacher."""
+"""The whole pipeline as a user runs it (pipeline.run), on tiny tasks the tests make: end to end
+and resumed, a folder salted with broken files, nothing usable, no network for the teacher."""
 import json
 import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from export import flatbuffer
 from export.layout import Layout
+from helpers import DEAD_PROXY, ROOT, tone_clip, write_wav
 from pipeline import config, corpus, run, targets
-from helpers import tone_clip, write_wav
+
+
+@pytest.mark.slow
+def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2",
+            "--head-epochs", "2", "--width", "16", "--out", str(out), "--quiet"]
+    r = run.main(argv)
+    printed = capsys.readouterr().out
+    assert "STAND-IN teacher" in printed and str(out) in printed
+
+    for name in ("model.tflite", "exits/exit_1.tflite", "exits/exit_2.tflite", "exits/exit_3.tflite",
+                 "labels.txt", "report.json", "report.md", "tradeoff.png", "teacher/saved_model.pb"):
+        assert (out / name).exists(), name
+    with open(out / "model.tflite", "rb") as f:
+        assert flatbuffer.inspect(f.read())["op_counts"]["LceBconv2d"] == 6
+    report = json.loads((out / "report.json").read_text())
+    assert report["teacher"]["stand_in"] is True
+    assert report["teacher"]["handle"] == str(out / "teacher")
+    assert report["teacher"]["clips_embedded"] == 24 and report["teacher"]["cache_hits"] == 0
+    assert report["data"]["labels"] == ["high", "low", "mid"] == (out / "labels.txt").read_text().split()
+    assert report["model"]["bytes"] == os.path.getsize(out / "model.tflite")
+    assert [e["index"] for e in report["exits"]] == [1, 2, 3]
+    assert all(0.0 <= e["accuracy"] <= 1.0 and e["latency_ms"] > 0 for e in report["exits"])
+    # sign flips near zero can move a binary net's outputs; its decisions must agree
+    assert report["parity"]["top1_agreement"] >= 0.9 and report["parity"]["max_abs_diff"] < 1.0
+    for rel in ("stages/stage_3.tflite", "model_portable.tflite", "thresholds.json", "float_reference.tflite",
+                "pi/run_benchmark.sh", "early_exit_vectors.json"):
+        assert (out / rel).exists(), rel
+    assert report["float_reference"]["latency_ms"] > 0 and len(report["stages"]) == 3
+    assert set(report["early_exit_targets"]) == {"within_1pct", "fastest_95pct"}
+    assert report["early_exit"] and all(sum(p["exit_histogram"]) == 6 for p in report["early_exit"])
+    assert report["model"]["not_binarized"] == []
+
+    again = run.main(argv)  # same --out: teacher cache and trained weights are reused
+    assert again["teacher"]["clips_embedded"] == 0 and again["teacher"]["cache_hits"] == 24
+    assert again["teacher"]["teacher_calls"] == 0
+    assert "reusing trained weights" in capsys.readouterr().out
+    assert [e["accuracy"] for e in again["exits"]] == [e["accuracy"] for e in report["exits"]]
+
+
+def test_nothing_usable_exits_non_zero_with_message(tmp_path):
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "data" / "a" / "x.wav").write_bytes(b"not audio")
+    try:
+        run.main(["--data", str(tmp_path / "data"), "--teacher", "stand-in", "--out", str(tmp_path / "o")])
+    except SystemExit as e:
+        assert "no usable training clips" in str(e.code)
+    else:
+        raise AssertionError("expected SystemExit")
 
 
 def float_wav(path, x, sr=16000):
@@ -63,6 +117,7 @@ def salted_folder(root):
     return bad
 
 
+@pytest.mark.slow
 def test_salted_folder_runs_to_the_end_and_a_rerun_calls_no_teacher(stand_in_teacher, tmp_path, capsys):
     data = tmp_path / "data"
     bad = salted_folder(data)
@@ -110,3 +165,17 @@ def test_nothing_usable_left_exits_with_a_clear_message(tmp_path, capsys):
     assert "no usable training clips" in str(e.value.code) and "3 files skipped" in str(e.value.code)
     printed = capsys.readouterr().out
     assert all(n in printed for n in ("a.wav", "b.wav", "c.flac"))
+
+
+@pytest.mark.slow
+def test_cli_without_network_prints_one_message_and_exits_non_zero(task_dir, tmp_path):
+    env = {**os.environ, "https_proxy": DEAD_PROXY, "http_proxy": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY,
+           "TFHUB_CACHE_DIR": str(tmp_path / "hub"), "no_proxy": "", "NO_PROXY": ""}
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "pipeline", "run.py"), "--data", task_dir,
+                        "--teacher", "trillsson3", "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode != 0
+    assert "error: could not load teacher 'https://tfhub.dev/google/trillsson3/1'" in p.stderr
+    assert "--teacher PATH" in p.stderr and "TFHUB_CACHE_DIR" in p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+    assert "decoding" not in p.stdout and "train /" not in p.stdout  # it failed before decoding the data

@@ -44,6 +44,7 @@ def trained(tasks, tmp_path_factory):
     return out, buf.getvalue()
 
 
+@pytest.mark.slow
 def test_cli_trains_and_writes_trillsson_interface(trained):
     out, printed = trained
     assert "step 3/6" in printed and "step 6/6" in printed and "ETA" in printed  # progress
@@ -62,6 +63,7 @@ def test_cli_trains_and_writes_trillsson_interface(trained):
     assert t.dim == 1024 and t(np.stack([tone_clip(300), tone_clip(2000)])).shape == (2, 1024)
 
 
+@pytest.mark.slow
 def test_training_is_seeded(tasks, trained, tmp_path):
     out, _ = trained
     info = cli.main(["train-teacher", "--data", tasks[0], "--data", tasks[1], "--out", str(tmp_path / "again"), *TINY])

@@ -1,0 +1,106 @@
+"""models.students: the family registry, exits and their boundaries, and binary layers that
+LCE turns into binary ops (real Larq layers, real LCE)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import convert, flatbuffer
+from helpers import CLIP, distill_losses, small, tone_batch
+from models import students
+from pipeline import distill
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return tone_batch(24)
+
+
+def depends_only_on(output, boundary, graph_input):
+    """True when `output` is computed from `boundary` without reaching `graph_input` another way."""
+    stack, seen = [output], set()
+    while stack:
+        tensor = stack.pop()
+        if tensor is boundary:
+            continue
+        if tensor is graph_input:
+            return False
+        layer, node_index, _ = tensor._keras_history
+        node = layer._inbound_nodes[node_index]
+        for t in tf.nest.flatten(node.keras_inputs):
+            if id(t) not in seen:
+                seen.add(id(t))
+                stack.append(t)
+    return True
+
+
+def test_student_has_exits_and_binary_layers():
+    m = students.build("quicknet", num_classes=5, embedding_dim=32, exits=3, clip_samples=CLIP, width=16)
+    assert students.exit_names(m) == ["exit1_probs", "exit2_probs", "exit3_probs"]
+    out = m(np.zeros((2, CLIP), np.float32))
+    assert out["exit3_probs"].shape == (2, 5) and out["exit1_embedding"].shape == (2, 32)
+    quant = [layer for layer in m.layers if layer.__class__.__name__ == "QuantConv2D"]
+    assert len(quant) == 6
+    assert all(q.input_quantizer.__class__.__name__ == "SteSign" for q in quant)
+
+
+def test_unknown_family_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown student family 'nope'"):
+        students.build("nope")
+
+
+def test_registry_has_four_families():
+    assert {"quicknet", "binarydensenet", "birealnet", "meliusnet"} <= set(students.FAMILIES)
+    assert students.family_options("quicknet") == {"width": 48, "depth": 2}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["quicknet", "birealnet", "binarydensenet", "meliusnet"])
+def test_family_trains_and_converts_to_binary_lce_ops(family, batch):
+    x, _, t = batch
+    m = small(family, exits=2)
+    assert students.exit_names(m) == ["exit1_probs", "exit2_probs"]
+    # exit k pools block boundary k; everything after it depends on that activation alone
+    b1 = m.get_layer("exit1_pool").input
+    assert depends_only_on(m.get_layer("exit2_pool").input, b1, m.input)
+    assert not depends_only_on(b1, m.get_layer("exit2_pool").input, m.input)
+    quant = [lyr for lyr in m.layers if lyr.__class__.__name__ == "QuantConv2D"]
+    assert len(quant) >= 4
+
+    # the training objective on the batch (batch statistics, as in the steps themselves)
+    before = distill_losses(m, x, t, training=True)
+    distill.distill(m, x, t, epochs=20, batch_size=8, lr=5e-3, verbose=0, val_fraction=0.0, augment=False)
+    after = distill_losses(m, x, t, training=True)
+    assert all(a < 0.9 * b for a, b in zip(after, before)), (before, after)
+
+    info = flatbuffer.inspect(convert.to_lce(m))
+    assert info["op_counts"]["LceBconv2d"] == len(quant)  # every binary conv became an LCE binary op
+    assert info["binary_macs"] > 0
+
+
+@pytest.mark.parametrize("family,exits", [("quicknet", 5), ("birealnet", 4), ("binarydensenet", 4), ("meliusnet", 1)])
+def test_families_build_with_k_exits_and_depth(family, exits):
+    m = small(family, exits=exits, depth=1)
+    assert students.exit_names(m) == [f"exit{k}_probs" for k in range(1, exits + 1)]
+    out = m(np.zeros((2, CLIP), np.float32))
+    assert out[f"exit{exits}_embedding"].shape == (2, 24) and out[f"exit{exits}_probs"].shape == (2, 3)
+    deeper = small(family, exits=exits, depth=2)
+    n_quant = [sum(lyr.__class__.__name__ == "QuantConv2D" for lyr in mm.layers) for mm in (m, deeper)]
+    assert n_quant[1] == 2 * n_quant[0]
+
+
+def test_bad_family_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="takes no \\['blocks'\\]"):
+        students.build("quicknet", blocks=3)
+    with pytest.raises(ValueError, match="depth must be a whole number >= 1"):
+        students.build("birealnet", depth=0)
+    with pytest.raises(ValueError, match="at least one exit"):
+        students.build("meliusnet", exits=0)
+
+
+@pytest.mark.slow
+def test_default_quicknet_is_small_and_mostly_binary():
+    m = students.build("quicknet", num_classes=12, embedding_dim=1024, exits=3)
+    info = flatbuffer.inspect(fb := convert.to_lce(m))
+    assert len(fb) <= 2_000_000
+    assert info["binary_mac_fraction"] >= 0.90
+    assert info["op_counts"].get("BATCH_MATMUL", 0) + info["op_counts"].get("FULLY_CONNECTED", 0) >= 1  # log-mel

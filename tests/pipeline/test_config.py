@@ -1,0 +1,39 @@
+"""pipeline.config: one run configuration from flags and a --config file, validated before
+anything is written."""
+import pytest
+
+from pipeline import config, run
+
+
+def test_config_file_sets_flags(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("epochs: 7\nclip-seconds: 0.5\n")
+    args = config.from_argv(["--config", str(cfg), "--exits", "4"])
+    assert (args.train.epochs, args.data.clip_seconds, args.student.exits) == (7, 0.5, 4)
+    assert config.from_argv(["--config", str(cfg), "--epochs", "9"]).train.epochs == 9
+
+
+def test_run_py_takes_eval_tasks(tmp_path):
+    assert config.from_argv(["--eval-tasks", "a", "b"]).eval.tasks == ["a", "b"]
+    assert config.from_argv([]).eval.tasks is None
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("eval-tasks: [x, y]\n")
+    assert config.from_argv(["--config", str(cfg)]).eval.tasks == ["x", "y"]
+
+
+def test_bad_flags_are_clear_errors(capsys, tmp_path):
+    for argv, msg in ((["--student", "resnet"], "unknown student family 'resnet'"),
+                      (["--exits", "0"], "must be >= 1"),
+                      (["--exit-weights", "1,a"], "numbers separated by commas"),
+                      (["--optimizer", "sgd"], "invalid choice: 'sgd'"),
+                      (["--strategy", "tpu"], "invalid choice: 'tpu'"),
+                      (["--val-fraction", "1.5"], "must be in [0, 1)")):
+        with pytest.raises(SystemExit) as e:
+            run.main(argv + ["--out", str(tmp_path / "never")])
+        assert msg in str(e.value.code), argv
+    assert not (tmp_path / "never").exists()  # refused before anything was written
+    args = config.build({"exit_weights": "0.5,1", "exits": 2, "spec_augment": False, "optimizer": "bop"})
+    assert args.train.exit_weights == [0.5, 1.0] and args.student.spec_augment is False
+    assert args.train.optimizer == "bop"
+    with pytest.raises(SystemExit, match="2 exit weights given for 3 exits"):
+        run.main(["--exit-weights", "0.5,1", "--exits", "3", "--out", str(tmp_path / "never")])
