@@ -12,7 +12,9 @@ benchmark.parse_lce_benchmark(text)               # one run of (lce_)benchmark_m
 ```
 LCE interpreter figures: 1 thread, warm-up, median of `runs` single-clip invocations. The
 float reference is the same network converted with TensorFlow's stock converter (binary
-convs as float convs) on stock TFLite with XNNPACK, 1 thread, timed in the same process.
+convs as float convs) on stock TFLite with XNNPACK, 1 thread. Every exit, every stage and the
+float reference are timed round-robin in one process (one call of each in turn), so a burst of
+load on the machine hits them alike and their ratios are side by side.
 """
 import logging
 import os
@@ -24,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from export.convert import ACTIVATION
-from export.interpreter import LceModel, median_ms
+from export.interpreter import LceModel, round_robin_ms
 from export.layout import IncompleteExport
 from models.students import EMBEDDING, PROBS, output_name, parse_output_name
 
@@ -42,8 +44,9 @@ def _read(path):
         return f.read()
 
 
-def float_latency_ms(fb, x, runs=50, warmup=5):
-    """Stock TFLite interpreter (XNNPACK delegate on by default for float graphs), 1 thread."""
+def float_runner(fb, x):
+    """One invocation of the stock TFLite interpreter (XNNPACK delegate on by default for float graphs),
+    1 thread, on the first clip of `x`."""
     it = tf.lite.Interpreter(model_content=fb, num_threads=1)
     inp = it.get_input_details()[0]
     if list(inp["shape"]) != list(x[:1].shape):
@@ -54,45 +57,60 @@ def float_latency_ms(fb, x, runs=50, warmup=5):
     def once():
         it.set_tensor(inp["index"], x1)
         it.invoke()
-    return median_ms(once, runs, warmup)
+    return once
 
 
-def measure_exits(exit_files, audio, labels, teacher_embeddings=None, runs=50, root=None):
-    """For each exits/exit_K.tflite: bytes, median LCE latency (1 thread), accuracy, cosine to teacher.
+def stage_inputs(stages, audio):
+    """The input each stage really gets: audio for stage 1, then the activation of the stage before."""
+    inputs, x = [], np.ascontiguousarray(audio[:1], np.float32)
+    for path, m in stages:
+        if x is None:
+            raise IncompleteExport(f"{path}: follows a stage without an activation output (the last stage of "
+                                   "another export?); the stages folder mixes two exports")
+        inputs.append(x)
+        x = dict(zip(m.names, m.run(x))).get(ACTIVATION)
+    return inputs
+
+
+def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5):
+    """Median latency (ms, 1 thread) of every exit and stage with LCE's interpreter and of the float
+    reference with stock TFLite, all timed round-robin in this process (`round_robin_ms`).
+
+    Returns {"exits": [ms], "stages": [ms], "float_reference": ms or None}.
+    """
+    x1 = np.ascontiguousarray(audio[:1], np.float32)
+    exits = [LceModel(_read(p)) for p in exit_files]
+    stages = [(p, LceModel(_read(p))) for p in stage_files]
+    fns = {f"exit{k}": (lambda m=m: m.run(x1)) for k, m in enumerate(exits, 1)}
+    fns.update({f"stage{k}": (lambda m=m, x=x: m.run(x))
+                for k, ((_, m), x) in enumerate(zip(stages, stage_inputs(stages, audio)), 1)})
+    if float_reference:
+        fns["float"] = float_runner(_read(float_reference), audio)
+    ms = round_robin_ms(fns, runs, warmup)
+    return {"exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
+            "stages": [ms[f"stage{k}"] for k in range(1, len(stages) + 1)],
+            "float_reference": ms.get("float")}
+
+
+def score_exits(exit_files, audio, labels, teacher_embeddings=None, root=None):
+    """For each exits/exit_K.tflite: bytes, accuracy and embedding cosine to the teacher on `audio`.
 
     Also returns every exit's probabilities on `audio` under the key "probs" (not for the report).
     """
     results = []
     for k, path in enumerate(exit_files, 1):
         fb = _read(path)
-        m = LceModel(fb)
-        outs = m.predict(audio)
+        outs = LceModel(fb).predict(audio)
         probs, emb = outs[output_name(k, PROBS)], outs[output_name(k, EMBEDDING)]
         results.append({
             "index": k,
             "path": os.path.relpath(path, root) if root else path,
             "bytes": len(fb),
-            "latency_ms": m.latency_ms(audio[:1], runs=runs),
             "accuracy": float(np.mean(np.argmax(probs, 1) == labels)) if len(labels) else None,
             "embedding_cosine": _cosine(emb, teacher_embeddings) if teacher_embeddings is not None else None,
             "probs": probs,
         })
-        log.info(f"exit {k}: {results[-1]['latency_ms']:.2f} ms, accuracy {results[-1]['accuracy']:.3f}")
     return results
-
-
-def stage_latencies(stage_files, audio, runs=50):
-    """Median LCE latency of each stage, fed the activation the previous stage really produces."""
-    out, x = [], np.ascontiguousarray(audio[:1], np.float32)
-    for k, path in enumerate(stage_files, 1):
-        if x is None:
-            raise IncompleteExport(f"{path}: follows a stage without an activation output (the last stage of "
-                                   "another export?); the stages folder mixes two exports")
-        m = LceModel(_read(path))
-        out.append(m.latency_ms(x, runs=runs))
-        res = dict(zip(m.names, m.run(x)))
-        x = res.get(ACTIVATION)
-    return out
 
 
 def parity(model, fb, audio):
@@ -215,10 +233,9 @@ def measure(layout, audio, runs=50):
     exits = layout.exit_files()
     if not exits:
         layout.require(layout.exit(1))
-    lat = [LceModel(_read(p)).latency_ms(audio[:1], runs=runs) for p in exits]
-    stage_ms = stage_latencies(layout.stage_files(), audio, runs=runs)
     ref = layout.float_reference
-    float_ms = float_latency_ms(_read(ref), audio, runs=runs) if os.path.exists(ref) else None
+    ms = latencies(exits, layout.stage_files(), ref if os.path.exists(ref) else None, audio, runs=runs)
+    lat, stage_ms, float_ms = ms["exits"], ms["stages"], ms["float_reference"]
     figs = {"exits_ms": lat, "stages_ms": stage_ms, "float_reference_ms": float_ms, "runs": runs}
     if float_ms:
         figs["last_exit_over_float_reference"] = lat[-1] / float_ms

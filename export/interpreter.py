@@ -38,11 +38,20 @@ class LceModel:
 
 def median_ms(fn, runs=50, warmup=5):
     """Median wall time of `fn()` over `runs` calls after `warmup` calls, in milliseconds."""
+    return round_robin_ms({"fn": fn}, runs, warmup)["fn"]
+
+
+def round_robin_ms(fns, runs=50, warmup=5):
+    """Median wall time of each of `fns` ({name: fn}), in milliseconds, timed round-robin: one call of
+    each in turn, `runs` rounds after `warmup` rounds, so a burst of load on the machine hits all alike
+    and their ratios are measured side by side."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t) * 1e3) for name, t in times.items()}

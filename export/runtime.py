@@ -97,14 +97,16 @@ class EarlyExitRuntime:
 
     def classify_long(self, audio, hop=None):
         """Slide the model's window over a clip of any length, `hop` samples apart (default: half a
-        window); returns [(start sample, classify result)]. A clip no longer than a window is padded
-        (centred) to one window, as `classify` needs."""
+        window); returns [(start sample, classify result)]. A clip under 1.5 windows is one window,
+        centre-cropped or zero-padded (centred), as the training clips were."""
         n = self.clip_samples
         hop = int(hop or n // 2)
         audio = np.asarray(audio, np.float32).ravel()
-        if len(audio) <= n:
-            pad = n - len(audio)
-            return [(0, self.classify(np.pad(audio, (pad // 2, pad - pad // 2))))]
+        if len(audio) < 1.5 * n:
+            start = max(0, (len(audio) - n) // 2)
+            x = audio[start:start + n]
+            pad = n - len(x)
+            return [(start, self.classify(np.pad(x, (pad // 2, pad - pad // 2))))]
         starts = list(range(0, len(audio) - n + 1, hop))
         if starts[-1] + n < len(audio):  # the tail gets a window of its own
             starts.append(len(audio) - n)

@@ -209,7 +209,7 @@ def _decode(path):
             # 32-bit / 2^31. A data chunk whose length runs past the end of the file, such as 0xFFFFFFFF
             # from a streaming recorder that never went back to fill it in, is read to the end of the
             # file (libsndfile 1.2.2 logs "data : 4294967295 (should be ...)" and carries on), so no
-            # header repair is needed here; tests/test_audio.py checks it. (With the length unknown,
+            # header repair is needed here; tests/pipeline/test_audio.py checks it. (With the length unknown,
             # a trailing pad byte after odd-length 8-bit data cannot be told from a sample: it is
             # read as one. Streaming writers write none.)
             with sf.SoundFile(path) as f:

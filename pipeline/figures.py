@@ -35,16 +35,18 @@ class Figures:
 
 def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
     test = corpus.test
-    log.info(f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage")
-    exits = benchmark.measure_exits(made.files.exits, test.audio, test.labels, targets.test, runs=runs,
-                                    root=layout.root)
+    log.info(f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage, float reference "
+             "on stock TFLite, all timed round-robin")
+    exits = benchmark.score_exits(made.files.exits, test.audio, test.labels, targets.test, root=layout.root)
+    ms = benchmark.latencies(made.files.exits, made.files.stages, made.files.float_reference, test.audio, runs=runs)
+    stage_ms, float_ms = ms["stages"], ms["float_reference"]
+    for e, v in zip(exits, ms["exits"]):
+        e["latency_ms"] = v
+        log.info(f"exit {e['index']}: {v:.2f} ms, accuracy {_f(e['accuracy'])}")
     probs = [e.pop("probs") for e in exits]
     for e in exits:  # how far an accuracy on this many clips can move by chance
         e["test_clips"] = len(test)
         e["accuracy_se"] = spread.standard_error(e["accuracy"], len(test))
-    stage_ms = benchmark.stage_latencies(made.files.stages, test.audio, runs=runs)
-    with open(made.files.float_reference, "rb") as f:
-        float_ms = benchmark.float_latency_ms(f.read(), test.audio, runs=runs)
     log.info(f"float reference (stock TFLite + XNNPACK, 1 thread): {float_ms:.2f} ms; LCE last exit: "
              f"{exits[-1]['latency_ms']:.2f} ms")
     if len(test):

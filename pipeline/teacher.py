@@ -92,8 +92,9 @@ class Teacher:
 
     @property
     def identity(self):
-        """What the embedding cache keys on: the URL, or a local folder plus its content fingerprint."""
-        return f"{self.handle}@{_local_identity(self.handle)}" if self.is_local else self.handle
+        """What caches and checkpoints key on: the URL, or a local SavedModel's content fingerprint (a copy
+        in another folder is the same teacher; a retrained model is a new one)."""
+        return f"savedmodel@{_local_identity(self.handle)}" if self.is_local else self.handle
 
     @property
     def loaded(self):

@@ -59,4 +59,6 @@ def exported(tmp_path_factory):
         f.write("low\nmid\nhigh\n")
     th = {"within_1pct": {"threshold": 0.4, "accuracy": 1.0, "mean_latency_ms": 1.0, "description": "t"}}
     calibrate.write_thresholds(Layout(out), th, 3, CLIP)
+    from export import manifest  # sealed as a run seals it: the runtime and the benchmark check it
+    manifest.write(Layout(out), files.all() + [os.path.join(out, "labels.txt"), Layout(out).thresholds], model="test")
     return m, out, files, x

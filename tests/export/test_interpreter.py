@@ -32,3 +32,14 @@ def test_latency_is_measured(model_and_fb):
     _, fb, x = model_and_fb
     ms = LceModel(fb).latency_ms(x, runs=5, warmup=1)
     assert 0 < ms < 10_000
+
+
+def test_round_robin_times_each_in_turn():
+    import time
+
+    from export.interpreter import round_robin_ms
+    calls = []
+    ms = round_robin_ms({"slow": lambda: (calls.append("slow"), time.sleep(0.003)),
+                         "fast": lambda: calls.append("fast")}, runs=4, warmup=1)
+    assert calls == ["slow", "fast"] * 5  # one warm-up round, then 4 rounds, one call of each in turn
+    assert ms["slow"] >= 3.0 > ms["fast"] >= 0.0

@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from export import convert
+from export import convert, manifest
+from export.layout import Layout
 from helpers import tone_clip, write_wav
 from models import students
 from pipeline import cli, evaluate
@@ -51,6 +52,7 @@ def model_dir(task_dir, stand_in_teacher, tmp_path_factory):
         (out / "exits" / f"exit_{k}.tflite").write_bytes(convert.to_lce(convert.exit_model(m, k)))
     report = {"teacher": {"handle": stand_in_teacher, "stand_in": True}, "settings": {"clip_seconds": 0.5}}
     (out / "report.json").write_text(json.dumps(report))
+    manifest.write(Layout(out), [str(out / "exits" / f"exit_{k}.tflite") for k in (1, 2)], model="test")
     return out
 
 

@@ -179,3 +179,54 @@ def test_cli_without_network_prints_one_message_and_exits_non_zero(task_dir, tmp
     assert "--teacher PATH" in p.stderr and "TFHUB_CACHE_DIR" in p.stderr
     assert "Traceback" not in p.stderr + p.stdout
     assert "decoding" not in p.stdout and "train /" not in p.stdout  # it failed before decoding the data
+
+
+def _weights(checkpoint):
+    import h5py
+    found = {}
+    with h5py.File(checkpoint, "r") as f:
+        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def _accuracies(r):
+    t = r["early_exit_targets"]["within_1pct"]
+    return ([e["accuracy"] for e in r["exits"]], [e["embedding_cosine"] for e in r["exits"]],
+            t["accuracy"], t["cross_validated"]["accuracy"], t["threshold"], r["parity"]["top1_agreement"])
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir, tmp_path):
+    """Two trainings with --seed 0 (a run, and seed 0 of a --repeats run) end with identical weights and
+    identical accuracy figures; seed 1 differs; --repeats reports every figure over the seeds."""
+    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "3",
+            "--head-epochs", "2", "--fine-tune-epochs", "1", "--width", "8", "--exits", "2", "--runs", "2",
+            "--quiet"]
+    single = run.main(argv + ["--out", str(tmp_path / "single")])
+    assert single["student"]["training_mode"] == "deterministic"
+    assert "Training mode: **deterministic**" in (tmp_path / "single" / "report.md").read_text()
+    rep = run.main(argv + ["--repeats", "2", "--out", str(tmp_path / "rep")])
+
+    seed0 = json.loads((tmp_path / "rep" / "seeds" / "seed-0" / "report.json").read_text())
+    seed1 = json.loads((tmp_path / "rep" / "seeds" / "seed-1" / "report.json").read_text())
+    w_single, w0, w1 = (_weights(r["student"]["checkpoint"]) for r in (single, seed0, seed1))
+    assert w_single.keys() == w0.keys() and all(np.array_equal(w_single[k], w0[k]) for k in w0)
+    assert _accuracies(single) == _accuracies(seed0)
+    assert any(not np.array_equal(w0[k], w1[k]) for k in w0)  # the seed matters
+
+    spread = rep["repeats"]
+    assert spread["seeds"] == [0, 1] and spread["test_clips"] == single["data"]["test_clips"]
+    for k, e in enumerate(spread["exits"]):
+        assert e["accuracy"]["values"] == [seed0["exits"][k]["accuracy"], seed1["exits"][k]["accuracy"]]
+        assert e["accuracy"]["sd"] >= 0 and e["accuracy"]["n"] == 2
+    cv = spread["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"]
+    assert cv["values"] == [s["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"] for s in (seed0, seed1)]
+    shipped = seed0 if spread["shipped_seed"] == 0 else seed1
+    assert rep["seed"] == spread["shipped_seed"] and rep["exits"] == shipped["exits"]
+    assert ((tmp_path / "rep" / "model.tflite").read_bytes()
+            == (tmp_path / "rep" / "seeds" / f"seed-{spread['shipped_seed']}" / "model.tflite").read_bytes())
+    assert rep["teacher"]["clips_embedded"] == single["teacher"]["clips_embedded"]  # embedded once for both seeds
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "Spread over 2 seeds" in md and f"Shipped: seed {spread['shipped_seed']}" in md
+    assert all(e["test_clips"] == single["data"]["test_clips"] and e["accuracy_se"] is not None
+               for e in single["exits"])
