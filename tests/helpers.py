@@ -9,7 +9,9 @@ write_wav(tmp_path / "a.wav", tone_clip(440.0, seconds=0.5))
 The tests/ folder is on `sys.path` (tests/conftest.py puts it there), so `from helpers import …`
 works from every sub-folder. Fixtures live in the conftest.py files, not here.
 """
+import contextlib
 import os
+import threading
 import wave
 
 import numpy as np
@@ -73,3 +75,29 @@ def distill_losses(m, x, t, training=False):
     out = m(x, training=training)
     return [float(tf.reduce_mean(tf.square(out[f"exit{k}_embedding"] - t / distill.target_scale(t))))
             for k in range(1, len(students.exit_names(m)) + 1)]
+
+
+@contextlib.contextmanager
+def fails_instead_of_hanging_on(fifos, seconds=20):
+    """A watchdog: if anything still blocks opening one of `fifos` for reading after `seconds`,
+    open its write end (which releases the reader), so the test fails instead of hanging.
+    Yields a list of the FIFOs it had to release."""
+    released, done = [], threading.Event()
+
+    def watch():
+        if not done.wait(seconds):
+            for p in fifos:
+                try:
+                    os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only with a reader waiting
+                    released.append(str(p))
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        yield released
+    finally:
+        done.set()
+        t.join()
+

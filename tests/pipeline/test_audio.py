@@ -1,7 +1,5 @@
-import contextlib
 import os
 import struct
-import threading
 
 import numpy as np
 import pytest
@@ -9,7 +7,7 @@ import tensorflow as tf
 import tensorflow_io as tfio
 
 from pipeline import audio
-from helpers import tone_clip, write_wav
+from helpers import fails_instead_of_hanging_on, tone_clip, write_wav
 
 
 def test_decodes_wav_written_by_test(tmp_path):
@@ -218,32 +216,8 @@ def test_unsupported_wav_codec_is_named_with_its_format_tag(tmp_path, tag, exten
 def test_fifo_is_not_a_regular_file_and_is_never_opened(tmp_path):
     p = tmp_path / "stream.wav"
     os.mkfifo(p)
-    with unblock_fifo_after(p, seconds=20) as opened:
+    with fails_instead_of_hanging_on([p], seconds=20) as opened:
         with pytest.raises(audio.AudioError) as e:
             audio.load(p)
     assert not opened, "audio.load opened the FIFO"
     assert e.value.reason == "not a regular file (a FIFO / named pipe)"
-
-
-@contextlib.contextmanager
-def unblock_fifo_after(path, seconds):
-    """A watchdog: if something still blocks opening the FIFO for reading after `seconds`, open
-    its write end (which releases the reader) so the test fails instead of hanging. Yields a
-    list that is non-empty if that happened."""
-    opened, done = [], threading.Event()
-
-    def watch():
-        if not done.wait(seconds):
-            try:
-                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only with a reader waiting
-                opened.append(True)
-            except OSError:
-                pass
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    try:
-        yield opened
-    finally:
-        done.set()
-        t.join()

@@ -1,11 +1,9 @@
-import contextlib
 import os
-import threading
 
 import numpy as np
 
 from pipeline import datasets
-from helpers import tone_clip, write_wav
+from helpers import fails_instead_of_hanging_on, tone_clip, write_wav
 
 
 def test_train_test_layout(task_dir):
@@ -108,31 +106,6 @@ def test_parallel_decoding_of_mixed_sample_formats_is_safe(tmp_path):
     clips = datasets.scan(tmp_path).clips * 20
     x, _, _, skipped = datasets.load(clips, 4000, workers=8)
     assert len(x) == 400 and not skipped
-
-
-@contextlib.contextmanager
-def fails_instead_of_hanging_on(fifos, seconds=20):
-    """A watchdog: if anything still blocks opening one of `fifos` for reading after `seconds`,
-    open its write end (which releases the reader), so the test fails instead of hanging.
-    Yields a list of the FIFOs it had to release."""
-    released, done = [], threading.Event()
-
-    def watch():
-        if not done.wait(seconds):
-            for p in fifos:
-                try:
-                    os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only with a reader waiting
-                    released.append(str(p))
-                except OSError:
-                    pass
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    try:
-        yield released
-    finally:
-        done.set()
-        t.join()
 
 
 def test_fifo_in_a_label_folder_is_listed_as_not_a_regular_file_and_never_opened(tmp_path):
