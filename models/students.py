@@ -158,14 +158,15 @@ def family_options(family):
 
 
 def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
-          num_mel_bins=64, spec_augment=False, seed=0, **family_kwargs):
+          num_mel_bins=64, spec_augment=False, seed=0, frontend=None, **family_kwargs):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
     `spec_augment=True` (or a dict of `SpecAugment` arguments) puts a seeded `SpecAugment`
     (time and frequency masks, training only) after the input batch norm; at inference it is
     the identity and is absent from TFLite.
     `family_kwargs` go to the family (`width`, `depth`, ...; see `family_options`). `None`
-    values are dropped, so callers can pass optional flags through.
+    values are dropped, so callers can pass optional flags through. `frontend` (a dict) overrides
+    `LogMel`'s framing, e.g. {"frame_step": 320, "fft_length": 512} for a 20 ms hop.
     """
     fn = get(family)
     if int(exits) != exits or exits < 1:
@@ -175,7 +176,7 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     if unknown:
         raise ConfigError(f"student family '{family}' takes no {unknown}; it takes {sorted(family_options(family))}")
     audio = tf.keras.Input((clip_samples,), name="audio")
-    x = LogMel(num_mel_bins=num_mel_bins, name="log_mel")(audio)
+    x = LogMel(**{"num_mel_bins": num_mel_bins, **(frontend or {})}, name="log_mel")(audio)
     x = blocks.batch_norm("input_bn")(x)
     if spec_augment:
         options = spec_augment if isinstance(spec_augment, dict) else {}

@@ -263,11 +263,6 @@ def key(*sections, extra=None):
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def dests():
-    """The argparse destination of every setting."""
-    return {_dest(f) for _, f in _all_fields()}
-
-
 def parser(prog="pipeline/run.py", description=None, add_help=True):
     """The run's flags, one per setting; values are checked by `build`, not by argparse."""
     p = argparse.ArgumentParser(prog=prog, description=description, add_help=add_help,

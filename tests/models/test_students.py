@@ -104,3 +104,14 @@ def test_default_quicknet_is_small_and_mostly_binary():
     assert len(fb) <= 2_000_000
     assert info["binary_mac_fraction"] >= 0.90
     assert info["op_counts"].get("BATCH_MATMUL", 0) + info["op_counts"].get("FULLY_CONNECTED", 0) >= 1  # log-mel
+
+
+def test_frontend_framing_is_configurable():
+    """A 20 ms hop halves the log-mel frames every later layer works on."""
+    from models.frontend import num_frames
+    default = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, width=8)
+    coarse = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, width=8,
+                            frontend={"frame_step": 320, "num_mel_bins": 40})
+    assert default.get_layer("log_mel").output.shape[1:] == (num_frames(16000), 64, 1)
+    assert coarse.get_layer("log_mel").output.shape[1:] == (num_frames(16000, frame_step=320), 40, 1)
+    assert coarse.get_layer("log_mel").get_config()["frame_step"] == 320
