@@ -50,14 +50,16 @@ def copy_to_android(layout, project):
     for name in Layout.DEVICE_FILES:
         src, dst = layout.path(name), os.path.join(assets, name)
         if os.path.isdir(src):
-            shutil.copytree(src, dst, dirs_exist_ok=True)
+            shutil.rmtree(dst, ignore_errors=True)  # no stage of an earlier export may stay behind
+            shutil.copytree(src, dst)
         else:
             shutil.copy2(src, dst)
     return assets
 
 
 def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
-    """Stages 3–5 for one seed (student → files → figures); returns that seed's report, written to `layout`."""
+    """Stages 3–5 for one seed (student → files → figures) into `layout`; returns that seed's report
+    (the caller writes it)."""
     calls_before_training = goal.teacher.calls
     trained = student.train_student(corpus, goal, cfg, layout)
     made = artifacts.export_student(trained.model, corpus.labels, layout)

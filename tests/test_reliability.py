@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from export import manifest
-from export.layout import Layout
+from export.layout import IncompleteExport, Layout
 from pipeline import cli, run
 from pipeline.lock import OutputLock
 
@@ -53,6 +53,10 @@ def test_a_mixed_export_folder_is_refused_naming_the_file(finished, tmp_path, ca
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert str(stage) in str(e.value.code) and "mixes two models" in str(e.value.code), argv
+    (tmp_path / "app" / "app" / "src" / "main").mkdir(parents=True)
+    with pytest.raises(IncompleteExport, match="mixes two models"):
+        run.copy_to_android(Layout(mixed), str(tmp_path / "app"))
+    assert not (tmp_path / "app" / "app" / "src" / "main" / "assets").exists()
     # an export that never finished (no manifest) is refused too
     os.remove(mixed / manifest.NAME)
     with pytest.raises(SystemExit, match="export.json: the export there is unfinished"):
@@ -70,6 +74,13 @@ def test_a_rerun_with_fewer_exits_leaves_no_stale_files(finished, task_dir, tmp_
     assert len(lay.stage_files()) == len(lay.stage_files(portable=True)) == 2 and len(r["stages"]) == 2
     figs = cli.main(["benchmark", str(again), "--runs", "2"])
     assert len(figs["exits_ms"]) == len(figs["stages_ms"]) == 2
+    # the Android copy: the app's assets hold this export's stages only, none of an earlier one
+    assets = tmp_path / "app_project" / "app" / "src" / "main" / "assets"
+    shutil.copytree(out / "stages", assets / "stages")  # the 3-stage export copied there before
+    run.copy_to_android(lay, str(tmp_path / "app_project"))
+    assert sorted(os.listdir(assets / "stages")) == ["stage_1.tflite", "stage_2.tflite"]
+    assert (assets / "stages" / "stage_2.tflite").read_bytes() == (again / "stages" / "stage_2.tflite").read_bytes()
+    assert (assets / "thresholds.json").read_bytes() == (again / "thresholds.json").read_bytes()
 
 
 @pytest.mark.slow
