@@ -28,7 +28,7 @@ import tensorflow as tf
 from export.convert import ACTIVATION
 from export.interpreter import LceModel, round_robin_ms
 from export.layout import IncompleteExport
-from models.students import EMBEDDING, PROBS, output_name, parse_output_name
+from models.students import EMBEDDING, PROBS, output_kind, output_name
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def parity(model, fb, audio):
     worst, agree = {}, {}
     for name, v in lce_out.items():
         worst[name] = float(np.max(np.abs(v - keras_out[name])))
-        if (parse_output_name(name) or (0, ""))[1] == PROBS:
+        if output_kind(name) == PROBS:
             agree[name] = float(np.mean(np.argmax(v, 1) == np.argmax(keras_out[name], 1)))
     return {"max_abs_diff": max(worst.values()), "per_output": worst, "clips": len(audio),
             "top1_agreement": min(agree.values()) if agree else None, "top1_agreement_per_exit": agree}
@@ -243,8 +243,3 @@ def measure(layout, audio, runs=50):
     log.info(f"LCE exits (ms): {', '.join(f'{v:.3f}' for v in lat)}; stages (ms): "
              f"{', '.join(f'{v:.3f}' for v in stage_ms)}; float reference: {float_ms and round(float_ms, 3)} ms")
     return figs
-
-
-def input_samples(path):
-    """The number of audio samples a .tflite file takes."""
-    return int(LceModel(_read(path)).interpreter.input_shapes[0][-1])

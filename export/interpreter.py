@@ -21,6 +21,11 @@ class LceModel:
         self.names = output_order(self.fb)
         self.interpreter = Interpreter(self.fb, num_threads=num_threads, use_indirect_bgemm=use_indirect_bgemm)
 
+    @property
+    def input_length(self):
+        """The last dimension of the input: audio samples for a model or exit, activation width for a stage."""
+        return int(self.interpreter.input_shapes[0][-1])
+
     def run(self, x):
         """One invocation on a batch of one: x [1, ...] → list of outputs."""
         return self.interpreter.interpreter.predict([np.ascontiguousarray(x, np.float32)])

@@ -93,7 +93,7 @@ class EarlyExitRuntime:
     @property
     def clip_samples(self):
         """The number of samples stage 1 takes."""
-        return int(self.stages[0].interpreter.input_shapes[0][-1])
+        return self.stages[0].input_length
 
     def classify_long(self, audio, hop=None):
         """Slide the model's window over a clip of any length, `hop` samples apart (default: half a

@@ -51,6 +51,12 @@ def parse_output_name(name):
     return (int(m.group(1)), m.group(2)) if m else None
 
 
+def output_kind(name):
+    """"exit2_probs" → "probs"; None for a name that is not an exit output."""
+    parsed = parse_output_name(name)
+    return parsed[1] if parsed else None
+
+
 def register(name):
     """`@register("name")` adds a family: fn(x, exits, width=..., depth=...) → [feature map per exit]."""
     def wrap(fn):

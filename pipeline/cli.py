@@ -46,6 +46,7 @@ def _benchmark(a):
     import numpy as np
 
     from export import benchmark, manifest
+    from export.interpreter import LceModel
     from export.layout import Layout
     from pipeline import report
     layout = Layout(a.out)
@@ -64,7 +65,8 @@ def _benchmark(a):
         for f, v in figs.items():
             print(f"{device}: {f}: " + (f"{v['latency_ms']:.3f} ms" if "latency_ms" in v else v["error"]))
     else:
-        n = benchmark.input_samples(layout.exit_files()[0])
+        with open(layout.exit_files()[0], "rb") as f:
+            n = LceModel(f.read()).input_length
         x = np.random.default_rng(0).uniform(-0.3, 0.3, (1, n)).astype(np.float32)
         figs = benchmark.measure(layout, x, runs=a.runs)
         device = a.device or "lce_interpreter_here"

@@ -29,7 +29,7 @@ import tensorflow as tf
 # deterministic training and then a fast one (tests, --repeats) needs both directions.
 from tensorflow.python.framework import config as tf_config
 
-from models.students import EMBEDDING, PROBS, exit_names, parse_output_name
+from models.students import EMBEDDING, PROBS, exit_names, output_kind
 from pipeline import augment as augment_lib
 from pipeline.config import parse_exit_weights
 from pipeline.errors import ConfigError
@@ -160,14 +160,10 @@ class EpochTimer(tf.keras.callbacks.Callback):
         self.seconds.append(round(time.perf_counter() - self._t0, 3))
 
 
-def _is_classifier(layer):
-    return (parse_output_name(layer.name) or (0, ""))[1] == PROBS
-
-
 def _set_trainable(model, heads_only):
     """Distillation trains everything but the classifiers; the head phase trains only them."""
     for layer in model.layers:
-        layer.trainable = _is_classifier(layer) == heads_only
+        layer.trainable = (output_kind(layer.name) == PROBS) == heads_only
 
 
 def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_weights=None, metrics=None,

@@ -132,7 +132,7 @@ class ExitEmbedder:
         self.name = output_name(k, EMBEDDING)
         if self.name not in self.model.names:
             raise DataError(f"{path}: outputs {self.model.names}, not '{self.name}'")
-        self.samples = int(self.model.interpreter.input_shapes[0][-1])
+        self.samples = self.model.input_length
         self.ident = f"tflite:{sha256(path)}"
 
     def __call__(self, audio):
@@ -247,10 +247,6 @@ def summary(r):
 
 # ---------------------------------------------------------------- outputs
 
-def _f(v):
-    return "n/a" if v is None else f"{v:.3f}"
-
-
 def markdown(r):
     n = len(r["exits"])
     head = (["task", "classes", "test clips", "teacher"] + [f"exit {k}" for k in range(1, n + 1)]
@@ -263,8 +259,8 @@ def markdown(r):
              f"{r['probe']['val_fraction']:.0%} split of train, refit on all of train", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, t in r["tasks"].items():
-        cells = [name, str(len(t["labels"])), str(t["test_clips"]), _f(t["teacher"])] + [_f(a) for a in t["exits"]]
-        cells += [_f(t["baseline"])] + [_f(x) for x in t["exit_over_teacher"]]
+        cells = [name, str(len(t["labels"])), str(t["test_clips"]), report_lib.fmt_value(t["teacher"])] + [report_lib.fmt_value(a) for a in t["exits"]]
+        cells += [report_lib.fmt_value(t["baseline"])] + [report_lib.fmt_value(x) for x in t["exit_over_teacher"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -14,6 +14,7 @@ from typing import List
 
 from export import benchmark, vectors
 from pipeline import calibrate, spread
+from pipeline.report import fmt_value
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
     stage_ms, float_ms = ms["stages"], ms["float_reference"]
     for e, v in zip(exits, ms["exits"]):
         e["latency_ms"] = v
-        log.info(f"exit {e['index']}: {v:.2f} ms, accuracy {_f(e['accuracy'])}")
+        log.info(f"exit {e['index']}: {v:.2f} ms, accuracy {fmt_value(e['accuracy'])}")
     probs = [e.pop("probs") for e in exits]
     for e in exits:  # how far an accuracy on this many clips can move by chance
         e["test_clips"] = len(test)
@@ -59,8 +60,8 @@ def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
     honest = calibrate.cross_validated(probs, test.labels, stage_ms)
     for name, c in chosen.items():
         h = honest[name]
-        log.info(f"early exit '{name}': threshold {c['threshold']:.3f}, accuracy {_f(c['accuracy'])}, "
-                 f"mean latency {_f(c['mean_latency_ms'], '.2f')} ms (cross-validated: "
+        log.info(f"early exit '{name}': threshold {c['threshold']:.3f}, accuracy {fmt_value(c['accuracy'])}, "
+                 f"mean latency {fmt_value(c['mean_latency_ms'], '.2f')} ms (cross-validated: "
                  + (f"{h['accuracy']:.3f}, {h['mean_latency_ms']:.2f} ms)" if h["accuracy"] is not None else
                     h["note"] + ")"))
     per_class = calibrate.per_class_exit(probs, test.labels, corpus.labels, chosen["within_1pct"]["threshold"])
@@ -79,10 +80,6 @@ def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
         early_exit_per_class_mean_exit=per_class,
         parity=benchmark.parity(model, made.flatbuffer, test.audio[:64]),
     )
-
-
-def _f(v, spec=".3f"):
-    return "n/a" if v is None else format(v, spec)
 
 
 def _noise(target, last, clips):

@@ -18,7 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _fmt(v, spec=".3f"):
+def fmt_value(v, spec=".3f"):
+    """A number for a table or a log line, "n/a" for None."""
     return "n/a" if v is None else format(v, spec)
 
 
@@ -56,8 +57,8 @@ def markdown(r):
               "|---|---|---|---|---|---|"]
     for e in r["exits"]:
         se = f" ± {e['accuracy_se']:.3f} ({e['test_clips']})" if e.get("accuracy_se") is not None else ""
-        lines.append(f"| {e['index']} | `{e['path']}` | {e['bytes']:,} | {_fmt(e['latency_ms'])} | "
-                     f"{_fmt(e['accuracy'])}{se} | {_fmt(e['embedding_cosine'])} |")
+        lines.append(f"| {e['index']} | `{e['path']}` | {e['bytes']:,} | {fmt_value(e['latency_ms'])} | "
+                     f"{fmt_value(e['accuracy'])}{se} | {fmt_value(e['embedding_cosine'])} |")
     lines += _repeats(r)
     lines += _deployment(r)
     if "parity" in r:
@@ -100,26 +101,26 @@ def _deployment(r):
     lines = []
     if r.get("stages"):
         lines += ["", "| stage | file | LCE latency (ms) |", "|---|---|---|"]
-        lines += [f"| {s['index']} | `{s['path']}` | {_fmt(s['latency_ms'])} |" for s in r["stages"]]
+        lines += [f"| {s['index']} | `{s['path']}` | {fmt_value(s['latency_ms'])} |" for s in r["stages"]]
     if r.get("float_reference"):
         f, p = r["float_reference"], r.get("performance", {})
         lines += ["", f"Float reference (same network, {f.get('runtime', 'stock TFLite')}): "
-                      f"{_fmt(f['latency_ms'])} ms. Last exit with LCE over float reference: "
-                      f"{_fmt(p.get('last_exit_over_float_reference'), '.2f')}; each exit over the last exit: "
-                      + ", ".join(_fmt(v, ".2f") for v in p.get("exit_over_last_exit", [])) + " (measured side by side, one process)."]
+                      f"{fmt_value(f['latency_ms'])} ms. Last exit with LCE over float reference: "
+                      f"{fmt_value(p.get('last_exit_over_float_reference'), '.2f')}; each exit over the last exit: "
+                      + ", ".join(fmt_value(v, ".2f") for v in p.get("exit_over_last_exit", [])) + " (measured side by side, one process)."]
     if r.get("early_exit_targets"):
         lines += ["", "## Early exit", "", "| target | threshold | accuracy | mean latency (ms) | exits used | "
                   "cross-validated accuracy | cross-validated latency (ms) |", "|---|---|---|---|---|---|---|"]
         for name, t in r["early_exit_targets"].items():
             cv = t.get("cross_validated", {})
-            lines.append(f"| {name} ({t.get('description', '')}) | {t['threshold']:.3f} | {_fmt(t['accuracy'])} | "
-                         f"{_fmt(t['mean_latency_ms'])} | {t['exit_histogram']} | {_fmt(cv.get('accuracy'))} | "
-                         f"{_fmt(cv.get('mean_latency_ms'))} |")
+            lines.append(f"| {name} ({t.get('description', '')}) | {t['threshold']:.3f} | {fmt_value(t['accuracy'])} | "
+                         f"{fmt_value(t['mean_latency_ms'])} | {t['exit_histogram']} | {fmt_value(cv.get('accuracy'))} | "
+                         f"{fmt_value(cv.get('mean_latency_ms'))} |")
         last = r["exits"][-1]
         noise = next(iter(r["early_exit_targets"].values())).get("noise", {})
         if noise:
             lines += ["", f"Noise: {noise['note']}."]
-        lines += ["", f"Last exit alone: accuracy {_fmt(last['accuracy'])}, {_fmt(last['latency_ms'])} ms. Thresholds "
+        lines += ["", f"Last exit alone: accuracy {fmt_value(last['accuracy'])}, {fmt_value(last['latency_ms'])} ms. Thresholds "
                       "are chosen on the test clips (written to thresholds.json); the cross-validated columns choose "
                       "them on one half and score the other, the honest estimate for new clips."]
     if r.get("early_exit_per_class_mean_exit"):
@@ -134,7 +135,7 @@ def _deployment(r):
         else:
             rows = list(figs.items())
         for f, v in rows:
-            lines.append(f"| `{f}` | {_fmt(v.get('latency_ms'))} | {_fmt(v.get('memory_overall_mb'), '.1f')} |"
+            lines.append(f"| `{f}` | {fmt_value(v.get('latency_ms'))} | {fmt_value(v.get('memory_overall_mb'), '.1f')} |"
                          if "error" not in v else f"| `{f}` | failed: {v['error']} | |")
     return lines
 

@@ -121,7 +121,7 @@ def run(cfg: RunConfig) -> dict:
         where = os.path.dirname(e.filename) if getattr(e, "filename", None) else layout.root
         free = shutil.disk_usage(where if os.path.isdir(where) else layout.root).free
         raise DiskFull(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free; a run of the demo "
-                       "writes about 60 MiB, a large corpus its teacher cache and checkpoints on top). Free space "
+                       "writes about 72 MB, a large corpus its teacher cache and checkpoints on top). Free space "
                        "and rerun with the same --out: finished work is kept, nothing half-written is trusted") from None
 
 
@@ -136,16 +136,17 @@ def _run_locked(cfg, layout):
         r = train_and_measure(cfg, corpus, goal, layout)
     else:
         seeds = [cfg.seed + i for i in range(cfg.repeats)]
+        folders = [Layout(layout.path("seeds", f"seed-{seed}")) for seed in seeds]
         reports = []
-        for i, seed in enumerate(seeds):
+        for i, (seed, folder) in enumerate(zip(seeds, folders)):
             log.info(f"repeats: seed {seed} ({i + 1} of {len(seeds)})")
             tf_keras_reset()
-            seed_layout = Layout(layout.path("seeds", f"seed-{seed}"))
-            reports.append(train_and_measure(dataclasses.replace(cfg, seed=seed), corpus, goal, seed_layout))
-            report.write(seed_layout, reports[-1])
+            reports.append(train_and_measure(dataclasses.replace(cfg, seed=seed), corpus, goal, folder))
+            report.write(folder, reports[-1])
         combined = spread.combine(reports, seeds)
-        shipped = reports[seeds.index(combined["shipped_seed"])]
-        _ship(Layout(layout.path("seeds", f"seed-{combined['shipped_seed']}")), layout, shipped["files"])
+        i_shipped = seeds.index(combined["shipped_seed"])
+        shipped = reports[i_shipped]
+        _ship(folders[i_shipped], layout, shipped["files"])
         r = {**shipped, "repeats": combined}
         for k, e in enumerate(combined["exits"], 1):
             log.info(f"repeats: exit {k} accuracy {spread.fmt(e['accuracy'])} over seeds {seeds}")
