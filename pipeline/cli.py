@@ -24,7 +24,7 @@ import sys
 from models.errors import BrillssonError
 from pipeline.errors import as_command
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pipeline.cli")  # not __name__: run as a script this module is __main__
 
 
 

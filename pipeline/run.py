@@ -38,7 +38,7 @@ from pipeline.corpus import load_corpus  # noqa: E402
 from pipeline.errors import ConfigError, DiskFull, as_command  # noqa: E402
 from pipeline.lock import OutputLock  # noqa: E402
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pipeline.run")  # not __name__: run as a script this module is __main__
 
 
 def copy_to_android(layout, project):

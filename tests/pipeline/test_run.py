@@ -179,6 +179,7 @@ def test_cli_without_network_prints_one_message_and_exits_non_zero(task_dir, tmp
     assert "--teacher PATH" in p.stderr and "TFHUB_CACHE_DIR" in p.stderr
     assert "Traceback" not in p.stderr + p.stdout
     assert "decoding" not in p.stdout and "train /" not in p.stdout  # it failed before decoding the data
+    assert f"[run] output folder: {tmp_path / 'out'}" in p.stdout  # the script's own log lines, as configured
 
 
 def _weights(checkpoint):
