@@ -28,7 +28,8 @@ import tensorflow as tf
 from export.convert import ACTIVATION
 from export.interpreter import LceModel, round_robin_ms
 from export.layout import IncompleteExport
-from models.students import EMBEDDING, PROBS, output_kind, output_name
+from export.stream import FrameFrontEnd
+from models.students import EMBEDDING, PROBS, output_kind, output_name, parse_output_name
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,14 @@ def stage_inputs(stages, audio):
     return inputs
 
 
-def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5):
+def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5, stream=None):
     """Median latency (ms, 1 thread) of every exit and stage with LCE's interpreter and of the float
     reference with stock TFLite, all timed round-robin in this process (`round_robin_ms`).
 
-    Returns {"exits": [ms], "stages": [ms], "float_reference": ms or None}.
+    `stream` = (stream/frontend.tflite, stream/stage_1.tflite, stream settings, hop frames) adds the live
+    runtime's costs: the front end on one hop's new frames, and stage 1 from log-mel frames.
+    Returns {"exits": [ms], "stages": [ms], "float_reference": ms or None, "stream_frontend_hop": ms,
+    "stream_stage1": ms}.
     """
     x1 = np.ascontiguousarray(audio[:1], np.float32)
     exits = [LceModel(_read(p)) for p in exit_files]
@@ -86,31 +90,58 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
                 for k, ((_, m), x) in enumerate(zip(stages, stage_inputs(stages, audio)), 1)})
     if float_reference:
         fns["float"] = float_runner(_read(float_reference), audio)
+    if stream:
+        frontend_path, stage1_path, settings, hop_frames = stream
+        frontend = FrameFrontEnd(_read(frontend_path), settings["frame_length"], settings["frame_step"])
+        stage1 = LceModel(_read(stage1_path))
+        frames, hop_block = frontend.frames(x1[0])[None], x1[0, :frontend.block_samples(hop_frames)]
+        fns["frontend_hop"] = lambda: frontend.frames(hop_block)
+        fns["stream_stage1"] = lambda: stage1.run(frames)
     ms = round_robin_ms(fns, runs, warmup)
     return {"exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
             "stages": [ms[f"stage{k}"] for k in range(1, len(stages) + 1)],
-            "float_reference": ms.get("float")}
+            "float_reference": ms.get("float"), "stream_frontend_hop": ms.get("frontend_hop"),
+            "stream_stage1": ms.get("stream_stage1")}
 
 
-def score_exits(exit_files, audio, labels, teacher_embeddings=None, root=None):
-    """For each exits/exit_K.tflite: bytes, accuracy and embedding cosine to the teacher on `audio`.
+def score_exits(exit_files, audio, labels, root=None):
+    """For each exits/exit_K.tflite: bytes and accuracy on `audio`.
 
     Also returns every exit's probabilities on `audio` under the key "probs" (not for the report).
     """
     results = []
     for k, path in enumerate(exit_files, 1):
         fb = _read(path)
-        outs = LceModel(fb).predict(audio)
-        probs, emb = outs[output_name(k, PROBS)], outs[output_name(k, EMBEDDING)]
+        probs = LceModel(fb).predict(audio)[output_name(k, PROBS)]
         results.append({
             "index": k,
             "path": os.path.relpath(path, root) if root else path,
             "bytes": len(fb),
             "accuracy": float(np.mean(np.argmax(probs, 1) == labels)) if len(labels) else None,
-            "embedding_cosine": _cosine(emb, teacher_embeddings) if teacher_embeddings is not None else None,
             "probs": probs,
         })
     return results
+
+
+def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=None):
+    """embedding.tflite: bytes and, per exit, the cosine of its embedding to the teacher's on `audio`;
+    with `full_heads` ({exitK_embedding: [n, d]} of the full-rank float heads), the cosine those had,
+    so the cost of the smaller heads is measured on the same clips."""
+    fb = _read(path)
+    outs = LceModel(fb).predict(audio) if len(audio) else {}
+    exits = []
+    for name in sorted(outs, key=lambda n: parse_output_name(n) or (0, "")):
+        parsed = parse_output_name(name)
+        if not parsed or parsed[1] != EMBEDDING:
+            continue
+        row = {"index": parsed[0], "output": name, "dim": int(outs[name].shape[1])}
+        if teacher_embeddings is not None:
+            row["cosine_to_teacher"] = _cosine(outs[name], teacher_embeddings)
+            if full_heads is not None and name in full_heads:
+                row["full_rank_cosine_to_teacher"] = _cosine(np.asarray(full_heads[name]), teacher_embeddings)
+        exits.append(row)
+    return {"path": os.path.relpath(path, root) if root else path, "bytes": len(fb), "clips": len(audio),
+            "exits": exits}
 
 
 def parity(model, fb, audio):

@@ -1,26 +1,35 @@
-"""Conversion of a multi-exit student: full model, per-exit sub-graphs, staged segments.
+"""Conversion of a multi-exit student into its two deliverables.
 
 ```python
 from export import convert
 from export.layout import Layout
-files = convert.export_all(model, Layout("OUT"))   # model, exits/, stages/, portable files, float reference
-fb = convert.to_lce(model)                  # LCE flatbuffer: binary QuantConv2D → LceBconv2d
+files = convert.export_all(model, Layout("OUT"))   # every file below
+fb = convert.to_lce(convert.classifier_model(model))   # LCE flatbuffer: binary QuantConv2D → LceBconv2d
 fb = convert.to_portable(model)             # stock TFLite ops only (sign + float conv)
 ```
-A stage k takes the activation at block boundary k-1 (stage 1 takes audio) and returns
-`activation` (absent for the last stage) and `exitK_probs`, so a runtime can stop at the
-first confident exit without running later blocks.
+- The early-exit **classifier**: `model.tflite` (every exit's probabilities), `exits/` (exit k
+  alone), `stages/` and `stages_portable/` (a stage k takes the activation at block boundary
+  k-1, stage 1 takes audio, and returns `activation` (absent for the last stage) and
+  `exitK_probs`, so a runtime stops at the first confident exit without running later blocks),
+  and `stream/` (`frontend.tflite`: a block of audio → its log-mel frames; `stage_1.tflite`:
+  the log-mel frames → stage 1's outputs, so a live runtime computes only the new frames once
+  per hop). No teacher-sized layer is on the path to a decision.
+- The **embedding model** `embedding.tflite`: audio → every exit's distilled embedding
+  (`exitK_embedding`), its float heads factorised to `embedding_rank` (see `embedding_model`).
 """
 import dataclasses
 from typing import List, Optional
 
 import larq_compute_engine as lce
+import numpy as np
 import tensorflow as tf
 
 from export import manifest
+from export import stream as stream_lib
 from export.files import atomic_write
 from export.layout import Layout
-from models.students import EMBEDDING, POOL, PROBS, exit_names, output_name
+from models.frontend import LogMel
+from models.students import EMBEDDING, FRONTEND, POOL, PROBS, exit_names, output_name
 
 ACTIVATION = "activation"  # a stage's output that the next stage takes
 
@@ -32,12 +41,14 @@ class ExportedFiles:
     exits: List[str]
     stages: List[str]
     float_reference: str
+    embedding: str
+    stream: List[str]  # stream/frontend.tflite, stream/stage_1.tflite, stream/stream.json
     portable: Optional[str] = None
     stages_portable: List[str] = dataclasses.field(default_factory=list)
 
     def all(self):
-        return [p for p in (self.model, *self.exits, *self.stages, self.portable, *self.stages_portable,
-                            self.float_reference) if p]
+        return [p for p in (self.model, *self.exits, *self.stages, self.embedding, *self.stream, self.portable,
+                            *self.stages_portable, self.float_reference) if p]
 
 
 def to_lce(model, target="arm"):
@@ -57,9 +68,71 @@ def to_portable(model):
 
 
 def exit_model(model, k):
-    """audio → exit k only ({exitK_embedding, exitK_probs})."""
-    outs = {n: model.get_layer(n).output for n in (output_name(k, EMBEDDING), output_name(k, PROBS))}
+    """audio → exit k's classifier only ({exitK_probs})."""
+    outs = {output_name(k, PROBS): model.get_layer(output_name(k, PROBS)).output}
     return tf.keras.Model(model.inputs, outs, name=f"{model.name}_exit{k}")
+
+
+def classifier_model(model):
+    """audio → every exit's probabilities (no embedding head)."""
+    outs = {n: model.get_layer(n).output for n in exit_names(model, PROBS)}
+    return tf.keras.Model(model.inputs, outs, name=f"{model.name}_classifier")
+
+
+def low_rank(kernel, bias, rank):
+    """A dense layer's kernel [c, d] as two factors [c, r] · [r, d] (truncated SVD, the best rank-r
+    approximation) with the bias on the second; None when `rank` would not make it smaller."""
+    c, d = kernel.shape
+    if not rank or rank * (c + d) >= c * d:
+        return None
+    u, sv, vt = np.linalg.svd(kernel, full_matrices=False)
+    return (u[:, :rank] * sv[:rank]).astype(np.float32), vt[:rank].astype(np.float32), bias
+
+
+def embedding_model(model, rank=None, exits=None):
+    """audio → {exitK_embedding} for `exits` (default every exit), with each float embedding head
+    replaced by its rank-`rank` factorisation (`low_rank`; None keeps the full head).
+
+    The heads are float (LCE has no binary dense op): exit k's costs channels × teacher dim
+    floats, most of the file. A rank-r factor pair costs r × (channels + teacher dim).
+    """
+    names = exit_names(model, EMBEDDING)
+    ks = list(exits) if exits else list(range(1, len(names) + 1))
+    outs = {}
+    for k in ks:
+        head = model.get_layer(output_name(k, EMBEDDING))
+        pooled = model.get_layer(output_name(k, POOL)).output
+        kernel, bias = (w.numpy() for w in (head.kernel, head.bias))
+        factors = low_rank(kernel, bias, rank)
+        if factors is None:
+            outs[output_name(k, EMBEDDING)] = head.output
+            continue
+        a, b, bias = factors
+        down = tf.keras.layers.Dense(a.shape[1], use_bias=False, name=f"exit{k}_embedding_low_rank")
+        up = tf.keras.layers.Dense(b.shape[1], name=output_name(k, EMBEDDING))
+        y = up(down(pooled))
+        down.set_weights([a])
+        up.set_weights([b, bias])
+        outs[output_name(k, EMBEDDING)] = y
+    return tf.keras.Model(model.inputs, outs, name=f"{model.name}_embedding")
+
+
+def frontend_model(model):
+    """Audio of any length [1, samples] → its log-mel frames [1, frames, bins, 1], with the model's own
+    `LogMel` settings (the streaming runtime calls it once per hop on that hop's new frames)."""
+    layer = model.get_layer(FRONTEND)
+    params = layer.get_config()
+    audio = tf.keras.Input((None,), name="audio_block")
+    frame = LogMel(**{k: params[k] for k in layer.params}, name=FRONTEND)(audio)
+    return tf.keras.Model(audio, frame, name=f"{model.name}_frontend")
+
+
+def streaming_stage_model(model):
+    """Stage 1 from log-mel frames [1, frames, bins, 1] instead of audio (same weights)."""
+    first = stage_model(model, 1)
+    inp, outs = _subgraph(first, first.get_layer(FRONTEND).output, dict(zip(first.output_names, first.outputs)),
+                          input_name="log_mel")
+    return tf.keras.Model(inp, outs, name=f"{model.name}_stream_stage1")
 
 
 def boundary(model, k):
@@ -107,7 +180,7 @@ def stage_model(model, k):
     return tf.keras.Model(inp, outs, name=f"{model.name}_stage{k}")
 
 
-def export_all(model, layout, portable=True, progress=None):
+def export_all(model, layout, portable=True, progress=None, embedding_rank=None):
     """Write every file of a run's output folder (`export.layout.Layout`) that comes from the model.
 
     Returns the `ExportedFiles`.
@@ -116,14 +189,22 @@ def export_all(model, layout, portable=True, progress=None):
     say = progress or (lambda msg: None)
     manifest.begin(layout)  # the previous export is no longer trusted; `manifest.write` seals the new one
     n = len(exit_names(model))
-    model_path = atomic_write(layout.model, to_lce(model))
+    model_path = atomic_write(layout.model, to_lce(classifier_model(model)))
     exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k))) for k in range(1, n + 1)]
     stages = [atomic_write(layout.stage(k), to_lce(stage_model(model, k))) for k in range(1, n + 1)]
-    say(f"export: model.tflite, {n} exits, {n} stages (LCE) in {layout.root}")
+    first = streaming_stage_model(model)
+    stream = [atomic_write(layout.stream_frontend, to_portable(frontend_model(model))),
+              atomic_write(layout.stream_stage1, to_lce(first)),
+              stream_lib.write_settings(layout, model.get_layer(FRONTEND).params, first.inputs[0].shape[1],
+                                        model.inputs[0].shape[1])]
+    embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank)))
+    say(f"export: classifier model.tflite, {n} exits, {n} stages, stream/ (LCE); embedding.tflite (heads "
+        f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}) in {layout.root}")
     float_reference = atomic_write(layout.float_reference, to_portable(exit_model(model, n)))
     if not portable:
-        return ExportedFiles(model_path, exits, stages, float_reference)
-    files = ExportedFiles(model_path, exits, stages, float_reference, atomic_write(layout.model_portable, to_portable(model)),
+        return ExportedFiles(model_path, exits, stages, float_reference, embedding, stream)
+    files = ExportedFiles(model_path, exits, stages, float_reference, embedding, stream,
+                          atomic_write(layout.model_portable, to_portable(classifier_model(model))),
                           [atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k)))
                            for k in range(1, n + 1)])
     say("export: model_portable.tflite, stages_portable/ and float_reference.tflite (stock TFLite ops only)")

@@ -27,6 +27,8 @@ class Layout:
     MODEL = "model.tflite"
     MODEL_PORTABLE = "model_portable.tflite"
     FLOAT_REFERENCE = "float_reference.tflite"
+    EMBEDDING = "embedding.tflite"
+    STREAM = "stream"
     EXITS, STAGES, STAGES_PORTABLE = "exits", "stages", "stages_portable"
     LABELS = "labels.txt"
     THRESHOLDS = "thresholds.json"
@@ -37,6 +39,8 @@ class Layout:
     CHECKPOINTS, LOGS, EVAL_CACHE = "checkpoints", "logs", "eval_cache"
     # what a device app needs: the staged segments (LCE and stock), labels and thresholds
     DEVICE_FILES = (STAGES, STAGES_PORTABLE, LABELS, THRESHOLDS)
+    # what a live runtime adds: the front end once per hop, stage 1 from log-mel frames
+    STREAM_FILES = (os.path.join(STREAM, "frontend.tflite"), os.path.join(STREAM, "stage_1.tflite"))
 
     def __init__(self, root):
         self.root = os.path.abspath(str(root))
@@ -50,6 +54,9 @@ class Layout:
     model = property(lambda self: self.path(self.MODEL))
     model_portable = property(lambda self: self.path(self.MODEL_PORTABLE))
     float_reference = property(lambda self: self.path(self.FLOAT_REFERENCE))
+    embedding = property(lambda self: self.path(self.EMBEDDING))
+    stream_frontend = property(lambda self: self.path(self.STREAM_FILES[0]))
+    stream_stage1 = property(lambda self: self.path(self.STREAM_FILES[1]))
     labels = property(lambda self: self.path(self.LABELS))
     thresholds = property(lambda self: self.path(self.THRESHOLDS))
     report_json = property(lambda self: self.path(self.REPORT_JSON))

@@ -1,12 +1,20 @@
-"""Early-exit runtime: run the staged segments, stop at the first confident exit.
+"""Early-exit runtimes: run the staged segments, stop at the first confident exit.
 
     brillsson classify OUT CLIP.wav [--threshold 0.3]
+    brillsson listen OUT [--wav CLIP.wav] [--hop-ms 500]      # live: microphone (or a file) in hops
 
 ```python
-from export.runtime import EarlyExitRuntime
+from export.runtime import EarlyExitRuntime, StreamingRuntime
 rt = EarlyExitRuntime("OUT", threshold=0.3)        # threshold default: OUT/thresholds.json
 r = rt.classify(audio)       # {"label", "probability", "probabilities", "exit", "entropies", "latency_ms"}
+live = StreamingRuntime("OUT", hop_samples=8000)
+for start, r in live.push(samples):                # any number of samples at a time
+    print(start, r["label"], r["exit"], r["latency_ms"])
 ```
+`StreamingRuntime` computes each log-mel frame once, when its hop of audio has arrived
+(`stream/frontend.tflite`), keeps the last window's frames, and every `hop_samples` runs
+`stream/stage_1.tflite` on them and the later stages of `stages/` with the same stop rule: its
+decisions are those of `EarlyExitRuntime.classify_long` on the same windows.
 The stop rule (shared with the Android app, checked on shared test vectors): after stage k,
 compute the normalized entropy H(p)/ln(C) of exit k's softmax; stop if it is at or below
 the threshold; the last exit always answers.
@@ -17,10 +25,13 @@ import time
 
 import numpy as np
 
+import collections
+
 from export import manifest
 from export.convert import ACTIVATION
 from export.interpreter import LceModel
 from export.layout import IncompleteExport, Layout
+from export.stream import FrameFrontEnd, read_settings
 from models.errors import ConfigError
 from models.students import PROBS, output_name
 
@@ -114,11 +125,16 @@ class EarlyExitRuntime:
 
     def classify(self, audio):
         """audio: float32 [samples] (the model's clip length)."""
-        x = np.asarray(audio, np.float32)[None, :]
+        return self.run_stages(np.asarray(audio, np.float32)[None, :])
+
+    def run_stages(self, x, first=None):
+        """Stage after stage from input `x` of stage 1 (or of `first`, a replacement for stage 1), until
+        an exit is confident; the decision."""
         n = len(self.stages)
         entropies = []
         t0 = time.perf_counter()
         for k, stage in enumerate(self.stages, 1):
+            stage = first if k == 1 and first is not None else stage
             outs = dict(zip(stage.names, stage.run(x)))
             probs = outs[output_name(k, PROBS)][0]
             entropies.append(normalized_entropy(probs))
@@ -133,3 +149,50 @@ class EarlyExitRuntime:
         return {"label": self.labels[label] if self.labels else label, "label_index": label,
                 "probability": float(probs[label]), "probabilities": probs.tolist(), "exit": k,
                 "entropies": entropies, "latency_ms": ms, "threshold": self.threshold}
+
+
+class StreamingRuntime(EarlyExitRuntime):
+    """The early-exit classifier fed audio as it arrives (a microphone, a file in chunks).
+
+    Every `hop_samples` (a multiple of the front end's frame step; default about half a window) it
+    decides on the last window, as `classify_long` does for a whole clip.
+    """
+
+    def __init__(self, out_dir, threshold=None, hop_samples=None, num_threads=1):
+        super().__init__(out_dir, threshold=threshold, num_threads=num_threads)
+        manifest.verify(self.layout, needed=[Layout.STREAM])
+        self.settings = read_settings(self.layout)
+        with open(self.layout.stream_frontend, "rb") as f:
+            self.frontend = FrameFrontEnd(f.read(), self.settings["frame_length"], self.settings["frame_step"])
+        with open(self.layout.stream_stage1, "rb") as f:
+            self.first = LceModel(f.read(), num_threads=num_threads)
+        step, window = self.settings["frame_step"], self.settings["frames"]
+        hop = int(hop_samples or self.clip_samples // 2 // step * step)
+        if hop < step or hop % step:
+            raise ConfigError(f"the hop must be a whole number of front-end frames ({step} samples each), got {hop}")
+        self.hop_frames = hop // step
+        self.hop_samples = hop
+        self.frames = collections.deque(maxlen=window)
+        self.pending = np.zeros(0, np.float32)
+        self.frames_seen = 0
+
+    def push(self, samples):
+        """Feed audio (float32, any length); returns [(window start sample, decision)] for every window
+        completed by these samples. A decision's `latency_ms` covers the stages; `frontend_ms` the one
+        front-end call on the frames that arrived since the previous decision."""
+        s = self.settings
+        self.pending = np.concatenate([self.pending, np.asarray(samples, np.float32).ravel()])
+        decisions = []
+        while True:
+            new = s["frames"] if self.frames_seen == 0 else self.hop_frames  # a whole window first
+            need = self.frontend.block_samples(new)
+            if len(self.pending) < need:
+                return decisions
+            t0 = time.perf_counter()
+            self.frames.extend(self.frontend.frames(self.pending[:need]))
+            frontend_ms = (time.perf_counter() - t0) * 1e3
+            self.pending = self.pending[new * s["frame_step"]:]
+            self.frames_seen += new
+            r = self.run_stages(np.stack(self.frames)[None], first=self.first)
+            r["frontend_ms"] = frontend_ms
+            decisions.append(((self.frames_seen - s["frames"]) * s["frame_step"], r))

@@ -12,14 +12,16 @@ Each family turns the log-mel image into one feature map per exit: the network i
 into `exits` sections of `depth` blocks, section k ends at block boundary k, and exit k
 pools that activation (`exit{k}_pool`). Section k+1 consumes only that activation (no
 connection skips across a boundary), so a runtime can stop after any section. Every exit
-gets the same heads: global average pooling → a float embedding head of the teacher's size
-(distilled) → a softmax classifier on that embedding.
+gets the same two heads on its globally average-pooled features: a float embedding head of
+the teacher's size (distilled; exported only in the embedding model) and a softmax classifier
+(the early-exit classifier's decision: no teacher-sized layer on its path).
 
 Section k works at `width × 2^min(k-1, 2)` channels and half the resolution of section k-1
 (the stem brings the log-mel image to 1/4). QuickNet and Bi-Real exit with that many
 channels; BinaryDenseNet and MeliusNet grow it to twice that within the section, so their
-default width is half: all four defaults exit with 48/96/192 channels and have heads of the
-same size, which dominate the file size (the embedding heads are float, channels × 1024).
+default width is half: all four defaults exit with 48/96/192 channels. `depth` is one number
+(every section) or one per section, e.g. (1, 2, 3): a light first section makes the first
+exit cheap and lets the later sections carry the work.
 """
 import inspect
 import re
@@ -37,6 +39,7 @@ FAMILIES = {}
 # export, the runtimes and the evaluation: exit k gives "exit{k}_embedding" and "exit{k}_probs"
 # and pools the block boundary k in the layer "exit{k}_pool".
 EMBEDDING, PROBS, POOL = "embedding", "probs", "pool"
+FRONTEND = "log_mel"  # the LogMel layer: the streaming export splits the model after it
 _OUTPUT = re.compile(r"^exit(\d+)_(embedding|probs)$")
 
 
@@ -77,22 +80,36 @@ def _widths(exits, width):
 
 def _check(**values):
     for name, v in values.items():
-        if v is not None and (int(v) != v or v < 1):
-            raise ConfigError(f"student {name} must be a whole number >= 1, got {v}")
+        for x in (v if isinstance(v, (list, tuple)) else [v]):
+            if x is not None and (int(x) != x or x < 1):
+                raise ConfigError(f"student {name} must be a whole number >= 1 (or one per section), got {v}")
+
+
+def depths(exits, depth):
+    """Blocks per section: `depth` is one number for every section or a sequence of one per section."""
+    if isinstance(depth, (list, tuple)):
+        if len(depth) != exits:
+            raise ConfigError(f"{len(depth)} section depths given for {exits} exits: give one per exit")
+        return [int(d) for d in depth]
+    return [int(depth)] * exits
 
 
 @register("quicknet")
-def quicknet(x, exits=3, width=48, depth=2):
-    """QuickNet-style: float stem, `depth` binary residual blocks per section, and between
-    sections a transition with no MACs (pooling, channels doubled by concatenation)."""
-    _check(width=width, depth=depth)
-    widths = _widths(exits, width)
+def quicknet(x, exits=3, width=48, depth=3, first_depth=1):
+    """QuickNet-style: float stem, `depth` binary residual blocks per section (`first_depth` in the
+    first: a cheap first exit, the later sections carry the work; None: `depth` there too), and
+    between sections a transition with no MACs (pooling, channels doubled by concatenation). A
+    `depth` of one number per section overrides both."""
+    _check(width=width, depth=depth, first_depth=first_depth)
+    widths, per_section = _widths(exits, width), depths(exits, depth)
+    if first_depth and not isinstance(depth, (list, tuple)):
+        per_section[0] = int(first_depth)
     x = blocks.stem(x, widths[0])
     features = []
     for s, filters in enumerate(widths, 1):
         if s > 1:
             x = blocks.pool_transition(x, name=f"s{s}_transition", widen=filters > widths[s - 2])
-        for b in range(1, depth + 1):
+        for b in range(1, per_section[s - 1] + 1):
             x = blocks.residual_block(x, name=f"s{s}_b{b}")
         features.append(x)
     return features
@@ -104,11 +121,11 @@ def birealnet(x, exits=3, width=48, depth=3):
     sections 2.. downsamples with a strided binary conv (shortcut: average pool, channels
     repeated), so all convs after the stem are binary."""
     _check(width=width, depth=depth)
-    widths = _widths(exits, width)
+    widths, per_section = _widths(exits, width), depths(exits, depth)
     x = blocks.stem(x, widths[0])
     features = []
     for s, filters in enumerate(widths, 1):
-        for b in range(1, depth + 1):
+        for b in range(1, per_section[s - 1] + 1):
             down = s > 1 and b == 1
             x = blocks.bireal_block(x, name=f"s{s}_b{b}", strides=2 if down else 1, filters=filters)
         features.append(x)
@@ -123,14 +140,14 @@ def binarydensenet(x, exits=3, width=24, depth=4, growth=None):
     conv) brings the concatenated state to the next section's width. Exit k pools the full
     concatenated state of section k, the tensor the next transition consumes."""
     _check(width=width, depth=depth, growth=growth)
-    widths = _widths(exits, width)
+    widths, per_section = _widths(exits, width), depths(exits, depth)
     x = blocks.stem(x, widths[0])
     features = []
     for s, filters in enumerate(widths, 1):
         if s > 1:
             x = blocks.transition(x, filters, name=f"s{s}_transition")
         g = growth * filters // width if growth else max(1, filters // 4)
-        for b in range(1, depth + 1):
+        for b in range(1, per_section[s - 1] + 1):
             x = blocks.dense_layer(x, g, name=f"s{s}_d{b}")
         features.append(x)
     return features
@@ -143,18 +160,58 @@ def meliusnet(x, exits=3, width=24, depth=2, growth=None):
     channels, added to those new channels); float transitions (max-pool, ReLU, 1×1 conv)
     between sections. Exit k pools the full state of section k."""
     _check(width=width, depth=depth, growth=growth)
-    widths = _widths(exits, width)
+    widths, per_section = _widths(exits, width), depths(exits, depth)
     x = blocks.stem(x, widths[0])
     features = []
     for s, filters in enumerate(widths, 1):
         if s > 1:
             x = blocks.transition(x, filters, name=f"s{s}_transition")
         g = growth * filters // width if growth else max(1, filters // 2)
-        for b in range(1, depth + 1):
+        for b in range(1, per_section[s - 1] + 1):
             x = blocks.dense_layer(x, g, name=f"s{s}_d{b}")
             x = blocks.improvement_layer(x, g, name=f"s{s}_i{b}")
         features.append(x)
     return features
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class TimePool(layers.Layer):
+    """[batch, time, freq, channels] → [batch, bands × channels]: the mean over time and over each of
+    `bands` contiguous frequency bands (None: every frequency row is its own band). Keeps what a
+    global average pool throws away, where in the spectrum the activity is, at `bands` × the
+    classifier's size.
+
+    ```python
+    TimePool()(tf.ones([2, 25, 16, 48])).shape          # [2, 768]
+    TimePool(bands=4)(tf.ones([2, 25, 16, 48])).shape   # [2, 192]
+    ```
+    """
+
+    def __init__(self, bands=None, **kwargs):
+        super().__init__(**kwargs)
+        if bands is not None and (int(bands) != bands or bands < 1):
+            raise ConfigError(f"TimePool: bands must be a whole number >= 1, got {bands}")
+        self.bands = None if bands is None else int(bands)
+
+    def _edges(self, rows):
+        n = min(self.bands or rows, rows)
+        return [round(i * rows / n) for i in range(n + 1)]
+
+    def call(self, x):
+        m = tf.reduce_mean(x, axis=1)  # [batch, freq, channels]
+        edges = self._edges(m.shape[1])
+        if len(edges) - 1 < m.shape[1]:  # slices and means: ops every TFLite runtime has
+            m = tf.stack([tf.reduce_mean(m[:, a:b], axis=1) for a, b in zip(edges, edges[1:])], axis=1)
+        return tf.reshape(m, [-1, m.shape[1] * m.shape[2]])
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape([input_shape[0], (len(self._edges(input_shape[2])) - 1) * input_shape[3]])
+
+    def get_config(self):
+        return {**super().get_config(), "bands": self.bands}
+
+
+HEAD_POOLS = ("global", "time")
 
 
 def family_options(family):
@@ -164,7 +221,8 @@ def family_options(family):
 
 
 def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
-          num_mel_bins=64, spec_augment=False, seed=0, frontend=None, **family_kwargs):
+          num_mel_bins=40, spec_augment=False, seed=0, frontend=None, head_pool="time", head_bands=None,
+          **family_kwargs):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
     `spec_augment=True` (or a dict of `SpecAugment` arguments) puts a seeded `SpecAugment`
@@ -173,7 +231,12 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     `family_kwargs` go to the family (`width`, `depth`, ...; see `family_options`). `None`
     values are dropped, so callers can pass optional flags through. `frontend` (a dict) overrides
     `LogMel`'s framing, e.g. {"frame_step": 320, "fft_length": 512} for a 20 ms hop.
+    `head_pool` is what each exit's classifier sees: "global" (the globally pooled features the
+    embedding head sees too) or "time" (`TimePool`: the mean over time, frequency kept in
+    `head_bands` bands, default every row).
     """
+    if head_pool not in HEAD_POOLS:
+        raise ConfigError(f"unknown head pool '{head_pool}'; choose one of {list(HEAD_POOLS)}")
     fn = get(family)
     if int(exits) != exits or exits < 1:
         raise ConfigError(f"a student needs at least one exit (a whole number), got exits={exits}")
@@ -182,7 +245,7 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     if unknown:
         raise ConfigError(f"student family '{family}' takes no {unknown}; it takes {sorted(family_options(family))}")
     audio = tf.keras.Input((clip_samples,), name="audio")
-    x = LogMel(**{"num_mel_bins": num_mel_bins, **(frontend or {})}, name="log_mel")(audio)
+    x = LogMel(**{"num_mel_bins": num_mel_bins, **(frontend or {})}, name=FRONTEND)(audio)
     x = blocks.batch_norm("input_bn")(x)
     if spec_augment:
         options = spec_augment if isinstance(spec_augment, dict) else {}
@@ -191,10 +254,10 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     outputs = {}
     for k, f in enumerate(features, 1):
         pooled = layers.GlobalAveragePooling2D(name=output_name(k, POOL))(f)
-        emb = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(pooled)
-        outputs[output_name(k, EMBEDDING)] = emb
+        outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(pooled)
+        seen = pooled if head_pool == "global" else TimePool(head_bands, name=f"exit{k}_time_pool")(f)
         outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax",
-                                                      name=output_name(k, PROBS))(emb)
+                                                      name=output_name(k, PROBS))(seen)
     return tf.keras.Model(audio, outputs, name=f"{family}_{exits}exits")
 
 

@@ -9,6 +9,7 @@ made.files.model, made.files.stages, made.section()    # report.json "model"
 """
 import dataclasses
 import logging
+from typing import Optional
 
 from export import convert, flatbuffer
 from export.convert import ExportedFiles
@@ -23,6 +24,7 @@ class Artifacts:
     labels: str          # labels.txt
     flatbuffer: bytes    # model.tflite
     info: dict           # flatbuffer.inspect of model.tflite, plus "not_binarized"
+    embedding_rank: Optional[int] = None  # of embedding.tflite's heads (None: full rank)
 
     def section(self):
         """report.json "model"."""
@@ -32,11 +34,11 @@ class Artifacts:
                 "not_binarized": i["not_binarized"]}
 
 
-def export_student(model, labels, layout) -> Artifacts:
-    files = convert.export_all(model, layout, progress=log.info)
+def export_student(model, labels, layout, embedding_rank=None) -> Artifacts:
+    files = convert.export_all(model, layout, progress=log.info, embedding_rank=embedding_rank)
     with open(files.model, "rb") as f:
         fb = f.read()
     info = flatbuffer.inspect(fb)
     info["not_binarized"] = flatbuffer.check_binarization(model, fb, warn=log.warning)
     atomic_write(layout.labels, ("\n".join(labels) + "\n").encode())
-    return Artifacts(files, layout.labels, fb, info)
+    return Artifacts(files, layout.labels, fb, info, embedding_rank or None)

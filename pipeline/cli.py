@@ -5,6 +5,7 @@
     brillsson train-teacher --data DIR [--data DIR …] --out TEACHER_DIR [--steps 1500]
     brillsson benchmark OUT [--runs 50] [--lce-benchmark PATH [--ssh USER@HOST]] [--parse FILE] [--device NAME]
     brillsson classify OUT CLIP.wav [--threshold 0.3] [--portable]
+    brillsson listen OUT [--wav CLIP.wav] [--hop-ms 500] [--seconds 30]   # live, one decision per hop
     brillsson vectors OUT.json                 # shared early-exit test vectors for other runtimes
 
 `python -m pipeline …` is the same command. Library code raises typed errors
@@ -93,6 +94,32 @@ def _classify(a):
     return decisions[0][1] if len(decisions) == 1 else [r for _, r in decisions]
 
 
+def _listen(a):
+    from export.listen import file_chunks, listen, microphone_chunks
+    from export.runtime import StreamingRuntime
+    from models.frontend import SAMPLE_RATE
+    from pipeline import audio as audio_io
+    hop = int(round(a.hop_ms * SAMPLE_RATE / 1000)) if a.hop_ms else None
+    rt = StreamingRuntime(a.out, a.threshold, hop_samples=hop)
+    if a.wav:
+        source, where = file_chunks(audio_io.load(a.wav), rt.hop_samples), a.wav
+    else:
+        device = int(a.device) if a.device and a.device.isdigit() else a.device
+        source, where = microphone_chunks(rt.hop_samples, device=device, seconds=a.seconds), "the microphone"
+    print(f"listening to {where}: a decision every {rt.hop_samples / SAMPLE_RATE:g} s on the last "
+          f"{rt.clip_samples / SAMPLE_RATE:g} s, threshold {rt.threshold:.3f} (Ctrl-C stops)", flush=True)
+    decisions = []
+    try:
+        for start, r in listen(rt, source):
+            decisions.append(r)
+            print(f"{start / SAMPLE_RATE:7.2f} s  label: {r['label']}  probability: {r['probability']:.3f}  "
+                  f"exit: {r['exit']}/{len(rt.stages)}  latency: {r['latency_ms']:.2f} ms (+ front end "
+                  f"{r['frontend_ms']:.2f} ms)", flush=True)
+    except KeyboardInterrupt:
+        pass
+    return decisions
+
+
 def _vectors(a):
     from export import vectors
     print(vectors.write(a.path))
@@ -158,6 +185,15 @@ def parser():
     s.add_argument("--threshold", type=_number, help="entropy threshold in [0, 1] (default: thresholds.json)")
     s.add_argument("--portable", action="store_true", help="run stages_portable/ (stock TFLite ops)")
     s.set_defaults(func=_classify)
+
+    s = sub.add_parser("listen", help="live early exit: microphone (or --wav FILE) through the streaming runtime")
+    s.add_argument("out", help="a run's output folder (stream/, stages/, labels.txt, thresholds.json)")
+    s.add_argument("--wav", metavar="FILE", help="feed this file in hops instead of the microphone")
+    s.add_argument("--hop-ms", type=_number, help="a decision every this many ms (default: half the window)")
+    s.add_argument("--threshold", type=_number, help="entropy threshold in [0, 1] (default: thresholds.json)")
+    s.add_argument("--seconds", type=_number, help="stop after this many seconds of microphone audio")
+    s.add_argument("--device", help="sounddevice input device (name or index; default: the system's)")
+    s.set_defaults(func=_listen)
 
     s = sub.add_parser("vectors", help="write the shared early-exit test vectors other runtimes check against")
     s.add_argument("path", help="output .json file")

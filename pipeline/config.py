@@ -108,6 +108,15 @@ def _exit_weights(v):
     return weights
 
 
+def _depth(v):
+    """A whole number (every section) or one per section ("1,2,3" or a list) → int or tuple of ints."""
+    if isinstance(v, str) and "," in v:
+        v = v.split(",")
+    if isinstance(v, (list, tuple)):
+        return tuple(_whole(1)(x.strip() if isinstance(x, str) else x) for x in v)
+    return _whole(1)(v)
+
+
 def _family(v):
     from models import students  # the registry imports TensorFlow: only when a family is checked
     students.get(v)
@@ -127,6 +136,12 @@ class DataConfig:
     unlabeled: Optional[str] = setting(None, "extra audio (any depth) used for distillation only", _path,
                                        metavar="DIR")
     clip_seconds: float = setting(1.0, "clip length in seconds (default: 1)", _number(0.05, 60.0))
+    calibration_fraction: float = setting(0.0, "when the task lists no validation split: this seeded fraction of "
+                                                "each label's training clips is held out of the classifier "
+                                                "training to calibrate the exits (temperatures, early-exit "
+                                                "thresholds); test clips only score (default: 0: thresholds on the test clips, "
+                                                "with cross-validated figures)",
+                                          _number(0, 1, hi_open=True))
 
     @property
     def clip_samples(self):
@@ -151,9 +166,18 @@ class StudentConfig:
     exits: int = setting(3, "number of early exits, one per section (default: 3)", _whole(1))
     width: Optional[int] = setting(None, "channels of the first section; later sections double it up to 4x "
                                          "(default: the family's: quicknet 48, ...)", _whole(1))
-    depth: Optional[int] = setting(None, "blocks per section, i.e. between two exits (default: the family's: "
-                                         "quicknet 2, birealnet 3, ...)", _whole(1))
+    depth: Optional[object] = setting(None, "blocks per section, i.e. between two exits: one number, or one per "
+                                            "section such as 1,3,3 (default: the family's: quicknet 1 then 3, "
+                                            "birealnet 3, ...)", _depth)
     spec_augment: bool = setting(True, "SpecAugment time/frequency masks on the log-mel features while training")
+    mel_bins: int = setting(40, "log-mel bands of the front end (default: 40)", _whole(8))
+    hop_ms: float = setting(10.0, "front-end hop in ms (default: 10; 20 halves the frames and everything after "
+                                  "them)", _number(1.0, 100.0))
+    head_pool: str = setting("time", "what each exit's classifier sees: time (mean over time, frequency kept; "
+                                     "default) or global (average pool, as the embedding head)",
+                             _choice("global", "time"))
+    head_bands: Optional[int] = setting(None, "with --head-pool time: frequency bands each exit's classifier sees "
+                                              "(default: every row of the exit's feature map)", _whole(1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +195,8 @@ class TrainConfig:
                                      "binary kernels (CaseOptimizer), Adam for the rest", _choice("adam", "bop"))
     lr: float = setting(2e-3, "distillation learning rate, cosine-decayed (default: 2e-3)", _number(0.0))
     label_weight: float = setting(1.0, "label loss weight in the fine-tune (default: 1)", _number(0.0))
+    self_distill: float = setting(0.0, "in the fine-tune, the earlier exits learn this mix of the last exit's "
+                                       "probabilities with the labels (0: labels only; default: 0)", _number(0, 1))
     val_fraction: float = setting(0.1, "seeded fraction of the clips held out for validation loss (default: 0.1)",
                                   _number(0, 1, hi_open=True))
     patience: int = setting(20, "stop a phase when its validation loss has not improved for this many epochs "
@@ -186,6 +212,9 @@ class TrainConfig:
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
     runs: int = setting(50, "timed runs per latency figure (default: 50)", _whole(1))
+    embedding_rank: Optional[int] = setting(32, "embedding.tflite: each exit's float embedding head as a rank-R "
+                                                "factor pair (truncated SVD; the report gives the cosine to the "
+                                                "teacher of both); 0 keeps the full heads (default: 32)", _whole(0))
     android: Optional[str] = setting(None, "also copy stages, labels and thresholds into an Android demo "
                                            "project's assets (e.g. android_demo)", _path, metavar="DIR")
 
@@ -341,6 +370,9 @@ def build(values=None, config_file=None):
             raise ConfigError(f"--{dest.replace('_', '-')}: expected true or false, got {v!r}")
         (parts[sec] if sec else top)[f.name] = v
     cfg = RunConfig(**{sec: SECTIONS[sec](**kw) for sec, kw in parts.items()}, **top)
+    depth = cfg.student.depth
+    if isinstance(depth, tuple) and len(depth) != cfg.student.exits:
+        raise ConfigError(f"--depth: {len(depth)} section depths given for {cfg.student.exits} exits: give one per exit")
     try:
         parse_exit_weights(cfg.train.exit_weights, cfg.student.exits)
     except ConfigError as e:

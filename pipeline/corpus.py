@@ -70,6 +70,24 @@ class Corpus:
         return Split(np.concatenate([p.audio for p in parts]), np.concatenate([p.labels for p in parts]),
                      tuple(i for p in parts for i in p.ids))
 
+    def with_validation(self, fraction, seed=0):
+        """A labelled validation split for calibration when the task lists none: a seeded `fraction` of
+        each label's training clips moves from train to validation (at least one clip of a label with
+        three or more; none from a smaller label). A corpus with a validation split is returned as is."""
+        if self.validation is not None or not fraction:
+            return self
+        rng = np.random.default_rng(seed)
+        held = []
+        for label in np.unique(self.train.labels):
+            idx = np.flatnonzero(self.train.labels == label)
+            n = max(1, int(round(fraction * len(idx)))) if len(idx) >= 3 else 0
+            held += list(rng.permutation(idx)[:n])
+        if not held:
+            return self
+        held = np.sort(np.asarray(held, np.int64))
+        keep = np.setdiff1d(np.arange(len(self.train)), held)
+        return dataclasses.replace(self, train=self.train.take(keep), validation=self.train.take(held))
+
     def without(self, dropped):
         """A new Corpus without the clips `dropped` ({split name: [(index, reason)]}), listed as skipped."""
         if not any(dropped.values()):

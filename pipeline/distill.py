@@ -218,19 +218,32 @@ def train_heads(model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir
          callbacks=callbacks, tag=tag)
 
 
+def self_distillation_targets(model, audio, labels, weight):
+    """The earlier exits' targets: (1 - weight) × one-hot labels + weight × the last exit's probabilities
+    (computed once, before the fine-tune), so an early exit learns where the last one is sure."""
+    names = exit_names(model)
+    last = np.asarray(model.predict(audio, verbose=0)[names[-1]], np.float32)
+    onehot = np.eye(last.shape[1], dtype=np.float32)[np.asarray(labels)]
+    return (1.0 - weight) * onehot + weight * last
+
+
 def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32, loss="mse", lr=5e-4,
               exit_weights=None, label_weight=1.0, augment=True, out_dir=None, verbose=1, seed=0,
-              callbacks=(), optimizer="adam", val_fraction=0.1, patience=None, tag=""):
+              callbacks=(), optimizer="adam", val_fraction=0.1, patience=None, tag="", self_distill=0.0):
     """Joint fine-tune of every layer: the distillation loss at every exit plus `label_weight` ×
     the cross-entropy of every exit's classifier, both weighted per exit by `exit_weights`.
-    Labelled clips only (`labels[i]` is the class of `audio[i]`)."""
+    Labelled clips only (`labels[i]` is the class of `audio[i]`). With `self_distill` > 0 the
+    earlier exits' classifiers learn `self_distillation_targets` instead of the labels alone."""
     tf.keras.utils.set_random_seed(seed)
     emb_names, prob_names = exit_names(model, EMBEDDING), exit_names(model)
     weights = parse_exit_weights(exit_weights, len(emb_names)) or [1.0] * len(emb_names)
     scale = target_scale(teacher_embeddings)
-    targets = {**{n: teacher_embeddings / scale for n in emb_names}, **{n: labels for n in prob_names}}
+    soft = self_distillation_targets(model, audio, labels, self_distill) if self_distill else None
+    targets = {**{n: teacher_embeddings / scale for n in emb_names},
+               **{n: labels if soft is None or n == prob_names[-1] else soft for n in prob_names}}
     losses = {**{n: get_loss(loss) for n in emb_names},
-              **{n: tf.keras.losses.SparseCategoricalCrossentropy() for n in prob_names}}
+              **{n: tf.keras.losses.SparseCategoricalCrossentropy() if soft is None or n == prob_names[-1]
+                 else tf.keras.losses.CategoricalCrossentropy() for n in prob_names}}
     loss_weights = {**dict(zip(emb_names, weights)), **{n: label_weight * w for n, w in zip(prob_names, weights)}}
     for layer in model.layers:
         layer.trainable = True

@@ -7,11 +7,11 @@ For every task folder (the `--data` layout, read with `pipeline.datasets.scan`) 
 test accuracy of the same linear probe on
 
 - the teacher's embedding (default: `teacher.handle` of OUT/report.json),
-- every student exit, run from the exported files OUT/exits/exit_K.tflite with LCE's
-  interpreter (what ships is what is measured; output `exitK_embedding`),
+- every student exit's embedding, run from the shipped embedding model OUT/embedding.tflite
+  with LCE's interpreter (what ships is what is measured; outputs `exitK_embedding`),
 - a baseline: mean and standard deviation of each log-mel band.
 
-The exit models take a fixed number of samples (their input shape). A clip is cut into
+The embedding model takes a fixed number of samples (their input shape). A clip is cut into
 evenly spaced windows of that length (one window, centre-cropped or zero-padded, for a clip of
 under 1.5 windows; duration / window rounded half up otherwise) and every representation
 (teacher, exits, baseline) is the mean over the windows of a clip, so all see the same audio.
@@ -19,7 +19,7 @@ under 1.5 windows; duration / window rounded half up otherwise) and every repres
 The probe is `pipeline.probe` (standardised features, L2 logistic regression, C picked on
 a seeded split of the training clips). Embeddings are cached in OUT/eval_cache (teacher: its
 identity, the same as the run's teacher cache uses, + clip identity; exits: the .tflite
-file's SHA-256 + clip identity), so a rerun embeds nothing. Writes eval.json, eval.md and
+file's SHA-256, the exit + clip identity), so a rerun embeds nothing. Writes eval.json, eval.md and
 eval.png to --out (default: the model folder).
 
 ```python
@@ -40,7 +40,7 @@ from export.files import atomic_write, sha256
 from export.interpreter import LceModel
 from export.layout import Layout
 from models.frontend import SAMPLE_RATE
-from models.students import EMBEDDING, output_name
+from models.students import EMBEDDING, output_name, parse_output_name
 from pipeline import audio as audio_io
 from pipeline import datasets, probe as probe_lib
 from pipeline import report as report_lib
@@ -123,20 +123,48 @@ def log_mel_stats(audio, batch_size=64):
     return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
 
 
-class ExitEmbedder:
-    """exits/exit_K.tflite run with LCE's interpreter: audio [b, samples] → exitK_embedding [b, d]."""
+class EmbeddingModel:
+    """OUT/embedding.tflite run with LCE's interpreter: audio [b, samples] → {exitK_embedding: [b, d]}.
 
-    def __init__(self, path, k):
+    ```python
+    model = EmbeddingModel("OUT/embedding.tflite")
+    exit3 = model.exit(3)            # a callable audio → exit3_embedding, with its cache identity `.ident`
+    ```
+    """
+
+    def __init__(self, path):
         with open(path, "rb") as f:
             self.model = LceModel(f.read())
-        self.name = output_name(k, EMBEDDING)
-        if self.name not in self.model.names:
-            raise DataError(f"{path}: outputs {self.model.names}, not '{self.name}'")
+        self.path = str(path)
+        self.exits = sorted(k for k, kind in filter(None, map(parse_output_name, self.model.names)) if kind == EMBEDDING)
+        if not self.exits:
+            raise DataError(f"{path}: outputs {self.model.names}, no exitK_embedding")
         self.samples = self.model.input_length
-        self.ident = f"tflite:{sha256(path)}"
+        self.sha = sha256(path)
+        self._last = (None, None)
+
+    def embed(self, audio):
+        """Every exit's embedding of a batch (the last batch's are kept: each exit asks for the same one)."""
+        if self._last[0] is not audio:
+            self._last = (audio, self.model.predict(np.asarray(audio, np.float32)))
+        return self._last[1]
+
+    def exit(self, k):
+        return ExitEmbedder(self, k)
+
+
+class ExitEmbedder:
+    """Exit k's embedding from an `EmbeddingModel`: audio [b, samples] → exitK_embedding [b, d]."""
+
+    def __init__(self, model, k):
+        self.model, self.name = model, output_name(k, EMBEDDING)
+        if self.name not in model.model.names:
+            raise DataError(f"{model.path}: outputs {model.model.names}, not '{self.name}'")
+        self.samples = model.samples
+        self.ident = f"tflite:{model.sha}:{self.name}"
 
     def __call__(self, audio):
-        return self.model.predict(np.asarray(audio, np.float32))[self.name]
+        return self.model.embed(audio)[self.name]
 
 
 # ---------------------------------------------------------------- the harness
@@ -150,19 +178,19 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
     t0 = time.time()
     layout = Layout(model_dir)
     out = Layout(out_dir or model_dir)
-    manifest.verify(layout, needed=[Layout.EXITS])  # never probe a mixed or unfinished export
+    manifest.verify(layout, needed=[Layout.EMBEDDING])  # never probe a mixed or unfinished export
     report = report_lib.read(layout)
     handle = teacher or report.get("teacher", {}).get("handle")
     if not handle:
         raise ConfigError(f"no --teacher given and {layout.report_json} names none")
     output_key = (teacher_output or report.get("teacher", {}).get("output")
                   or report.get("settings", {}).get("teacher_output") or "embedding")
-    files = layout.exit_files()
-    exits = [ExitEmbedder(p, k) for k, p in enumerate(files, 1)]
-    window = exits[0].samples
+    embedding = EmbeddingModel(layout.require(layout.embedding))
+    exits = [embedding.exit(k) for k in embedding.exits]
+    window = embedding.samples
     clip_seconds = report.get("settings", {}).get("clip_seconds")
     if clip_seconds and int(round(clip_seconds * SAMPLE_RATE)) != window:
-        log.info(f"note: report.json says {clip_seconds} s clips; the exit models take {window} samples")
+        log.info(f"note: report.json says {clip_seconds} s clips; the embedding model takes {window} samples")
     for task_dir in task_dirs:  # before any slow work
         if not os.path.isdir(task_dir):
             raise DataError(f"{task_dir}: task folder does not exist")
@@ -170,7 +198,7 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
     t_ident = f"{t.identity}|{output_key}"
     cache_t = EmbeddingCache(os.path.join(out.eval_cache, "teacher"))
     cache_s = EmbeddingCache(os.path.join(out.eval_cache, "student"))
-    log.info(f"teacher {t.handle} (output '{output_key}'); {len(exits)} exits from {layout.path(layout.EXITS)}, "
+    log.info(f"teacher {t.handle} (output '{output_key}'); {len(exits)} exits from {layout.embedding}, "
              f"{window} samples ({window / SAMPLE_RATE:g} s) per window")
 
     tasks = {}
@@ -226,7 +254,8 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
     r = {
         "model": layout.root,
         "teacher": {"handle": t.handle, "output": output_key, "stand_in": bool(stand_in)},
-        "exits": [layout.relative(p) for p in files],
+        "embedding_model": layout.relative(embedding.path),
+        "exits": [e.name for e in exits],
         "window_samples": window,
         "windowing": "evenly spaced windows of the exit models' input length, representation = mean over windows",
         "probe": {"model": probe_lib.DESCRIPTION, "C_grid": list(probe_lib.C_GRID),
@@ -252,7 +281,7 @@ def markdown(r):
     head = (["task", "classes", "test clips", "teacher"] + [f"exit {k}" for k in range(1, n + 1)]
             + ["log-mel baseline"] + [f"exit {k} / teacher" for k in range(1, n + 1)])
     lines = ["# Representation evaluation (linear probe, test accuracy)", "",
-             f"- model: `{r['model']}` (exits run from the LCE .tflite files with LCE's interpreter)",
+             f"- model: `{r['model']}` (exits' embeddings run from `embedding.tflite` with LCE's interpreter)",
              f"- teacher: `{r['teacher']['handle']}`" + (" (stand-in, not TRILLsson)" if r["teacher"]["stand_in"] else ""),
              f"- window: {r['window_samples']} samples; {r['windowing']}",
              f"- probe: {r['probe']['model']}, C from {r['probe']['C_grid']} on a seeded "

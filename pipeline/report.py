@@ -60,10 +60,12 @@ def markdown(r):
         lines.append(f"| {e['index']} | `{e['path']}` | {e['bytes']:,} | {fmt_value(e['latency_ms'])} | "
                      f"{fmt_value(e['accuracy'])}{se} | {fmt_value(e['embedding_cosine'])} |")
     lines += _repeats(r)
+    lines += _targets(r)
+    lines += _embedding(r)
     lines += _deployment(r)
     if "parity" in r:
         lines += ["", f"Parity Keras vs LCE TFLite on {r['parity'].get('clips', 'the')} test clips: worst absolute "
-                      f"difference {r['parity']['max_abs_diff']:.2e} (over every exit's embedding and probabilities), "
+                      f"difference {r['parity']['max_abs_diff']:.2e} (over every exit's probabilities), "
                       f"top-1 agreement {r['parity'].get('top1_agreement', 0):.3f} (worst exit). A binary network "
                       "amplifies float rounding where a pre-activation is near zero and its sign flips, so "
                       "differences grow with depth; agreement of the decisions is the figure to watch."]
@@ -96,12 +98,55 @@ def _repeats(r):
     return lines
 
 
+def _targets(r):
+    rows = r.get("targets")
+    if not rows:
+        return []
+    lines = ["", "## Targets (early-exit issue)", "", "| target | measured | limit | met |", "|---|---|---|---|"]
+    for t in rows:
+        fmt = (lambda v: f"{v:,}") if isinstance(t["value"], int) else (lambda v: f"{v:.2f}")
+        lines.append(f"| {t['target']}{' (' + t['note'] + ')' if t.get('note') else ''} | {fmt(t['value'])} | "
+                     f"{fmt(t['limit'])} | {'yes' if t['met'] else '**no**'} |")
+    return lines
+
+
+def _embedding(r):
+    """The embedding model: size, heads, cosine to the teacher against full-rank float heads."""
+    e = r.get("embedding_model")
+    if not e:
+        return []
+    heads = f"rank-{e['rank']} factorised float heads" if e.get("rank") else "full-rank float heads"
+    lines = ["", f"## Embedding model: `{e['path']}`, {e['bytes']:,} bytes ({heads})", "",
+             f"| exit | dim | cosine to the teacher ({e['clips']} test clips) | with full-rank heads |", "|---|---|---|---|"]
+    for x in e["exits"]:
+        lines.append(f"| {x['index']} | {x['dim']} | {fmt_value(x.get('cosine_to_teacher'))} | "
+                     f"{fmt_value(x.get('full_rank_cosine_to_teacher'))} |")
+    return lines
+
+
+def _streaming(r):
+    s = r.get("streaming")
+    if not s:
+        return []
+    return ["", "## Live (streaming) costs", "",
+            f"Stages from log-mel frames (ms): {', '.join(fmt_value(v) for v in s['stages_ms'])}; stage 1 is "
+            f"**{100 * s['stage1_share']:.0f} %** of the chain (the clip model's stage 1, which computes the whole "
+            f"window's front end: {100 * s['clip_stage1_share']:.0f} %). Front end: {fmt_value(s['frontend_per_hop_ms'])} ms "
+            f"per decision, one call on the {s['hop_frames']} new frames of each hop. Per "
+            f"decision: last exit {fmt_value(s['last_exit_ms'])} ms, early exit (within_1pct) "
+            f"{fmt_value(s['early_exit_within_1pct_mean_ms'])} ms.", "", s["note"] + "."]
+
+
 def _deployment(r):
     """Stages, float reference, ratios, early exit and device figures (when present)."""
     lines = []
     if r.get("stages"):
-        lines += ["", "| stage | file | LCE latency (ms) |", "|---|---|---|"]
-        lines += [f"| {s['index']} | `{s['path']}` | {fmt_value(s['latency_ms'])} |" for s in r["stages"]]
+        lines += ["", "| stage | file | bytes | LCE latency (ms) | binary MACs | float MACs | ops |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {s['index']} | `{s['path']}` | {s.get('bytes', 0):,} | {fmt_value(s['latency_ms'])} | "
+                  f"{s.get('binary_macs', 0) / 1e6:.2f} M | {s.get('float_macs', 0) / 1e6:.2f} M | "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(s.get("op_counts", {}).items(), key=lambda kv: -kv[1])[:6])
+                  + " |" for s in r["stages"]]
+    lines += _streaming(r)
     if r.get("float_reference"):
         f, p = r["float_reference"], r.get("performance", {})
         lines += ["", f"Float reference (same network, {f.get('runtime', 'stock TFLite')}): "
@@ -120,9 +165,12 @@ def _deployment(r):
         noise = next(iter(r["early_exit_targets"].values())).get("noise", {})
         if noise:
             lines += ["", f"Noise: {noise['note']}."]
-        lines += ["", f"Last exit alone: accuracy {fmt_value(last['accuracy'])}, {fmt_value(last['latency_ms'])} ms. Thresholds "
-                      "are chosen on the test clips (written to thresholds.json); the cross-validated columns choose "
-                      "them on one half and score the other, the honest estimate for new clips."]
+        chosen_on = next(iter(r["early_exit_targets"].values())).get("chosen_on", "test")
+        where = ("chosen on the " + chosen_on + " and scored on the test clips, which never chose them"
+                 if chosen_on != "test" else "chosen on the test clips themselves (no validation clips)")
+        lines += ["", f"Last exit alone: accuracy {fmt_value(last['accuracy'])}, {fmt_value(last['latency_ms'])} ms. "
+                      f"Thresholds (thresholds.json) are {where}; the cross-validated columns choose them on one half "
+                      "of the test clips and score the other."]
     if r.get("early_exit_per_class_mean_exit"):
         pc = r["early_exit_per_class_mean_exit"]
         lines += ["", "Mean exit index per class at the default threshold (higher = harder): "
@@ -142,7 +190,10 @@ def _deployment(r):
 
 def plot_tradeoff(r, path):
     ex = [e for e in r["exits"] if e.get("accuracy") is not None]  # none without test clips
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    per_class = r.get("early_exit_per_class_mean_exit") or {}
+    fig, axes = plt.subplots(1, 2 if per_class else 1, figsize=(10.5 if per_class else 5.5, 4),
+                             gridspec_kw={"width_ratios": [3, 2]} if per_class else None)
+    ax = axes[0] if per_class else axes
     ax.plot([e["latency_ms"] for e in ex], [e["accuracy"] for e in ex], "o-", label="exit k alone")
     rep = r.get("repeats")
     if rep:  # every seed's exits, and mean ± sd
@@ -161,11 +212,24 @@ def plot_tradeoff(r, path):
             if t.get("accuracy") is None:
                 continue
             ax.plot(t["mean_latency_ms"], t["accuracy"], "*", ms=12, label=f"{name}: τ={t['threshold']:.2f}")
+            cv = t.get("cross_validated") or {}
+            if cv.get("accuracy") is not None:  # thresholds chosen on other clips than they are scored on
+                ax.plot(cv["mean_latency_ms"], cv["accuracy"], "P", ms=9, mfc="none",
+                        label=f"{name}, cross-validated")
     ax.set_xlabel("latency per clip (ms, LCE interpreter, 1 thread)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Accuracy vs latency")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    if per_class:  # which classes leave early at the default threshold
+        names = sorted(per_class, key=per_class.get)
+        side = axes[1]
+        side.barh(range(len(names)), [per_class[n] for n in names], color="tab:green")
+        side.set_yticks(range(len(names)), names, fontsize=8)
+        side.set_xlim(1, max(len(ex), 1) + 0.05)
+        side.set_xlabel("mean exit used (1 = first)")
+        side.set_title("Per class, default threshold")
+        side.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -62,7 +62,7 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
     (the caller writes it)."""
     calls_before_training = goal.teacher.calls
     trained = student.train_student(corpus, goal, cfg, layout)
-    made = artifacts.export_student(trained.model, corpus.labels, layout)
+    made = artifacts.export_student(trained.model, corpus.labels, layout, embedding_rank=cfg.export.embedding_rank)
     figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs)
     manifest.write(layout, made.files.all() + [made.labels, layout.thresholds], model=trained.key)
     teacher_section = goal.section()
@@ -130,7 +130,7 @@ def _run_locked(cfg, layout):
     log.info(f"output folder: {layout.root}")
 
     targets.check_teacher(cfg)  # before decoding hours of audio
-    corpus = load_corpus(cfg.data, seed=cfg.seed)
+    corpus = load_corpus(cfg.data, seed=cfg.seed).with_validation(cfg.data.calibration_fraction, seed=cfg.seed)
     corpus, goal = targets.teacher_targets(corpus, cfg, layout)
     if cfg.repeats == 1:
         r = train_and_measure(cfg, corpus, goal, layout)

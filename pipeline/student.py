@@ -13,16 +13,19 @@ data, teacher, student and train sections of the configuration, the seed, the la
 the teacher's identity: a checkpoint is only reused by the same training.
 """
 import dataclasses
+import json
 import logging
 import os
 import uuid
-from typing import List
+from typing import List, Optional
 
 import tensorflow as tf
 
 from models import students
+from models.frontend import SAMPLE_RATE
 from pipeline import augment as augment_lib
-from pipeline import config, distill
+from export.files import atomic_write
+from pipeline import calibrate, config, distill
 from pipeline.log import progress_bars
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class TrainedStudent:
     checkpoint: str
     epoch_seconds: List[float]  # distillation epochs run by this call (empty when reused)
     mode: str = "deterministic"  # distill.MODES
+    temperatures: Optional[List[float]] = None  # per exit, folded into the classifiers (None: not calibrated)
 
     @property
     def exits(self):
@@ -44,7 +48,8 @@ class TrainedStudent:
     def section(self):
         """report.json "student"."""
         return {"family": self.family, "exits": self.exits, "params": int(self.model.count_params()),
-                "key": self.key, "checkpoint": self.checkpoint, "training_mode": self.mode}
+                "key": self.key, "checkpoint": self.checkpoint, "training_mode": self.mode,
+                "temperatures": self.temperatures}
 
 
 def save(model, path):
@@ -80,13 +85,41 @@ def reuse(model, path):
         return False
 
 
+def calibrate_exits(model, split):
+    """Fit each exit's temperature on the labelled clips of `split` and fold it into its classifier
+    (kernel and bias / T: the exported files need no extra op); returns the temperatures."""
+    probs = model.predict(split.audio, verbose=0)
+    temperatures = []
+    for name in students.exit_names(model):
+        t = calibrate.fit_temperature(probs[name], split.labels)
+        layer = model.get_layer(name)
+        layer.kernel.assign(layer.kernel / t)
+        layer.bias.assign(layer.bias / t)
+        temperatures.append(round(t, 4))
+    return temperatures
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def frontend(s):
+    """`LogMel` framing of the student section: the hop (`hop_ms`) in samples, the window and FFT kept."""
+    return {"frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000))}
+
+
 def build_model(corpus, targets, cfg):
     """The untrained student for `corpus` and `targets` under the configured strategy."""
     s = cfg.student
     with distill.get_strategy(cfg.train.strategy).scope():
         return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
                               clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth,
-                              spec_augment=s.spec_augment, seed=cfg.seed)
+                              spec_augment=s.spec_augment, seed=cfg.seed, head_pool=s.head_pool,
+                              head_bands=s.head_bands, num_mel_bins=s.mel_bins, frontend=frontend(s))
 
 
 def training_key(corpus, targets, cfg):
@@ -101,9 +134,11 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
     mode = distill.seed_everything(cfg.seed, t.deterministic)  # before the weights are initialised
     model = build_model(corpus, targets, cfg)
     done_all = os.path.join(layout.checkpoints, f"student-{key}.weights.h5")
+    facts = os.path.join(layout.checkpoints, f"student-{key}.json")  # what the weights alone do not say
     if reuse(model, done_all):
         log.info(f"student: reusing trained weights {done_all}")
-        return TrainedStudent(model, cfg.student.family, key, done_all, [], mode)
+        return TrainedStudent(model, cfg.student.family, key, done_all, [], mode,
+                              (_read_json(facts) or {}).get("temperatures"))
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
     x, y = corpus.distillation(), targets.distillation()
     common = dict(batch_size=t.batch_size, out_dir=layout.root, verbose=progress_bars(), seed=cfg.seed, tag=key)
@@ -137,6 +172,13 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
                            f"{t.label_weight} x label loss at every exit)",
               lambda: distill.fine_tune(model, corpus.train.audio, targets.train, corpus.train.labels,
                                         epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
+                                        self_distill=t.self_distill,
                                         **train, **common))
+    temperatures = None
+    if corpus.validation is not None and len(corpus.validation):
+        temperatures = calibrate_exits(model, corpus.validation)
+        log.info(f"student: exit temperatures {temperatures} (fitted on {len(corpus.validation)} validation clips, "
+                 "folded into the classifiers)")
+    atomic_write(facts, json.dumps({"temperatures": temperatures}).encode())
     save(model, done_all)
-    return TrainedStudent(model, cfg.student.family, key, done_all, timer.seconds, mode)
+    return TrainedStudent(model, cfg.student.family, key, done_all, timer.seconds, mode, temperatures)

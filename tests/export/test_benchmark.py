@@ -14,10 +14,13 @@ from pipeline import cli
 @pytest.mark.slow
 def test_parity_reports_difference_and_agreement(exported):
     m, _, files, x = exported
-    p = benchmark.parity(m, _read(files.model), x)
-    assert set(p["per_output"]) == {f"exit{k}_{s}" for k in (1, 2, 3) for s in ("embedding", "probs")}
+    p = benchmark.parity(m, _read(files.model), x)  # the classifier: every exit's probabilities, nothing else
+    assert set(p["per_output"]) == {f"exit{k}_probs" for k in (1, 2, 3)}
     assert p["max_abs_diff"] == max(p["per_output"].values()) and p["max_abs_diff"] < 1e-2
     assert p["top1_agreement"] == 1.0
+    e = benchmark.parity(m, _read(files.embedding), x)  # the embedding model (full-rank heads here)
+    assert set(e["per_output"]) == {f"exit{k}_embedding" for k in (1, 2, 3)}
+    assert e["max_abs_diff"] < 1e-2 and e["top1_agreement"] is None
 
 
 REAL_OUTPUTS = {

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from export import convert, flatbuffer
-from helpers import CLIP, distill_losses, small, tone_batch
+from helpers import CLIP, distill_losses, small, tone_batch, tone_clip
 from models import students
 from pipeline import distill
 
@@ -39,7 +39,7 @@ def test_student_has_exits_and_binary_layers():
     out = m(np.zeros((2, CLIP), np.float32))
     assert out["exit3_probs"].shape == (2, 5) and out["exit1_embedding"].shape == (2, 32)
     quant = [layer for layer in m.layers if layer.__class__.__name__ == "QuantConv2D"]
-    assert len(quant) == 6
+    assert len(quant) == 7  # 1 + 3 + 3 blocks: a light first section
     assert all(q.input_quantizer.__class__.__name__ == "SteSign" for q in quant)
 
 
@@ -50,7 +50,7 @@ def test_unknown_family_is_a_clear_error():
 
 def test_registry_has_four_families():
     assert {"quicknet", "binarydensenet", "birealnet", "meliusnet"} <= set(students.FAMILIES)
-    assert students.family_options("quicknet") == {"width": 48, "depth": 2}
+    assert students.family_options("quicknet") == {"width": 48, "depth": 3, "first_depth": 1}
 
 
 @pytest.mark.slow
@@ -79,11 +79,11 @@ def test_family_trains_and_converts_to_binary_lce_ops(family, batch):
 
 @pytest.mark.parametrize("family,exits", [("quicknet", 5), ("birealnet", 4), ("binarydensenet", 4), ("meliusnet", 1)])
 def test_families_build_with_k_exits_and_depth(family, exits):
-    m = small(family, exits=exits, depth=1)
+    m = small(family, exits=exits, depth=(1,) * exits)  # one number per section: quicknet's light first one too
     assert students.exit_names(m) == [f"exit{k}_probs" for k in range(1, exits + 1)]
     out = m(np.zeros((2, CLIP), np.float32))
     assert out[f"exit{exits}_embedding"].shape == (2, 24) and out[f"exit{exits}_probs"].shape == (2, 3)
-    deeper = small(family, exits=exits, depth=2)
+    deeper = small(family, exits=exits, depth=(2,) * exits)
     n_quant = [sum(lyr.__class__.__name__ == "QuantConv2D" for lyr in mm.layers) for mm in (m, deeper)]
     assert n_quant[1] == 2 * n_quant[0]
 
@@ -112,6 +112,38 @@ def test_frontend_framing_is_configurable():
     default = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, width=8)
     coarse = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, width=8,
                             frontend={"frame_step": 320, "num_mel_bins": 40})
-    assert default.get_layer("log_mel").output.shape[1:] == (num_frames(16000), 64, 1)
+    assert default.get_layer("log_mel").output.shape[1:] == (num_frames(16000), 40, 1)
     assert coarse.get_layer("log_mel").output.shape[1:] == (num_frames(16000, frame_step=320), 40, 1)
     assert coarse.get_layer("log_mel").get_config()["frame_step"] == 320
+
+
+@pytest.mark.parametrize("family", ["quicknet", "binarydensenet"])
+def test_depth_per_section_puts_the_blocks_where_asked(family):
+    m = small(family, exits=3, depth=(1, 2, 3))
+    per_section = [sum(lyr.__class__.__name__ == "QuantConv2D" and lyr.name.startswith(f"s{s}_") for lyr in m.layers)
+                   for s in (1, 2, 3)]
+    assert per_section[1] == 2 * per_section[0] and per_section[2] == 3 * per_section[0]
+    with pytest.raises(ValueError, match="2 section depths given for 3 exits"):
+        small(family, exits=3, depth=(1, 2))
+
+
+def test_time_pooled_classifier_sees_frequency_bands():
+    """head_pool="time": each exit's classifier sees the mean over time of `head_bands` frequency bands."""
+    glob = small("quicknet", exits=2, head_pool="global")
+    timed = small("quicknet", exits=2, head_pool="time")
+    banded = small("quicknet", exits=2, head_pool="time", head_bands=2)
+    rows = glob.get_layer("exit1_pool").input.shape[2]  # frequency rows of exit 1's feature map
+    channels = glob.get_layer("exit1_pool").input.shape[3]
+    assert glob.get_layer("exit1_probs").kernel.shape[0] == channels
+    assert timed.get_layer("exit1_probs").kernel.shape[0] == rows * channels
+    assert banded.get_layer("exit1_probs").kernel.shape[0] == 2 * channels
+    # the embedding head still sees the global pool: the embedding does not grow with the bands
+    assert banded.get_layer("exit1_embedding").kernel.shape[0] == channels
+    x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 2500])])
+    feats = tf.keras.Model(banded.inputs, banded.get_layer("exit1_pool").input)(x).numpy()
+    pooled = tf.keras.Model(banded.inputs, banded.get_layer("exit1_time_pool").output)(x).numpy()
+    half = rows // 2
+    want = np.concatenate([feats[:, :, :half].mean(axis=(1, 2)), feats[:, :, half:].mean(axis=(1, 2))], axis=1)
+    np.testing.assert_allclose(pooled, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown head pool"):
+        small("quicknet", head_pool="max")

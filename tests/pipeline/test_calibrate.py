@@ -43,3 +43,17 @@ def test_thresholds_file_has_what_the_app_reads(exported):
     _, out, _, _ = exported
     t = json.load(open(os.path.join(out, "thresholds.json")))
     assert t["targets"][t["default"]]["threshold"] == 0.4 and t["clip_samples"] == CLIP and t["num_exits"] == 3
+
+
+def test_temperature_is_recovered_from_clips_drawn_at_that_temperature():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 5)) * 3
+    true_t = 2.5  # the labels follow softmax(logits / 2.5): probabilities from the raw logits are overconfident
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(5, p=p) for p in softmax(logits / true_t)])
+    assert calibrate.fit_temperature(softmax(logits), labels) == pytest.approx(true_t, rel=0.1)
+    assert calibrate.fit_temperature(softmax(logits / true_t), labels) == pytest.approx(1.0, rel=0.1)
+    assert calibrate.fit_temperature(softmax(logits), labels[:0]) == 1.0

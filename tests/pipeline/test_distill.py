@@ -185,3 +185,29 @@ def test_killed_run_resumes_from_its_last_epoch(batch, tmp_path):
     assert epochs == [3, 4, 5]  # continued where the killed run stopped
     np.testing.assert_array_equal(start[0], np.load(data + ".w.npy"))  # from its weights
     assert not os.listdir(os.path.join(out, "checkpoints", "distill_backup"))  # finished: backup removed
+
+
+def test_self_distillation_targets_mix_the_last_exits_probabilities(batch):
+    x, y, _ = batch
+    m = small("quicknet", exits=2)
+    last = m.predict(x, verbose=0)["exit2_probs"]
+    soft = distill.self_distillation_targets(m, x, y, 0.25)
+    np.testing.assert_allclose(soft, 0.75 * np.eye(3)[y] + 0.25 * last, atol=1e-6)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_fine_tune_with_self_distillation_moves_the_early_exit_toward_the_last(batch):
+    x, y, t = batch
+    m = small("quicknet", exits=2)
+    distill.train_heads(m, x, y, epochs=30, batch_size=8, verbose=0)
+    soft = distill.self_distillation_targets(m, x, y, 1.0)  # weight 1: the last exit's probabilities only
+
+    def gap():
+        p = m.predict(x, verbose=0)["exit1_probs"]
+        return float(np.mean(np.sum(soft * (np.log(soft + 1e-9) - np.log(p + 1e-9)), axis=1)))  # KL(last || exit 1)
+
+    before = gap()
+    distill.fine_tune(m, x, t, y, epochs=20, batch_size=8, lr=3e-3, verbose=0, val_fraction=0.0, augment=False,
+                      self_distill=1.0)
+    assert gap() < 0.7 * before

@@ -39,7 +39,7 @@ def long_task(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_dir(task_dir, stand_in_teacher, tmp_path_factory):
-    """A run's output folder as evaluate reads it: exits/exit_K.tflite (LCE) and report.json.
+    """A run's output folder as evaluate reads it: embedding.tflite (LCE) and report.json.
 
     The tiny student is exported by the test, untrained: its batch-norm statistics come from a
     few clips, so its exits are fixed random binary features of the audio.
@@ -47,12 +47,10 @@ def model_dir(task_dir, stand_in_teacher, tmp_path_factory):
     out = tmp_path_factory.mktemp("evalmodel")
     m = students.build("quicknet", num_classes=3, embedding_dim=64, exits=2, clip_samples=8000, width=16)
     m(np.stack([tone_clip(f, seed=i) for i, f in enumerate([300, 900, 2500, 600, 1500, 4000])]), training=True)
-    for k in (1, 2):
-        os.makedirs(out / "exits", exist_ok=True)
-        (out / "exits" / f"exit_{k}.tflite").write_bytes(convert.to_lce(convert.exit_model(m, k)))
+    (out / "embedding.tflite").write_bytes(convert.to_lce(convert.embedding_model(m, rank=8)))
     report = {"teacher": {"handle": stand_in_teacher, "stand_in": True}, "settings": {"clip_seconds": 0.5}}
     (out / "report.json").write_text(json.dumps(report))
-    manifest.write(Layout(out), [str(out / "exits" / f"exit_{k}.tflite") for k in (1, 2)], model="test")
+    manifest.write(Layout(out), [str(out / "embedding.tflite")], model="test")
     return out
 
 
@@ -71,7 +69,8 @@ def test_cli_writes_table_json_and_chart(evaluated_run, task_dir, long_task):
     task, long = os.path.basename(task_dir), os.path.basename(long_task)
     assert list(ev["tasks"]) == [task, long]
     assert ev["teacher"]["handle"] == r["teacher"]["handle"] and ev["teacher"]["stand_in"] is True
-    assert ev["window_samples"] == 8000 and ev["exits"] == ["exits/exit_1.tflite", "exits/exit_2.tflite"]
+    assert ev["window_samples"] == 8000 and ev["exits"] == ["exit1_embedding", "exit2_embedding"]
+    assert ev["embedding_model"] == "embedding.tflite"
     for t in ev["tasks"].values():
         assert len(t["exits"]) == 2
         for a in [t["teacher"], t["baseline"], *t["exits"]]:
@@ -108,9 +107,10 @@ def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_di
     assert sorted(os.listdir(out / "eval_cache" / "student")) == cache_files
     assert again["tasks"][os.path.basename(task_dir)] == before["tasks"][os.path.basename(task_dir)]
 
-    # the cache key is the .tflite file's content: exit 1 and exit 2 never share entries
-    e1, e2 = (evaluate.ExitEmbedder(out / "exits" / f"exit_{k}.tflite", k) for k in (1, 2))
-    assert e1.ident != e2.ident and e1.ident == evaluate.ExitEmbedder(out / "exits" / "exit_1.tflite", 1).ident
+    # the cache key is the .tflite file's content and the exit: exit 1 and exit 2 never share entries
+    model = evaluate.EmbeddingModel(out / "embedding.tflite")
+    e1, e2 = model.exit(1), model.exit(2)
+    assert e1.ident != e2.ident and e1.ident == evaluate.EmbeddingModel(out / "embedding.tflite").exit(1).ident
 
     # --out elsewhere, explicit teacher: a fresh cache, the same figures
     other = cli.main(["evaluate", "--model", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher,
