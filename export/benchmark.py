@@ -73,12 +73,40 @@ def stage_inputs(stages, audio):
     return inputs
 
 
-def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5, stream=None):
+def float_predict(fb, x):
+    """Every clip of `x` through a stock-TFLite model (XNNPACK, 1 thread), one at a time: {output: [n, ...]}."""
+    it = tf.lite.Interpreter(model_content=fb, num_threads=1)
+    inp = it.get_input_details()[0]
+    if list(inp["shape"]) != [1, *x.shape[1:]]:
+        it.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
+    it.allocate_tensors()
+    outs = it.get_signature_runner()
+    names = it.get_signature_list()["serving_default"]["outputs"]
+    key = it.get_signature_list()["serving_default"]["inputs"][0]
+    got = [outs(**{key: np.ascontiguousarray(x[i:i + 1], np.float32)}) for i in range(len(x))]
+    return {n: np.concatenate([g[n] for g in got]) if got else np.zeros((0,)) for n in names}
+
+
+def score_float_twin(twin_files, audio, labels, root=None):
+    """For each float_twin/exit_K.tflite: bytes and accuracy on `audio` with stock TFLite (and the
+    probabilities under "probs", not for the report)."""
+    results = []
+    for k, path in enumerate(twin_files, 1):
+        fb = _read(path)
+        probs = float_predict(fb, audio)[output_name(k, PROBS)] if len(audio) else np.zeros((0, 1))
+        results.append({"index": k, "path": os.path.relpath(path, root) if root else path, "bytes": len(fb),
+                        "accuracy": float(np.mean(np.argmax(probs, 1) == labels)) if len(labels) else None,
+                        "probs": probs})
+    return results
+
+
+def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5, stream=None, twin_files=()):
     """Median latency (ms, 1 thread) of every exit and stage with LCE's interpreter and of the float
     reference with stock TFLite, all timed round-robin in this process (`round_robin_ms`).
 
     `stream` = (stream/frontend.tflite, stream/stage_1.tflite, stream settings, hop frames) adds the live
-    runtime's costs: the front end on one hop's new frames, and stage 1 from log-mel frames.
+    runtime's costs: the front end on one hop's new frames, and stage 1 from log-mel frames;
+    `twin_files` (float_twin/exit_K.tflite) the float twin's exits on stock TFLite + XNNPACK.
     Returns {"exits": [ms], "stages": [ms], "float_reference": ms or None, "stream_frontend_hop": ms,
     "stream_stage1": ms}.
     """
@@ -97,8 +125,11 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
         frames, hop_block = frontend.frames(x1[0])[None], x1[0, :frontend.block_samples(hop_frames)]
         fns["frontend_hop"] = lambda: frontend.frames(hop_block)
         fns["stream_stage1"] = lambda: stage1.run(frames)
+    for k, path in enumerate(twin_files, 1):
+        fns[f"twin{k}"] = float_runner(_read(path), audio)
     ms = round_robin_ms(fns, runs, warmup)
     return {"exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
+            "float_twin": [ms[f"twin{k}"] for k in range(1, len(twin_files) + 1)],
             "stages": [ms[f"stage{k}"] for k in range(1, len(stages) + 1)],
             "float_reference": ms.get("float"), "stream_frontend_hop": ms.get("frontend_hop"),
             "stream_stage1": ms.get("stream_stage1")}

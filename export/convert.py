@@ -180,6 +180,14 @@ def stage_model(model, k):
     return tf.keras.Model(inp, outs, name=f"{model.name}_stage{k}")
 
 
+def export_float_twin(twin, layout):
+    """float_twin/exit_K.tflite: each exit's classifier of the trained float twin, stock TFLite ops
+    (timed with XNNPACK beside the binary exits). Returns the paths."""
+    layout = layout if isinstance(layout, Layout) else Layout(layout)
+    return [atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k)))
+            for k in range(1, len(exit_names(twin)) + 1)]
+
+
 def export_all(model, layout, portable=True, progress=None, embedding_rank=None):
     """Write every file of a run's output folder (`export.layout.Layout`) that comes from the model.
 

@@ -28,6 +28,7 @@ class Layout:
     MODEL_PORTABLE = "model_portable.tflite"
     FLOAT_REFERENCE = "float_reference.tflite"
     EMBEDDING = "embedding.tflite"
+    FLOAT_TWIN = "float_twin"
     STREAM = "stream"
     EXITS, STAGES, STAGES_PORTABLE = "exits", "stages", "stages_portable"
     LABELS = "labels.txt"
@@ -72,6 +73,13 @@ class Layout:
 
     def exit(self, k):
         return self.path(self.EXITS, f"exit_{int(k)}.tflite")
+
+    def float_twin_exit(self, k):
+        return self.path(self.FLOAT_TWIN, f"exit_{int(k)}.tflite")
+
+    def float_twin_files(self):
+        """float_twin/exit_K.tflite present, ordered by K."""
+        return self._indexed(self.FLOAT_TWIN)
 
     def stage(self, k, portable=False):
         return self.path(self.STAGES_PORTABLE if portable else self.STAGES, f"stage_{int(k)}.tflite")

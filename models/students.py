@@ -261,6 +261,32 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     return tf.keras.Model(audio, outputs, name=f"{family}_{exits}exits")
 
 
+def float_twin(model):
+    """The same network with every binary convolution made full-precision: each `QuantConv2D`'s
+    input and kernel quantizers and its weight clip removed, nothing else changed (layers, names,
+    widths, exits, front end, padding). Fresh weights: train it with the same recipe to measure
+    what binarization costs (`--float-twin`).
+
+    ```python
+    twin = students.float_twin(students.build("quicknet"))
+    ```
+    """
+    def clone(layer):
+        config = layer.get_config()
+        if layer.__class__.__name__ == "QuantConv2D":
+            config = {**config, "input_quantizer": None, "kernel_quantizer": None, "kernel_constraint": None}
+        return layer.__class__.from_config(config)
+    twin = tf.keras.models.clone_model(model, clone_function=clone)
+    twin._name = f"{model.name}_float_twin"
+    return twin
+
+
+def is_binary(model):
+    """True when the model has at least one binary convolution (a `QuantConv2D` with a kernel quantizer)."""
+    return any(layer.__class__.__name__ == "QuantConv2D" and layer.kernel_quantizer is not None
+               for layer in model.layers)
+
+
 def exit_names(model, kind=PROBS):
     """Names of the exits' outputs of `kind` of a model built by `build`, by exit: ["exit1_probs", ...]."""
     found = [(parse_output_name(n), n) for n in model.output_names]

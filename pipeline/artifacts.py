@@ -42,3 +42,10 @@ def export_student(model, labels, layout, embedding_rank=None) -> Artifacts:
     info["not_binarized"] = flatbuffer.check_binarization(model, fb, warn=log.warning)
     atomic_write(layout.labels, ("\n".join(labels) + "\n").encode())
     return Artifacts(files, layout.labels, fb, info, embedding_rank or None)
+
+
+def export_float_twin(twin, layout):
+    """The trained float twin's exit classifiers, float_twin/exit_K.tflite (stock TFLite ops)."""
+    files = convert.export_float_twin(twin, layout)
+    log.info(f"export: float twin, {len(files)} exits (stock TFLite) in {layout.path(layout.FLOAT_TWIN)}")
+    return files

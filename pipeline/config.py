@@ -221,6 +221,9 @@ class ExportConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
+    float_twin: bool = setting(False, "also train the float twin (every binary conv full-precision, the same "
+                                      "recipe) and report what binarization costs per exit (report.json "
+                                      "float_twin)")
     tasks: Optional[List[str]] = setting(None, "after the run, linear-probe the teacher, every exit and a log-mel "
                                                "baseline on these task folders: OUT/eval.json, eval.md, eval.png",
                                          _paths, flag="eval-tasks", nargs="+", metavar="DIR")

@@ -10,7 +10,7 @@ figs.section()        # report.json: exits, stages, float_reference, performance
 """
 import dataclasses
 import logging
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -34,12 +34,13 @@ class Figures:
     embedding_model: dict
     streaming: dict
     targets: List[dict]
+    float_twin: Optional[dict] = None
 
     def section(self):
         return dataclasses.asdict(self)
 
 
-def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
+def measure(model, made, corpus, targets, layout, runs=50, twin_files=()) -> Figures:
     test = corpus.test
     log.info(f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage, float reference "
              "on stock TFLite, all timed round-robin")
@@ -51,7 +52,8 @@ def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
     settings = stream.read_settings(layout)
     hop_frames = settings["frames"] // 2  # a decision every half window, as `classify_long` and `listen` make them
     ms = benchmark.latencies(made.files.exits, made.files.stages, made.files.float_reference, test.audio, runs=runs,
-                             stream=(made.files.stream[0], made.files.stream[1], settings, hop_frames))
+                             stream=(made.files.stream[0], made.files.stream[1], settings, hop_frames),
+                             twin_files=twin_files)
     stage_ms, float_ms = ms["stages"], ms["float_reference"]
     for e, v in zip(exits, ms["exits"]):
         e["latency_ms"] = v
@@ -103,7 +105,33 @@ def measure(model, made, corpus, targets, layout, runs=50) -> Figures:
         streaming=live,
         targets=targets_met(exits, stages, performance, early_exit_targets, live, len(made.flatbuffer),
                             embedding["bytes"]),
+        float_twin=_float_twin(twin_files, ms["float_twin"], exits, probs, test, layout) if twin_files else None,
     )
+
+
+def _float_twin(twin_files, twin_ms, exits, probs, test, layout):
+    """The float twin's exits beside the binary ones: accuracy, latency, bytes and the binarization gap
+    (float minus binary accuracy on the same test clips, with the paired standard error)."""
+    twin = benchmark.score_float_twin(twin_files, test.audio, test.labels, root=layout.root)
+    gaps = []
+    for t, e, p, ms in zip(twin, exits, probs, twin_ms):
+        t["latency_ms"] = ms
+        t["test_clips"] = len(test)
+        t["accuracy_se"] = spread.standard_error(t["accuracy"], len(test))
+        right_f = np.argmax(t.pop("probs"), 1) == test.labels
+        right_b = np.argmax(p, 1) == test.labels
+        d = right_f.astype(float) - right_b.astype(float)
+        gaps.append({"index": e["index"], "float_minus_binary": float(np.mean(d)) if len(d) else None,
+                     "standard_error": float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
+                     "test_clips": len(test)})
+        log.info(f"float twin exit {t['index']}: {ms:.2f} ms (stock TFLite + XNNPACK), accuracy "
+                 f"{fmt_value(t['accuracy'])}; binary {fmt_value(e['accuracy'])} ({e['latency_ms']:.2f} ms, LCE)")
+    last = exits[-1]["latency_ms"] / twin[-1]["latency_ms"] if twin else None
+    return {"exits": twin, "binarization_gap": gaps, "binary_last_exit_over_twin_last_exit": last,
+            "runtime": "stock TFLite + XNNPACK, 1 thread, timed round-robin with the binary exits (LCE)",
+            "note": "the same family, widths, exits, front end and recipe with every binary convolution "
+                    "full-precision (students.float_twin), trained on the same clips and teacher targets; the "
+                    "gap's standard error is paired (the same test clips)"}
 
 
 def _streaming(ms, stage_ms, hop_frames, target):

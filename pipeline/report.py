@@ -61,6 +61,7 @@ def markdown(r):
                      f"{fmt_value(e['accuracy'])}{se} | {fmt_value(e['embedding_cosine'])} |")
     lines += _repeats(r)
     lines += _targets(r)
+    lines += _float_twin(r)
     lines += _embedding(r)
     lines += _deployment(r)
     if "parity" in r:
@@ -107,6 +108,23 @@ def _targets(r):
         fmt = (lambda v: f"{v:,}") if isinstance(t["value"], int) else (lambda v: f"{v:.2f}")
         lines.append(f"| {t['target']}{' (' + t['note'] + ')' if t.get('note') else ''} | {fmt(t['value'])} | "
                      f"{fmt(t['limit'])} | {'yes' if t['met'] else '**no**'} |")
+    return lines
+
+
+def _float_twin(r):
+    ft = r.get("float_twin")
+    if not ft:
+        return []
+    lines = ["", "## Float twin: what binarization costs", "",
+             "| exit | binary accuracy | float twin accuracy | gap (float − binary) ± 1 SE, paired | binary latency (LCE, ms) "
+             "| twin latency (XNNPACK, ms) | twin bytes |", "|---|---|---|---|---|---|---|"]
+    for e, t, g in zip(r["exits"], ft["exits"], ft["binarization_gap"]):
+        gap = "n/a" if g["float_minus_binary"] is None else \
+            f"{100 * g['float_minus_binary']:+.1f} ± {100 * (g['standard_error'] or 0):.1f} points"
+        lines.append(f"| {e['index']} | {fmt_value(e['accuracy'])} | {fmt_value(t['accuracy'])} | {gap} | "
+                     f"{fmt_value(e['latency_ms'])} | {fmt_value(t['latency_ms'])} | {t['bytes']:,} |")
+    lines += ["", f"{ft['note']}; {ft['binarization_gap'][0]['test_clips']} test clips. Binary last exit over the "
+                  f"twin's last exit: {fmt_value(ft['binary_last_exit_over_twin_last_exit'], '.2f')} ({ft['runtime']})."]
     return lines
 
 
@@ -204,6 +222,10 @@ def plot_tradeoff(r, path):
                         capsize=4, ms=4, label=f"mean ± sd over {len(rep['seeds'])} seeds" if e is ex[0] else None)
     for e in ex:
         ax.annotate(f"exit {e['index']}", (e["latency_ms"], e["accuracy"]), textcoords="offset points", xytext=(5, -10))
+    twin = [t for t in (r.get("float_twin") or {}).get("exits", []) if t.get("accuracy") is not None]
+    if twin:  # what the same network scores with full-precision convolutions (its latency: XNNPACK float)
+        ax.plot([t["latency_ms"] for t in twin], [t["accuracy"] for t in twin], "d--", color="tab:red", alpha=0.8,
+                label="float twin (XNNPACK)")
     if r.get("early_exit"):
         pts = sorted(r["early_exit"], key=lambda p: p["threshold"])
         ax.plot([p["mean_latency_ms"] for p in pts], [p["accuracy"] for p in pts], "-", alpha=0.6, lw=1,

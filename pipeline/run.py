@@ -63,8 +63,12 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
     calls_before_training = goal.teacher.calls
     trained = student.train_student(corpus, goal, cfg, layout)
     made = artifacts.export_student(trained.model, corpus.labels, layout, embedding_rank=cfg.export.embedding_rank)
-    figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs)
-    manifest.write(layout, made.files.all() + [made.labels, layout.thresholds], model=trained.key)
+    twin, twin_files = None, []
+    if cfg.eval.float_twin:  # the same recipe with full-precision convolutions: what binarization costs
+        twin = student.train_student(corpus, goal, cfg, layout, float_twin=True)
+        twin_files = artifacts.export_float_twin(twin.model, layout)
+    figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs, twin_files=twin_files)
+    manifest.write(layout, made.files.all() + twin_files + [made.labels, layout.thresholds], model=trained.key)
     teacher_section = goal.section()
     if trained.epoch_seconds:  # the cache at work: training reads it and never calls the teacher
         teacher_section["benchmark"] = {"teacher_calls_after_first_pass": goal.teacher.calls - calls_before_training,
@@ -78,8 +82,10 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
         "model": made.section(),
         **figs.section(),
         "settings": cfg.flat(),
-        "files": [layout.relative(p) for p in made.files.all() + [made.labels, layout.thresholds]],
+        "files": [layout.relative(p) for p in made.files.all() + twin_files + [made.labels, layout.thresholds]],
     }
+    if twin is not None:
+        r["float_twin"]["student"] = twin.section()
     if cfg.eval.tasks:
         from pipeline import evaluate
         ev = evaluate.evaluate(layout.root, cfg.eval.tasks, teacher=goal.handle, teacher_output=cfg.teacher.output,

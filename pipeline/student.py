@@ -112,32 +112,39 @@ def frontend(s):
     return {"frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000))}
 
 
-def build_model(corpus, targets, cfg):
-    """The untrained student for `corpus` and `targets` under the configured strategy."""
+def build_model(corpus, targets, cfg, float_twin=False):
+    """The untrained student for `corpus` and `targets` under the configured strategy (its float twin:
+    the same network with full-precision convolutions, `students.float_twin`)."""
     s = cfg.student
     with distill.get_strategy(cfg.train.strategy).scope():
+        if float_twin:
+            return students.float_twin(build_model(corpus, targets, cfg))
         return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
                               clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth,
                               spec_augment=s.spec_augment, seed=cfg.seed, head_pool=s.head_pool,
                               head_bands=s.head_bands, num_mel_bins=s.mel_bins, frontend=frontend(s))
 
 
-def training_key(corpus, targets, cfg):
+def training_key(corpus, targets, cfg, float_twin=False):
     """What the trained weights depend on (see the module docstring)."""
+    extra = {"seed": cfg.seed, "labels": list(corpus.labels), "teacher": targets.info["identity"]}
     return config.key(cfg.data, cfg.teacher, cfg.student, cfg.train,
-                      extra={"seed": cfg.seed, "labels": list(corpus.labels), "teacher": targets.info["identity"]})
+                      extra={**extra, "float_twin": True} if float_twin else extra)
 
 
-def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
+def train_student(corpus, targets, cfg, layout, float_twin=False) -> TrainedStudent:
+    """Train the binary student (or, with `float_twin`, its full-precision twin: the same network and
+    recipe, its own checkpoints) and return it."""
     t = cfg.train
-    key = training_key(corpus, targets, cfg)
+    key = training_key(corpus, targets, cfg, float_twin)
     mode = distill.seed_everything(cfg.seed, t.deterministic)  # before the weights are initialised
-    model = build_model(corpus, targets, cfg)
+    model = build_model(corpus, targets, cfg, float_twin)
+    family = f"{cfg.student.family} (float twin)" if float_twin else cfg.student.family
     done_all = os.path.join(layout.checkpoints, f"student-{key}.weights.h5")
     facts = os.path.join(layout.checkpoints, f"student-{key}.json")  # what the weights alone do not say
     if reuse(model, done_all):
         log.info(f"student: reusing trained weights {done_all}")
-        return TrainedStudent(model, cfg.student.family, key, done_all, [], mode,
+        return TrainedStudent(model, family, key, done_all, [], mode,
                               (_read_json(facts) or {}).get("temperatures"))
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
     x, y = corpus.distillation(), targets.distillation()
@@ -146,7 +153,7 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
     train = dict(loss=t.loss, exit_weights=exit_weights, optimizer=t.optimizer, augment=augment,
                  val_fraction=t.val_fraction, patience=t.patience)
     gpus = len(tf.config.list_physical_devices("GPU"))
-    log.info(f"student: {cfg.student.family}, {cfg.student.exits} exits, {model.count_params():,} parameters, "
+    log.info(f"student: {family}, {cfg.student.exits} exits, {model.count_params():,} parameters, "
              f"{model.distribute_strategy.num_replicas_in_sync} replica(s) ({t.strategy} strategy, "
              f"{gpus} GPU(s) visible)")
     timer = distill.EpochTimer()
@@ -181,4 +188,4 @@ def train_student(corpus, targets, cfg, layout) -> TrainedStudent:
                  "folded into the classifiers)")
     atomic_write(facts, json.dumps({"temperatures": temperatures}).encode())
     save(model, done_all)
-    return TrainedStudent(model, cfg.student.family, key, done_all, timer.seconds, mode, temperatures)
+    return TrainedStudent(model, family, key, done_all, timer.seconds, mode, temperatures)

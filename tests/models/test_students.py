@@ -147,3 +147,22 @@ def test_time_pooled_classifier_sees_frequency_bands():
     np.testing.assert_allclose(pooled, want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="unknown head pool"):
         small("quicknet", head_pool="max")
+
+
+def test_float_twin_is_the_same_network_with_full_precision_convolutions():
+    m = small("quicknet", exits=3, spec_augment=True)
+    twin = students.float_twin(m)
+    assert students.is_binary(m) and not students.is_binary(twin)
+    assert [lyr.name for lyr in twin.layers] == [lyr.name for lyr in m.layers]
+    assert twin.count_params() == m.count_params() and twin.output_names == m.output_names
+    for a, b in zip(m.layers, twin.layers):
+        if a.__class__.__name__ == "QuantConv2D":
+            assert (a.filters, a.kernel_size, a.padding, a.pad_values) == (b.filters, b.kernel_size, b.padding,
+                                                                           b.pad_values)
+            assert b.input_quantizer is None and b.kernel_quantizer is None and b.kernel_constraint is None
+    # full precision: with the same weights the twin's outputs differ from the binary network's
+    twin.set_weights(m.get_weights())
+    x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 2500])])
+    assert not np.allclose(twin(x)["exit3_embedding"], m(x)["exit3_embedding"])
+    info = flatbuffer.inspect(convert.to_portable(convert.exit_model(twin, 3)))
+    assert "SIGN" not in info["op_counts"] and info["binary_macs"] == 0

@@ -231,3 +231,27 @@ def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir
     assert "Spread over 2 seeds" in md and f"Shipped: seed {spread['shipped_seed']}" in md
     assert all(e["test_clips"] == single["data"]["test_clips"] and e["accuracy_se"] is not None
                for e in single["exits"])
+
+
+@pytest.mark.slow
+def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_dir, tmp_path):
+    out = tmp_path / "twin"
+    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "2",
+            "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--quiet", "--float-twin", "--runs", "3"]
+    r = run.main(argv)
+    ft = r["float_twin"]
+    assert [t["index"] for t in ft["exits"]] == [1, 2, 3] and len(ft["binarization_gap"]) == 3
+    for t, e, g in zip(ft["exits"], r["exits"], ft["binarization_gap"]):
+        assert (out / t["path"]).exists() and t["path"] == f"float_twin/exit_{t['index']}.tflite"
+        assert t["latency_ms"] > 0 and t["test_clips"] == e["test_clips"]
+        assert g["float_minus_binary"] == pytest.approx(t["accuracy"] - e["accuracy"])
+        with open(out / t["path"], "rb") as f:
+            ops = flatbuffer.inspect(f.read())["op_counts"]
+        assert not any(op.startswith("Lce") for op in ops) and "SIGN" not in ops  # a float network, stock ops
+    # its own training: its own checkpoint, not the binary student's
+    assert ft["student"]["key"] != r["student"]["key"] and ft["student"]["family"] == "quicknet (float twin)"
+    assert os.path.exists(ft["student"]["checkpoint"])
+    assert "float_twin/exit_3.tflite" in r["files"]
+    assert "## Float twin: what binarization costs" in (out / "report.md").read_text()
+    assert ft["binary_last_exit_over_twin_last_exit"] == pytest.approx(r["exits"][-1]["latency_ms"] /
+                                                                      ft["exits"][-1]["latency_ms"])
