@@ -195,6 +195,9 @@ class TrainConfig:
                                      "binary kernels (CaseOptimizer), Adam for the rest", _choice("adam", "bop"))
     lr: float = setting(2e-3, "distillation learning rate, cosine-decayed (default: 2e-3)", _number(0.0))
     label_weight: float = setting(1.0, "label loss weight in the fine-tune (default: 1)", _number(0.0))
+    twin_teacher: float = setting(0.0, "distil each binary exit toward this share of the trained float twin's "
+                                       "exit embedding (the rest: the teacher's); trains the twin first (default: 0)",
+                                  _number(0, 1))
     self_distill: float = setting(0.0, "in the fine-tune, the earlier exits learn this mix of the last exit's "
                                        "probabilities with the labels (0: labels only; default: 0)", _number(0, 1))
     val_fraction: float = setting(0.1, "seeded fraction of the clips held out for validation loss (default: 0.1)",

@@ -54,6 +54,16 @@ def target_scale(embeddings):
     return float(np.sqrt(np.mean(np.square(embeddings))) + 1e-12)
 
 
+def exit_targets(teacher_embeddings, names):
+    """Each exit's distillation target at unit RMS, and the scale divided out. `teacher_embeddings` is
+    one [n, dim] array for every exit, or {exit embedding name: [n, dim]} (e.g. `student.TwinGuide`)."""
+    if isinstance(teacher_embeddings, dict):
+        scale = target_scale(np.concatenate([teacher_embeddings[n] for n in names]))
+        return {n: teacher_embeddings[n] / scale for n in names}, scale
+    scale = target_scale(teacher_embeddings)
+    return {n: teacher_embeddings / scale for n in names}, scale
+
+
 def get_strategy(name="default"):
     """tf.distribute strategy by name: "default" (one device: the first GPU if there is one,
     else the CPU), "mirrored" (every local GPU), "multiworker" (hosts listed in TF_CONFIG)."""
@@ -183,7 +193,8 @@ def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_
 def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="mse", lr=2e-3,
             exit_weights=None, augment=True, out_dir=None, verbose=1, seed=0, callbacks=(),
             optimizer="adam", val_fraction=0.1, patience=None, tag=""):
-    """Fit every exit's embedding head to the teacher's embedding (scaled to unit RMS).
+    """Fit every exit's embedding head to the teacher's embedding (scaled to unit RMS; or to a target
+    per exit: see `exit_targets`).
 
     `loss` ("mse", "cosine", "l1") at every exit, weighted by `exit_weights` (one per exit,
     default all 1). With `augment` (True for `pipeline.augment.waveform()`, or any tf.data map
@@ -196,8 +207,7 @@ def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="ms
     tf.keras.utils.set_random_seed(seed)
     names = exit_names(model, EMBEDDING)
     weights = parse_exit_weights(exit_weights, len(names)) or [1.0] * len(names)
-    scale = target_scale(teacher_embeddings)
-    targets = {n: teacher_embeddings / scale for n in names}
+    targets, scale = exit_targets(teacher_embeddings, names)
     _set_trainable(model, heads_only=False)
     _fit(model, audio, targets, phase="distill", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
          losses={n: get_loss(loss) for n in names}, loss_weights=dict(zip(names, weights)), augment=augment,
@@ -237,9 +247,9 @@ def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32,
     tf.keras.utils.set_random_seed(seed)
     emb_names, prob_names = exit_names(model, EMBEDDING), exit_names(model)
     weights = parse_exit_weights(exit_weights, len(emb_names)) or [1.0] * len(emb_names)
-    scale = target_scale(teacher_embeddings)
+    embedding_targets, scale = exit_targets(teacher_embeddings, emb_names)
     soft = self_distillation_targets(model, audio, labels, self_distill) if self_distill else None
-    targets = {**{n: teacher_embeddings / scale for n in emb_names},
+    targets = {**embedding_targets,
                **{n: labels if soft is None or n == prob_names[-1] else soft for n in prob_names}}
     losses = {**{n: get_loss(loss) for n in emb_names},
               **{n: tf.keras.losses.SparseCategoricalCrossentropy() if soft is None or n == prob_names[-1]

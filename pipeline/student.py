@@ -19,6 +19,7 @@ import os
 import uuid
 from typing import List, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from models import students
@@ -99,6 +100,25 @@ def calibrate_exits(model, split):
     return temperatures
 
 
+class TwinGuide:
+    """The float twin as a second teacher (`--twin-teacher W`): exit k's distillation target becomes
+    W × the trained twin's exit-k embedding + (1 - W) × the teacher's, both of the clean clip. The
+    twin is trained (or its checkpoint reused) when the guide is made."""
+
+    def __init__(self, corpus, targets, cfg, layout, model):
+        self.weight = cfg.train.twin_teacher
+        self.names = students.exit_names(model, students.EMBEDDING)
+        self.scale = distill.target_scale(targets.distillation())  # the twin's outputs are in these units
+        log.info(f"student: the float twin guides the binary student ({self.weight} of each exit's target)")
+        self.twin = train_student(corpus, targets, cfg, layout, float_twin=True)
+
+    def targets(self, audio, teacher_embeddings):
+        """{exitK_embedding: [n, dim]} in the teacher's units."""
+        out = self.twin.model.predict(audio, verbose=0)
+        w = self.weight
+        return {n: (1.0 - w) * teacher_embeddings + w * np.asarray(out[n]) * self.scale for n in self.names}
+
+
 def _read_json(path):
     try:
         with open(path) as f:
@@ -126,10 +146,13 @@ def build_model(corpus, targets, cfg, float_twin=False):
 
 
 def training_key(corpus, targets, cfg, float_twin=False):
-    """What the trained weights depend on (see the module docstring)."""
+    """What the trained weights depend on (see the module docstring). The twin's never depend on
+    `twin_teacher`, which only guides the binary student."""
     extra = {"seed": cfg.seed, "labels": list(corpus.labels), "teacher": targets.info["identity"]}
-    return config.key(cfg.data, cfg.teacher, cfg.student, cfg.train,
-                      extra={**extra, "float_twin": True} if float_twin else extra)
+    if float_twin:
+        return config.key(cfg.data, cfg.teacher, cfg.student, dataclasses.replace(cfg.train, twin_teacher=0.0),
+                          extra={**extra, "float_twin": True})
+    return config.key(cfg.data, cfg.teacher, cfg.student, cfg.train, extra=extra)
 
 
 def train_student(corpus, targets, cfg, layout, float_twin=False) -> TrainedStudent:
@@ -167,17 +190,23 @@ def train_student(corpus, targets, cfg, layout, float_twin=False) -> TrainedStud
         fn()
         save(model, done)
 
+    guide = TwinGuide(corpus, targets, cfg, layout, model) if t.twin_teacher and not float_twin else None
     phase("distill", f"distilling on {len(x)} clips for up to {t.epochs} epochs ({t.loss} loss at every exit, "
                      f"weights {exit_weights or 'all 1'}, {t.optimizer}, "
-                     f"{t.val_fraction:.0%} held out for early stopping)",
-          lambda: distill.distill(model, x.audio, y, epochs=t.epochs, lr=t.lr, callbacks=[timer], **train, **common))
+                     f"{t.val_fraction:.0%} held out for early stopping"
+                     + (f"; targets {t.twin_teacher} x the float twin's exits + {1 - t.twin_teacher:g} x the "
+                        "teacher" if guide else "") + ")",
+          lambda: distill.distill(model, x.audio, guide.targets(x.audio, y) if guide else y, epochs=t.epochs,
+                                  lr=t.lr, callbacks=[timer], **train, **common))
     phase("heads", f"training {cfg.student.exits} classifier heads for {t.head_epochs} epochs (frozen backbone)",
           lambda: distill.train_heads(model, corpus.train.audio, corpus.train.labels, epochs=t.head_epochs,
                                       **common))
     if t.fine_tune_epochs:
         phase("fine_tune", f"fine-tuning everything for {t.fine_tune_epochs} epochs (distillation + "
                            f"{t.label_weight} x label loss at every exit)",
-              lambda: distill.fine_tune(model, corpus.train.audio, targets.train, corpus.train.labels,
+              lambda: distill.fine_tune(model, corpus.train.audio,
+                                        guide.targets(corpus.train.audio, targets.train) if guide else targets.train,
+                                        corpus.train.labels,
                                         epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
                                         self_distill=t.self_distill,
                                         **train, **common))

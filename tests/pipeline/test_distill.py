@@ -211,3 +211,14 @@ def test_fine_tune_with_self_distillation_moves_the_early_exit_toward_the_last(b
     distill.fine_tune(m, x, t, y, epochs=20, batch_size=8, lr=3e-3, verbose=0, val_fraction=0.0, augment=False,
                       self_distill=1.0)
     assert gap() < 0.7 * before
+
+
+def test_exit_targets_are_per_exit_when_given_per_exit(batch):
+    _, _, t = batch
+    names = ["exit1_embedding", "exit2_embedding"]
+    same, scale = distill.exit_targets(t, names)
+    assert scale == pytest.approx(distill.target_scale(t)) and np.allclose(same[names[0]], same[names[1]])
+    np.testing.assert_allclose(np.sqrt(np.mean(same[names[0]] ** 2)), 1.0, rtol=1e-5)
+    per, scale2 = distill.exit_targets({names[0]: t, names[1]: 3 * t}, names)
+    np.testing.assert_allclose(per[names[1]], 3 * per[names[0]], rtol=1e-6)
+    assert scale2 == pytest.approx(distill.target_scale(np.concatenate([t, 3 * t])))

@@ -255,3 +255,21 @@ def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_d
     assert "## Float twin: what binarization costs" in (out / "report.md").read_text()
     assert ft["binary_last_exit_over_twin_last_exit"] == pytest.approx(r["exits"][-1]["latency_ms"] /
                                                                       ft["exits"][-1]["latency_ms"])
+
+
+@pytest.mark.slow
+def test_twin_teacher_trains_the_twin_first_and_mixes_its_exits_into_the_targets(task_dir, tmp_path, capsys):
+    out = tmp_path / "guided"
+    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "1",
+            "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--runs", "2", "--float-twin",
+            "--twin-teacher", "0.5"]
+    r = run.main(argv)
+    printed = capsys.readouterr().out
+    assert "targets 0.5 x the float twin's exits + 0.5 x the teacher" in printed
+    assert printed.index("student: quicknet (float twin), 3 exits") < printed.index("student: distilling")
+    # the report's twin is the guide itself (its checkpoint reused, not trained twice)
+    assert printed.count("student: quicknet (float twin), 3 exits") == 1
+    assert f"reusing trained weights {r['float_twin']['student']['checkpoint']}" in printed
+    plain = config.from_argv(argv[:-2])
+    guided = config.from_argv(argv)
+    assert config.key(plain.train) != config.key(guided.train)  # the guided student is its own training
