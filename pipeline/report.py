@@ -99,30 +99,38 @@ def _repeats(r):
     return lines
 
 
+def _table(title, header, rows):
+    """A report section: a "## title" and a markdown table of `header` (cells) and `rows` (lists of cells)."""
+    return ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
+        ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
 def _targets(r):
     rows = r.get("targets")
     if not rows:
         return []
-    lines = ["", "## Targets (early-exit issue)", "", "| target | measured | limit | met |", "|---|---|---|---|"]
-    for t in rows:
-        fmt = (lambda v: f"{v:,}") if isinstance(t["value"], int) else (lambda v: f"{v:.2f}")
-        lines.append(f"| {t['target']}{' (' + t['note'] + ')' if t.get('note') else ''} | {fmt(t['value'])} | "
-                     f"{fmt(t['limit'])} | {'yes' if t['met'] else '**no**'} |")
-    return lines
+
+    def fmt(v):
+        return f"{v:,}" if isinstance(v, int) else f"{v:.2f}"
+    return _table("Targets (early-exit issue)", ["target", "measured", "limit", "met"],
+                  [[t["target"] + (f" ({t['note']})" if t.get("note") else ""), fmt(t["value"]), fmt(t["limit"]),
+                    "yes" if t["met"] else "**no**"] for t in rows])
 
 
 def _float_twin(r):
     ft = r.get("float_twin")
     if not ft:
         return []
-    lines = ["", "## Float twin: what binarization costs", "",
-             "| exit | binary accuracy | float twin accuracy | gap (float − binary) ± 1 SE, paired | binary latency (LCE, ms) "
-             "| twin latency (XNNPACK, ms) | twin bytes |", "|---|---|---|---|---|---|---|"]
-    for e, t, g in zip(r["exits"], ft["exits"], ft["binarization_gap"]):
-        gap = "n/a" if g["float_minus_binary"] is None else \
-            f"{100 * g['float_minus_binary']:+.1f} ± {100 * (g['standard_error'] or 0):.1f} points"
-        lines.append(f"| {e['index']} | {fmt_value(e['accuracy'])} | {fmt_value(t['accuracy'])} | {gap} | "
-                     f"{fmt_value(e['latency_ms'])} | {fmt_value(t['latency_ms'])} | {t['bytes']:,} |")
+    def gap(g):
+        if g["float_minus_binary"] is None:
+            return "n/a"
+        return f"{100 * g['float_minus_binary']:+.1f} ± {100 * (g['standard_error'] or 0):.1f} points"
+    lines = _table("Float twin: what binarization costs",
+                   ["exit", "binary accuracy", "float twin accuracy", "gap (float − binary) ± 1 SE, paired",
+                    "binary latency (LCE, ms)", "twin latency (XNNPACK, ms)", "twin bytes"],
+                   [[e["index"], fmt_value(e["accuracy"]), fmt_value(t["accuracy"]), gap(g), fmt_value(e["latency_ms"]),
+                     fmt_value(t["latency_ms"]), f"{t['bytes']:,}"]
+                    for e, t, g in zip(r["exits"], ft["exits"], ft["binarization_gap"])])
     lines += ["", f"{ft['note']}; {ft['binarization_gap'][0]['test_clips']} test clips. Binary last exit over the "
                   f"twin's last exit: {fmt_value(ft['binary_last_exit_over_twin_last_exit'], '.2f')} ({ft['runtime']})."]
     return lines
@@ -134,12 +142,10 @@ def _embedding(r):
     if not e:
         return []
     heads = f"rank-{e['rank']} factorised float heads" if e.get("rank") else "full-rank float heads"
-    lines = ["", f"## Embedding model: `{e['path']}`, {e['bytes']:,} bytes ({heads})", "",
-             f"| exit | dim | cosine to the teacher ({e['clips']} test clips) | with full-rank heads |", "|---|---|---|---|"]
-    for x in e["exits"]:
-        lines.append(f"| {x['index']} | {x['dim']} | {fmt_value(x.get('cosine_to_teacher'))} | "
-                     f"{fmt_value(x.get('full_rank_cosine_to_teacher'))} |")
-    return lines
+    return _table(f"Embedding model: `{e['path']}`, {e['bytes']:,} bytes ({heads})",
+                  ["exit", "dim", f"cosine to the teacher ({e['clips']} test clips)", "with full-rank heads"],
+                  [[x["index"], x["dim"], fmt_value(x.get("cosine_to_teacher")),
+                    fmt_value(x.get("full_rank_cosine_to_teacher"))] for x in e["exits"]])
 
 
 def _streaming(r):
@@ -162,7 +168,7 @@ def _deployment(r):
         lines += ["", "| stage | file | bytes | LCE latency (ms) | binary MACs | float MACs | ops |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {s['index']} | `{s['path']}` | {s.get('bytes', 0):,} | {fmt_value(s['latency_ms'])} | "
                   f"{s.get('binary_macs', 0) / 1e6:.2f} M | {s.get('float_macs', 0) / 1e6:.2f} M | "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(s.get("op_counts", {}).items(), key=lambda kv: -kv[1])[:6])
+                  + ", ".join(f"{k} {v}" for k, v in sorted(s.get("op_counts", {}).items(), key=lambda kv: -kv[1]))
                   + " |" for s in r["stages"]]
     lines += _streaming(r)
     if r.get("float_reference"):

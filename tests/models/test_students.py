@@ -64,7 +64,7 @@ def test_family_trains_and_converts_to_binary_lce_ops(family, batch):
     assert depends_only_on(m.get_layer("exit2_pool").input, b1, m.input)
     assert not depends_only_on(b1, m.get_layer("exit2_pool").input, m.input)
     quant = [lyr for lyr in m.layers if lyr.__class__.__name__ == "QuantConv2D"]
-    assert len(quant) >= 4
+    assert len(quant) >= 3  # quicknet: 1 block in its first section, then 2
 
     # the training objective on the batch (batch statistics, as in the steps themselves)
     before = distill_losses(m, x, t, training=True)
