@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from export.convert import ACTIVATION
+from export.flatbuffer import output_order
 from export.interpreter import LceModel, round_robin_ms
 from export.layout import IncompleteExport
 from export.stream import FrameFrontEnd
@@ -45,18 +46,24 @@ def _read(path):
         return f.read()
 
 
-def float_runner(fb, x):
-    """One invocation of the stock TFLite interpreter (XNNPACK delegate on by default for float graphs),
-    1 thread, on the first clip of `x`."""
+def _stock_interpreter(fb, x):
+    """The stock TFLite interpreter (XNNPACK delegate on by default for float graphs), 1 thread, its
+    input sized for one clip of `x`; returns (interpreter, input index)."""
     it = tf.lite.Interpreter(model_content=fb, num_threads=1)
     inp = it.get_input_details()[0]
     if list(inp["shape"]) != list(x[:1].shape):
         it.resize_tensor_input(inp["index"], x[:1].shape)
     it.allocate_tensors()
+    return it, inp["index"]
+
+
+def float_runner(fb, x):
+    """One invocation of the stock TFLite interpreter, 1 thread, on the first clip of `x`."""
+    it, index = _stock_interpreter(fb, x)
     x1 = np.ascontiguousarray(x[:1], np.float32)
 
     def once():
-        it.set_tensor(inp["index"], x1)
+        it.set_tensor(index, x1)
         it.invoke()
     return once
 
@@ -75,16 +82,14 @@ def stage_inputs(stages, audio):
 
 def float_predict(fb, x):
     """Every clip of `x` through a stock-TFLite model (XNNPACK, 1 thread), one at a time: {output: [n, ...]}."""
-    it = tf.lite.Interpreter(model_content=fb, num_threads=1)
-    inp = it.get_input_details()[0]
-    if list(inp["shape"]) != [1, *x.shape[1:]]:
-        it.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
-    it.allocate_tensors()
-    outs = it.get_signature_runner()
-    names = it.get_signature_list()["serving_default"]["outputs"]
-    key = it.get_signature_list()["serving_default"]["inputs"][0]
-    got = [outs(**{key: np.ascontiguousarray(x[i:i + 1], np.float32)}) for i in range(len(x))]
-    return {n: np.concatenate([g[n] for g in got]) if got else np.zeros((0,)) for n in names}
+    it, index = _stock_interpreter(fb, x)
+    outputs = [d["index"] for d in it.get_output_details()]
+    got = []
+    for i in range(len(x)):
+        it.set_tensor(index, np.ascontiguousarray(x[i:i + 1], np.float32))
+        it.invoke()
+        got.append([it.get_tensor(o) for o in outputs])
+    return {n: np.concatenate([g[j] for g in got]) for j, n in enumerate(output_order(fb))}
 
 
 def score_float_twin(twin_files, audio, labels, root=None):
@@ -107,8 +112,8 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
     `stream` = (stream/frontend.tflite, stream/stage_1.tflite, stream settings, hop frames) adds the live
     runtime's costs: the front end on one hop's new frames, and stage 1 from log-mel frames;
     `twin_files` (float_twin/exit_K.tflite) the float twin's exits on stock TFLite + XNNPACK.
-    Returns {"exits": [ms], "stages": [ms], "float_reference": ms or None, "stream_frontend_hop": ms,
-    "stream_stage1": ms}.
+    Returns {"exits": [ms], "float_twin": [ms], "stages": [ms], "float_reference": ms or None,
+    "stream_frontend_hop": ms, "stream_stage1": ms}.
     """
     x1 = np.ascontiguousarray(audio[:1], np.float32)
     exits = [LceModel(_read(p)) for p in exit_files]

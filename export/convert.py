@@ -120,10 +120,8 @@ def embedding_model(model, rank=None, exits=None):
 def frontend_model(model):
     """Audio of any length [1, samples] → its log-mel frames [1, frames, bins, 1], with the model's own
     `LogMel` settings (the streaming runtime calls it once per hop on that hop's new frames)."""
-    layer = model.get_layer(FRONTEND)
-    params = layer.get_config()
     audio = tf.keras.Input((None,), name="audio_block")
-    frame = LogMel(**{k: params[k] for k in layer.params}, name=FRONTEND)(audio)
+    frame = LogMel(**model.get_layer(FRONTEND).params, name=FRONTEND)(audio)
     return tf.keras.Model(audio, frame, name=f"{model.name}_frontend")
 
 

@@ -19,13 +19,12 @@ The stop rule (shared with the Android app, checked on shared test vectors): aft
 compute the normalized entropy H(p)/ln(C) of exit k's softmax; stop if it is at or below
 the threshold; the last exit always answers.
 """
+import collections
 import json
 import math
 import time
 
 import numpy as np
-
-import collections
 
 from export import manifest
 from export.convert import ACTIVATION

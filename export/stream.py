@@ -3,7 +3,7 @@
 ```python
 from export.stream import FrameFrontEnd, read_settings
 settings = read_settings(Layout("OUT"))           # stream/stream.json: frame_length, frame_step, frames, ...
-fe = FrameFrontEnd(open("OUT/stream/frontend.tflite", "rb").read(), settings["frame_step"])
+fe = FrameFrontEnd(open("OUT/stream/frontend.tflite", "rb").read(), settings["frame_length"], settings["frame_step"])
 frames = fe.frames(block)                         # [frames, bins, 1]: every whole frame of the block
 fe.block_samples(49)                              # the samples that make 49 frames
 ```

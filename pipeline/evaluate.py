@@ -11,7 +11,7 @@ test accuracy of the same linear probe on
   with LCE's interpreter (what ships is what is measured; outputs `exitK_embedding`),
 - a baseline: mean and standard deviation of each log-mel band.
 
-The embedding model takes a fixed number of samples (their input shape). A clip is cut into
+The embedding model takes a fixed number of samples (its input shape). A clip is cut into
 evenly spaced windows of that length (one window, centre-cropped or zero-padded, for a clip of
 under 1.5 windows; duration / window rounded half up otherwise) and every representation
 (teacher, exits, baseline) is the mean over the windows of a clip, so all see the same audio.
