@@ -178,12 +178,15 @@ def stage_model(model, k):
     return tf.keras.Model(inp, outs, name=f"{model.name}_stage{k}")
 
 
-def export_float_twin(twin, layout):
+def export_float_twin(twin, layout, embedding_rank=None):
     """float_twin/exit_K.tflite: each exit's classifier of the trained float twin, stock TFLite ops
-    (timed with XNNPACK beside the binary exits). Returns the paths."""
+    (timed with XNNPACK beside the binary exits), and float_twin/embedding.tflite (its exits'
+    embeddings, heads factorised as the binary student's: what `pipeline.evaluate` probes beside
+    the binary's). Returns (exit paths, embedding path)."""
     layout = layout if isinstance(layout, Layout) else Layout(layout)
-    return [atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k)))
-            for k in range(1, len(exit_names(twin)) + 1)]
+    exits = [atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k)))
+             for k in range(1, len(exit_names(twin)) + 1)]
+    return exits, atomic_write(layout.float_twin_embedding, to_portable(embedding_model(twin, embedding_rank)))
 
 
 def export_all(model, layout, portable=True, progress=None, embedding_rank=None):

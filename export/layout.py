@@ -77,6 +77,16 @@ class Layout:
     def float_twin_exit(self, k):
         return self.path(self.FLOAT_TWIN, f"exit_{int(k)}.tflite")
 
+    @property
+    def curves(self):
+        """curves.json (+ curves.png): held-out probe accuracy against distillation epochs."""
+        return self.path("curves.json")
+
+    @property
+    def float_twin_embedding(self):
+        """float_twin/embedding.tflite: the float twin's exit embeddings (stock TFLite ops)."""
+        return self.path(self.FLOAT_TWIN, "embedding.tflite")
+
     def float_twin_files(self):
         """float_twin/exit_K.tflite present, ordered by K."""
         return self._indexed(self.FLOAT_TWIN)

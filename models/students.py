@@ -12,9 +12,11 @@ Each family turns the log-mel image into one feature map per exit: the network i
 into `exits` sections of `depth` blocks, section k ends at block boundary k, and exit k
 pools that activation (`exit{k}_pool`). Section k+1 consumes only that activation (no
 connection skips across a boundary), so a runtime can stop after any section. Every exit
-gets the same two heads on its globally average-pooled features: a float embedding head of
-the teacher's size (distilled; exported only in the embedding model) and a softmax classifier
-(the early-exit classifier's decision: no teacher-sized layer on its path).
+gets two heads: a float embedding head of the teacher's size on the pooled features (layer
+`exit{k}_pool`: the global average, or with `embedding_pool="stats"` the mean and standard
+deviation of every channel; distilled; exported only in the embedding model) and a softmax
+classifier on the mean over time of the feature map, frequency rows kept (`head_pool="time"`;
+the early-exit classifier's decision: no teacher-sized layer on its path).
 
 Section k works at `width × 2^min(k-1, 2)` channels and half the resolution of section k-1
 (the stem brings the log-mel image to 1/4). QuickNet and Bi-Real exit with that many
@@ -214,6 +216,45 @@ class TimePool(layers.Layer):
 HEAD_POOLS = ("global", "time")
 
 
+@tf.keras.utils.register_keras_serializable(package="models")
+class StatsPool(layers.Layer):
+    """[batch, time, freq, channels] → the mean and standard deviation of every channel (x-vector
+    statistics pooling, Snyder et al. 2018): over time and frequency ([batch, 2 × channels]), or, with
+    `per_band`, over time only, each frequency row kept ([batch, 2 × freq × channels]). How much a
+    channel varies over the clip says more about a voice or a language than its mean alone.
+
+    ```python
+    StatsPool()(tf.ones([2, 25, 10, 48])).shape               # [2, 96]
+    StatsPool(per_band=True)(tf.ones([2, 25, 10, 48])).shape  # [2, 960]
+    ```
+    """
+
+    def __init__(self, per_band=False, **kwargs):
+        super().__init__(**kwargs)
+        self.per_band = bool(per_band)
+
+    def call(self, x):
+        axes = [1] if self.per_band else [1, 2]
+        mean = tf.reduce_mean(x, axis=axes)
+        std = tf.sqrt(tf.reduce_mean(tf.square(x - tf.reduce_mean(x, axis=axes, keepdims=True)), axis=axes) + 1e-5)
+        return tf.reshape(tf.concat([mean, std], axis=-1), [-1, self.compute_output_shape(x.shape)[1]])
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[3] * (input_shape[2] if self.per_band else 1)
+        return tf.TensorShape([input_shape[0], 2 * n])
+
+    def get_config(self):
+        return {**super().get_config(), "per_band": self.per_band}
+
+
+# what each exit's embedding head (and a "global" classifier) sees, by name: layer `exit{k}_pool`
+EMBEDDING_POOLS = {
+    "global": lambda name: layers.GlobalAveragePooling2D(name=name),
+    "stats": lambda name: StatsPool(name=name),
+    "band_stats": lambda name: StatsPool(per_band=True, name=name),
+}
+
+
 def family_options(family):
     """The keyword arguments a family takes besides `exits` (e.g. width, depth)."""
     params = inspect.signature(get(family)).parameters
@@ -222,7 +263,7 @@ def family_options(family):
 
 def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
           num_mel_bins=40, spec_augment=False, seed=0, frontend=None, head_pool="time", head_bands=None,
-          **family_kwargs):
+          embedding_pool="global", **family_kwargs):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
     `spec_augment=True` (or a dict of `SpecAugment` arguments) puts a seeded `SpecAugment`
@@ -234,9 +275,14 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     `head_pool` is what each exit's classifier sees: "global" (the globally pooled features the
     embedding head sees too) or "time" (`TimePool`: the mean over time, frequency kept in
     `head_bands` bands, default every row).
+    `embedding_pool` is what each exit's embedding head sees (`EMBEDDING_POOLS`): "global" (the
+    average over time and frequency), "stats" (`StatsPool`: mean and standard deviation) or
+    "band_stats" (the same per frequency row).
     """
     if head_pool not in HEAD_POOLS:
         raise ConfigError(f"unknown head pool '{head_pool}'; choose one of {list(HEAD_POOLS)}")
+    if embedding_pool not in EMBEDDING_POOLS:
+        raise ConfigError(f"unknown embedding pool '{embedding_pool}'; choose one of {sorted(EMBEDDING_POOLS)}")
     fn = get(family)
     if int(exits) != exits or exits < 1:
         raise ConfigError(f"a student needs at least one exit (a whole number), got exits={exits}")
@@ -253,7 +299,7 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     features = fn(x, exits=int(exits), **family_kwargs)
     outputs = {}
     for k, f in enumerate(features, 1):
-        pooled = layers.GlobalAveragePooling2D(name=output_name(k, POOL))(f)
+        pooled = EMBEDDING_POOLS[embedding_pool](output_name(k, POOL))(f)
         outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(pooled)
         seen = pooled if head_pool == "global" else TimePool(head_bands, name=f"exit{k}_time_pool")(f)
         outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax",

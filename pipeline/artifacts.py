@@ -44,8 +44,10 @@ def export_student(model, labels, layout, embedding_rank=None) -> Artifacts:
     return Artifacts(files, layout.labels, fb, info, embedding_rank or None)
 
 
-def export_float_twin(twin, layout):
-    """The trained float twin's exit classifiers, float_twin/exit_K.tflite (stock TFLite ops)."""
-    files = convert.export_float_twin(twin, layout)
-    log.info(f"export: float twin, {len(files)} exits (stock TFLite) in {layout.path(layout.FLOAT_TWIN)}")
-    return files
+def export_float_twin(twin, layout, embedding_rank=None):
+    """The trained float twin's exit classifiers, float_twin/exit_K.tflite, and its embedding model,
+    float_twin/embedding.tflite (stock TFLite ops): (exit paths, embedding path)."""
+    files, embedding = convert.export_float_twin(twin, layout, embedding_rank)
+    log.info(f"export: float twin, {len(files)} exits and the embedding model (stock TFLite) in "
+             f"{layout.path(layout.FLOAT_TWIN)}")
+    return files, embedding

@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from models.errors import ConfigError
 from models.frontend import SAMPLE_RATE
@@ -71,6 +71,16 @@ def _choice(*names):
 
 def _path(v):
     return None if v is None else str(v)
+
+
+def _view_kinds(v):
+    """Comma-separated names (or a list) of `pipeline.views.KINDS`."""
+    from pipeline import views
+    items = v.split(",") if isinstance(v, str) else list(v)
+    try:
+        return views.check_kinds([str(x).strip() for x in items if str(x).strip()])
+    except Exception as e:
+        raise ValueError(str(e)) from None
 
 
 def _paths(v):
@@ -176,6 +186,9 @@ class StudentConfig:
     head_pool: str = setting("time", "what each exit's classifier sees: time (mean over time, frequency kept; "
                                      "default) or global (average pool, as the embedding head)",
                              _choice("global", "time"))
+    embedding_pool: str = setting("global", "what each exit's embedding head sees: global (average over time and "
+                                            "frequency; default), stats (mean and standard deviation), band_stats "
+                                            "(the same per frequency row)", _choice("global", "stats", "band_stats"))
     head_bands: Optional[int] = setting(None, "with --head-pool time: frequency bands each exit's classifier sees "
                                               "(default: every row of the exit's feature map)", _whole(1))
 
@@ -187,8 +200,10 @@ class TrainConfig:
     fine_tune_epochs: int = setting(20, "after the heads, fine-tune everything on distillation + label loss at "
                                         "every exit (default: 20; 0 turns it off)", _whole(0))
     batch_size: int = setting(32, "global batch size (default: 32)", _whole(1))
-    loss: str = setting("mse", "distillation loss at every exit: mse, cosine or l1 (default: mse)",
-                        _choice("mse", "cosine", "l1"))
+    loss: str = setting("mse", "distillation loss at every exit: mse, cosine, l1, or whitened (mse after "
+                               "whitening the teacher's embeddings: every direction they vary in counts the same) "
+                               "(default: mse)",
+                        _choice("mse", "cosine", "l1", "whitened"))
     exit_weights: Optional[List[float]] = setting(None, "distillation loss weight per exit, e.g. 0.5,0.75,1 "
                                                         "(default: 1 for every exit)", _exit_weights)
     optimizer: str = setting("adam", "adam: Adam on latent weights, clipped (default); bop: larq's Bop for "
@@ -200,6 +215,16 @@ class TrainConfig:
                                   _number(0, 1))
     self_distill: float = setting(0.0, "in the fine-tune, the earlier exits learn this mix of the last exit's "
                                        "probabilities with the labels (0: labels only; default: 0)", _number(0, 1))
+    teacher_views: int = setting(0, "distil also on this many teacher views of every distillation clip: copies "
+                                     "changed by --view-kinds whose targets are the teacher's embeddings of the "
+                                     "copies themselves (embedded once, cached) (default: 0)", _whole(0))
+    view_kinds: Tuple[str, ...] = setting(("speed", "mix"), "what makes a teacher view: speed (resampled 0.85-1.15x: "
+                                                          "a new pseudo-voice), mix (another clip added at 0-15 "
+                                                          "dB below) (default: speed,mix)", _view_kinds)
+    view_mode: str = setting("sample", "how the teacher views are used: sample (each epoch sees one version of "
+                                       "every clip, the clip or one of its views: an epoch costs the same) or add "
+                                       "(every view is one more clip: an epoch costs 1 + K times as much) (default: "
+                                       "sample)", _choice("sample", "add"))
     val_fraction: float = setting(0.1, "seeded fraction of the clips held out for validation loss (default: 0.1)",
                                   _number(0, 1, hi_open=True))
     patience: int = setting(20, "stop a phase when its validation loss has not improved for this many epochs "
@@ -215,9 +240,10 @@ class TrainConfig:
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
     runs: int = setting(50, "timed runs per latency figure (default: 50)", _whole(1))
-    embedding_rank: Optional[int] = setting(32, "embedding.tflite: each exit's float embedding head as a rank-R "
-                                                "factor pair (truncated SVD; the report gives the cosine to the "
-                                                "teacher of both); 0 keeps the full heads (default: 32)", _whole(0))
+    embedding_rank: Optional[int] = setting(0, "embedding.tflite: each exit's float embedding head as a rank-R "
+                                               "factor pair (truncated SVD: smaller, but a linear probe then sees "
+                                               "only R directions; the report gives the cosine to the teacher of "
+                                               "both); 0 keeps the full heads (default: 0)", _whole(0))
     android: Optional[str] = setting(None, "also copy stages, labels and thresholds into an Android demo "
                                            "project's assets (e.g. android_demo)", _path, metavar="DIR")
 
@@ -227,6 +253,9 @@ class EvalConfig:
     float_twin: bool = setting(False, "also train the float twin (every binary conv full-precision, the same "
                                       "recipe) and report what binarization costs per exit (report.json "
                                       "float_twin)")
+    curve_every: int = setting(10, "with --eval-tasks: probe every exit's embedding on those tasks every this many "
+                                   "distillation epochs: OUT/curves.json and curves.png (0: off; default: 10)",
+                               _whole(0))
     tasks: Optional[List[str]] = setting(None, "after the run, linear-probe the teacher, every exit and a log-mel "
                                                "baseline on these task folders: OUT/eval.json, eval.md, eval.png",
                                          _paths, flag="eval-tasks", nargs="+", metavar="DIR")

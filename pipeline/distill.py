@@ -34,19 +34,47 @@ from pipeline import augment as augment_lib
 from pipeline.config import parse_exit_weights
 from pipeline.errors import ConfigError
 
+class WhitenedMSE(tf.keras.losses.Loss):
+    """Mean squared error after whitening with the targets' covariance: (y - t) W with
+    W = (C + eps * mean(diag C) * I)^(-1/2). Plain MSE spends the student's capacity on the
+    few directions the teacher's embeddings vary most in (for a speaker encoder: the voice);
+    here every direction they vary in weighs the same, so the subtler ones (language, words)
+    are learnt as well. `eps` keeps the directions they hardly vary in from being amplified
+    beyond noise."""
+
+    def __init__(self, targets, eps=0.05, name="whitened_mse"):
+        super().__init__(name=name)
+        t = np.asarray(targets, np.float64)
+        t = t.reshape(-1, t.shape[-1])  # clips in several versions ([n, versions, dim]) count each version
+        c = np.cov(t, rowvar=False) if len(t) > 1 else np.eye(t.shape[1])
+        c = np.atleast_2d(c)
+        vals, vecs = np.linalg.eigh(c + eps * max(float(np.mean(np.diag(c))), 1e-12) * np.eye(len(c)))
+        self.eps = eps
+        self.whiten = tf.constant((vecs / np.sqrt(vals)) @ vecs.T, tf.float32)
+
+    def call(self, y_true, y_pred):
+        d = tf.matmul(tf.cast(y_pred, tf.float32) - tf.cast(y_true, tf.float32), self.whiten)
+        return tf.reduce_mean(tf.square(d), axis=-1)
+
+
+# name -> factory(the targets [n, dim] it will be fitted to)
 LOSSES = {
-    "mse": lambda: tf.keras.losses.MeanSquaredError(),
-    "cosine": lambda: tf.keras.losses.CosineSimilarity(axis=-1),
-    "l1": lambda: tf.keras.losses.MeanAbsoluteError(),
+    "mse": lambda targets: tf.keras.losses.MeanSquaredError(),
+    "cosine": lambda targets: tf.keras.losses.CosineSimilarity(axis=-1),
+    "l1": lambda targets: tf.keras.losses.MeanAbsoluteError(),
+    "whitened": lambda targets: WhitenedMSE(targets),
 }
 OPTIMIZERS = ("adam", "bop")
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
-def get_loss(name):
+def get_loss(name, targets=None):
+    """The distillation loss `name` for `targets` [n, dim] (the statistics some losses need)."""
     if name not in LOSSES:
         raise ConfigError(f"unknown distillation loss '{name}'; choose one of {sorted(LOSSES)}")
-    return LOSSES[name]()
+    if targets is None and name == "whitened":
+        raise ConfigError("the whitened loss needs the targets it will be fitted to")
+    return LOSSES[name](targets)
 
 
 def target_scale(embeddings):
@@ -127,12 +155,25 @@ def _take(x, idx):
     return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
 
 
+def _versions(seed=None):
+    """A clip given in several versions (audio [versions, samples], targets [versions, dim]) → one of
+    them: drawn afresh every epoch (seeded generator) when `seed` is given, else the first (validation)."""
+    gen = tf.random.Generator.from_seed(seed + 7919) if seed is not None else None
+
+    def fn(x, y):
+        v = gen.uniform([], 0, tf.shape(x)[0], dtype=tf.int32) if gen is not None else 0
+        return x[v], tf.nest.map_structure(lambda t: t[v] if t.shape.rank >= 2 else t, y)
+    return fn
+
+
 def _dataset(x, y, batch_size, seed=None, augment=None):
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if seed is not None:
         ds = ds.shuffle(len(x), seed=seed)
+    parallel = None if tf_config.is_op_determinism_enabled() else tf.data.AUTOTUNE
+    if np.ndim(x) == 3:  # teacher views, "sample" mode (see `distill`)
+        ds = ds.map(_versions(seed), num_parallel_calls=parallel)
     if augment:  # a stateful random generator draws in the order clips are mapped: in order when deterministic
-        parallel = None if tf_config.is_op_determinism_enabled() else tf.data.AUTOTUNE
         ds = ds.map(augment_lib.waveform() if augment is True else augment, num_parallel_calls=parallel)
     options = tf.data.Options()  # in-memory arrays: multi-worker shards by element, not by file
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -196,6 +237,10 @@ def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="ms
     """Fit every exit's embedding head to the teacher's embedding (scaled to unit RMS; or to a target
     per exit: see `exit_targets`).
 
+    `audio` is [n, samples] with targets [n, dim], or every clip in several versions (the clip and
+    its teacher views, `pipeline.views`): audio [n, versions, samples] with targets [n, versions, dim];
+    each epoch then sees one version of every clip, drawn afresh (validation: the first).
+
     `loss` ("mse", "cosine", "l1") at every exit, weighted by `exit_weights` (one per exit,
     default all 1). With `augment` (True for `pipeline.augment.waveform()`, or any tf.data map
     function of (audio, target)), each epoch sees perturbed copies of the clips, targets from
@@ -210,7 +255,7 @@ def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="ms
     targets, scale = exit_targets(teacher_embeddings, names)
     _set_trainable(model, heads_only=False)
     _fit(model, audio, targets, phase="distill", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-         losses={n: get_loss(loss) for n in names}, loss_weights=dict(zip(names, weights)), augment=augment,
+         losses={n: get_loss(loss, targets[n]) for n in names}, loss_weights=dict(zip(names, weights)), augment=augment,
          val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed,
          callbacks=callbacks, tag=tag)
     return scale
@@ -251,7 +296,7 @@ def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32,
     soft = self_distillation_targets(model, audio, labels, self_distill) if self_distill else None
     targets = {**embedding_targets,
                **{n: labels if soft is None or n == prob_names[-1] else soft for n in prob_names}}
-    losses = {**{n: get_loss(loss) for n in emb_names},
+    losses = {**{n: get_loss(loss, embedding_targets[n]) for n in emb_names},
               **{n: tf.keras.losses.SparseCategoricalCrossentropy() if soft is None or n == prob_names[-1]
                  else tf.keras.losses.CategoricalCrossentropy() for n in prob_names}}
     loss_weights = {**dict(zip(emb_names, weights)), **{n: label_weight * w for n, w in zip(prob_names, weights)}}

@@ -9,7 +9,9 @@ test accuracy of the same linear probe on
 - the teacher's embedding (default: `teacher.handle` of OUT/report.json),
 - every student exit's embedding, run from the shipped embedding model OUT/embedding.tflite
   with LCE's interpreter (what ships is what is measured; outputs `exitK_embedding`),
-- a baseline: mean and standard deviation of each log-mel band.
+- a baseline: mean and standard deviation of each log-mel band,
+- and, after a `--float-twin` run, every exit of the float twin (OUT/float_twin/embedding.tflite),
+  with the binarization gap (twin minus binary) per exit.
 
 The embedding model takes a fixed number of samples (its input shape). A clip is cut into
 evenly spaced windows of that length (one window, centre-cropped or zero-padded, for a clip of
@@ -187,6 +189,11 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
                   or report.get("settings", {}).get("teacher_output") or "embedding")
     embedding = EmbeddingModel(layout.require(layout.embedding))
     exits = [embedding.exit(k) for k in embedding.exits]
+    twin_exits = []  # a --float-twin run's twin, probed beside the binary exits: what binarization costs
+    if os.path.exists(layout.float_twin_embedding):
+        manifest.verify(layout, needed=[os.path.join(Layout.FLOAT_TWIN, "embedding.tflite")])
+        twin = EmbeddingModel(layout.float_twin_embedding)
+        twin_exits = [twin.exit(k) for k in twin.exits]
     window = embedding.samples
     clip_seconds = report.get("settings", {}).get("clip_seconds")
     if clip_seconds and int(round(clip_seconds * SAMPLE_RATE)) != window:
@@ -228,6 +235,9 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
             for k, e in enumerate(exits, 1):
                 f[f"exit{k}"] = teacher_lib.embed(e, w, window_keys(cache_s, e.ident, paths, owner, window),
                                                   cache_s, batch_size, progress=tag(f"exit {k}"))[0]
+            for k, e in enumerate(twin_exits, 1):
+                f[f"twin{k}"] = teacher_lib.embed(e, w, window_keys(cache_s, e.ident, paths, owner, window),
+                                                  cache_s, batch_size, progress=tag(f"float twin exit {k}"))[0]
             f["baseline"] = log_mel_stats(w)
             feats[split] = {k: pool(v, owner, len(y)) for k, v in f.items()}
         if feats["train"] is None or feats["test"] is None:
@@ -246,6 +256,10 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
             "windows": data["train"][2] + data["test"][2],
             "skipped": data["train"][1] + data["test"][1],
         }
+        if twin_exits:
+            tw = [res[f"twin{k}"]["accuracy"] for k in range(1, len(twin_exits) + 1)]
+            tasks[name]["twin_exits"] = tw
+            tasks[name]["binarization_gap"] = [a - b for a, b in zip(tw, ex)]
         log.info(f"{name}: teacher {tasks[name]['teacher']:.3f}, exits "
                  f"{', '.join(f'{a:.3f}' for a in ex)}, log-mel baseline {tasks[name]['baseline']:.3f}")
     if stand_in is None:
@@ -256,6 +270,7 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
         "teacher": {"handle": t.handle, "output": output_key, "stand_in": bool(stand_in)},
         "embedding_model": layout.relative(embedding.path),
         "exits": [e.name for e in exits],
+        "float_twin_model": layout.relative(layout.float_twin_embedding) if twin_exits else None,
         "window_samples": window,
         "windowing": "evenly spaced windows of the exit models' input length, representation = mean over windows",
         "probe": {"model": probe_lib.DESCRIPTION, "C_grid": list(probe_lib.C_GRID),
@@ -271,7 +286,8 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
 def summary(r):
     """The figures report.json keeps of an evaluation."""
     return {"teacher": r["teacher"]["handle"], "files": r["files"],
-            "tasks": {n: {k: v[k] for k in ("teacher", "exits", "baseline")} for n, v in r["tasks"].items()}}
+            "tasks": {n: {k: v[k] for k in ("teacher", "exits", "baseline", "twin_exits", "binarization_gap") if k in v}
+                      for n, v in r["tasks"].items()}}
 
 
 # ---------------------------------------------------------------- outputs
@@ -291,6 +307,17 @@ def markdown(r):
         cells = [name, str(len(t["labels"])), str(t["test_clips"]), report_lib.fmt_value(t["teacher"])] + [report_lib.fmt_value(a) for a in t["exits"]]
         cells += [report_lib.fmt_value(t["baseline"])] + [report_lib.fmt_value(x) for x in t["exit_over_teacher"]]
         lines.append("| " + " | ".join(cells) + " |")
+    twins = {name: t for name, t in r["tasks"].items() if "twin_exits" in t}
+    if twins:
+        head = (["task", "test clips"] + [f"twin exit {k}" for k in range(1, n + 1)]
+                + [f"gap exit {k} (points)" for k in range(1, n + 1)])
+        lines += ["", "## Float twin: the same network and recipe with full-precision convolutions", "",
+                  f"- model: `{r['float_twin_model']}` (stock TFLite ops); gap = twin minus binary accuracy", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, t in twins.items():
+            cells = [name, str(t["test_clips"])] + [report_lib.fmt_value(a) for a in t["twin_exits"]]
+            cells += [f"{100 * g:+.1f}" for g in t["binarization_gap"]]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -302,6 +329,9 @@ def plot(r, path):
     names = list(r["tasks"])
     series = [("teacher", [r["tasks"][t]["teacher"] for t in names])]
     series += [(f"exit {k}", [r["tasks"][t]["exits"][k - 1] for t in names]) for k in range(1, len(r["exits"]) + 1)]
+    if all("twin_exits" in r["tasks"][t] for t in names):
+        series += [(f"float twin exit {k}", [r["tasks"][t]["twin_exits"][k - 1] for t in names])
+                   for k in range(1, len(r["exits"]) + 1)]
     series += [("log-mel baseline", [r["tasks"][t]["baseline"] for t in names])]
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(names) + 2), 4))

@@ -21,6 +21,7 @@ Each stage is a function of its own module that returns what it made, typed:
 """
 import dataclasses
 import errno
+import json
 import logging
 import os
 import shutil
@@ -32,7 +33,7 @@ if __package__ in (None, ""):  # `python pipeline/run.py`: the repository, not p
 
 from export import manifest  # noqa: E402
 from export.layout import Layout  # noqa: E402
-from pipeline import artifacts, figures, report, spread, student, targets  # noqa: E402
+from pipeline import artifacts, figures, report, spread, student, targets, views  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
 from pipeline.corpus import load_corpus  # noqa: E402
 from pipeline.errors import ConfigError, DiskFull, as_command  # noqa: E402
@@ -60,16 +61,21 @@ def copy_to_android(layout, project):
 def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
     """Stages 3–5 for one seed (student → files → figures) into `layout`; returns that seed's report
     (the caller writes it)."""
+    extra = views.teacher_views(corpus, goal, cfg, layout) if cfg.train.teacher_views else None
     calls_before_training = goal.teacher.calls
-    trained = student.train_student(corpus, goal, cfg, layout)
+    trained = student.train_student(corpus, goal, cfg, layout, views=extra)
     made = artifacts.export_student(trained.model, corpus.labels, layout, embedding_rank=cfg.export.embedding_rank)
-    twin, twin_files = None, []
+    twin, twin_files, twin_embedding = None, [], []
     if cfg.eval.float_twin:  # the same recipe with full-precision convolutions: what binarization costs
-        twin = student.train_student(corpus, goal, cfg, layout, float_twin=True)
-        twin_files = artifacts.export_float_twin(twin.model, layout)
+        twin = student.train_student(corpus, goal, cfg, layout, float_twin=True, views=extra)
+        twin_files, embedding = artifacts.export_float_twin(twin.model, layout, cfg.export.embedding_rank)
+        twin_embedding = [embedding]
     figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs, twin_files=twin_files)
+    twin_files = twin_files + twin_embedding
     manifest.write(layout, made.files.all() + twin_files + [made.labels, layout.thresholds], model=trained.key)
     teacher_section = goal.section()
+    if extra is not None:
+        teacher_section["views"] = extra.section()
     if trained.epoch_seconds:  # the cache at work: training reads it and never calls the teacher
         teacher_section["benchmark"] = {"teacher_calls_after_first_pass": goal.teacher.calls - calls_before_training,
                                         "epoch_seconds": trained.epoch_seconds}
@@ -91,10 +97,25 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
         ev = evaluate.evaluate(layout.root, cfg.eval.tasks, teacher=goal.handle, teacher_output=cfg.teacher.output,
                                seed=cfg.seed, stand_in=goal.stand_in)
         r["eval"] = evaluate.summary(ev)
+        r["curves"] = _curves(layout, ev)
     n_bconv = made.info["op_counts"].get("LceBconv2d", 0)
     log.info(f"model.tflite: {len(made.flatbuffer):,} bytes, {n_bconv} LceBconv2d ops, "
              f"binary MAC fraction {made.info['binary_mac_fraction']:.3f}")
     return r
+
+
+def _curves(layout, ev):
+    """report.json "curves": the held-out probe points measured while distilling, and curves.png redrawn with
+    the teacher's and the log-mel baseline's accuracy beside them (None when none were measured)."""
+    from pipeline import curves
+    try:
+        with open(layout.curves) as f:
+            points = json.load(f)["points"]
+    except (OSError, ValueError, KeyError):
+        return None
+    refs = {n: {"teacher": t["teacher"], "log-mel baseline": t["baseline"]} for n, t in ev["tasks"].items()}
+    png = curves.plot(points, os.path.splitext(layout.curves)[0] + ".png", references=refs)
+    return {"points": points, "files": [layout.curves, png]}
 
 
 def _ship(seed_layout, layout, files):
@@ -164,7 +185,8 @@ def _run_locked(cfg, layout):
     if goal.stand_in:
         log.warning("NOTE: the teacher was a stand-in, not TRILLsson.")
     log.info(f"done in {r['wall_seconds']:.0f} s. Files in {layout.root}:")
-    for p in [layout.path(f) for f in r["files"]] + written + r.get("eval", {}).get("files", []):
+    for p in ([layout.path(f) for f in r["files"]] + written + r.get("eval", {}).get("files", [])
+              + (r.get("curves") or {}).get("files", [])):
         log.info(f"  {p}")
     return r
 

@@ -26,7 +26,7 @@ from models import students
 from models.frontend import SAMPLE_RATE
 from pipeline import augment as augment_lib
 from export.files import atomic_write
-from pipeline import calibrate, config, distill
+from pipeline import calibrate, config, curves, distill
 from pipeline.log import progress_bars
 
 log = logging.getLogger(__name__)
@@ -105,18 +105,19 @@ class TwinGuide:
     W × the trained twin's exit-k embedding + (1 - W) × the teacher's, both of the clean clip. The
     twin is trained (or its checkpoint reused) when the guide is made."""
 
-    def __init__(self, corpus, targets, cfg, layout, model):
+    def __init__(self, corpus, targets, cfg, layout, model, views=None):
         self.weight = cfg.train.twin_teacher
         self.names = students.exit_names(model, students.EMBEDDING)
         self.scale = distill.target_scale(targets.distillation())  # the twin's outputs are in these units
         log.info(f"student: the float twin guides the binary student ({self.weight} of each exit's target)")
-        self.twin = train_student(corpus, targets, cfg, layout, float_twin=True)
+        self.twin = train_student(corpus, targets, cfg, layout, float_twin=True, views=views)
 
     def targets(self, audio, teacher_embeddings):
-        """{exitK_embedding: [n, dim]} in the teacher's units."""
-        out = self.twin.model.predict(audio, verbose=0)
+        """{exitK_embedding: [n, dim]} in the teacher's units (audio [n, versions, samples]: [n, versions, dim])."""
+        out = self.twin.model.predict(audio.reshape(-1, audio.shape[-1]), verbose=0)
         w = self.weight
-        return {n: (1.0 - w) * teacher_embeddings + w * np.asarray(out[n]) * self.scale for n in self.names}
+        return {n: (1.0 - w) * teacher_embeddings + w * np.asarray(out[n]).reshape(teacher_embeddings.shape) * self.scale
+                for n in self.names}
 
 
 def _read_json(path):
@@ -142,7 +143,8 @@ def build_model(corpus, targets, cfg, float_twin=False):
         return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
                               clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth,
                               spec_augment=s.spec_augment, seed=cfg.seed, head_pool=s.head_pool,
-                              head_bands=s.head_bands, num_mel_bins=s.mel_bins, frontend=frontend(s))
+                              head_bands=s.head_bands, embedding_pool=s.embedding_pool, num_mel_bins=s.mel_bins,
+                              frontend=frontend(s))
 
 
 def training_key(corpus, targets, cfg, float_twin=False):
@@ -155,9 +157,25 @@ def training_key(corpus, targets, cfg, float_twin=False):
     return config.key(cfg.data, cfg.teacher, cfg.student, cfg.train, extra=extra)
 
 
-def train_student(corpus, targets, cfg, layout, float_twin=False) -> TrainedStudent:
+def distillation_set(corpus, targets, views=None, mode="sample"):
+    """(audio, teacher embeddings) the student distils on: train + unlabelled clips and their teacher
+    views (`pipeline.views`), if any. Mode "add": the views are more clips ([n + views, samples]; an
+    epoch costs 1 + K times as much). Mode "sample": every clip in 1 + K versions, the clean one first
+    ([n, 1 + K, samples], targets [n, 1 + K, dim]); `distill` draws one per clip per epoch."""
+    x, y = corpus.distillation().audio, targets.distillation()
+    if views is None or not len(views):
+        return x, y
+    if mode == "add":
+        return np.concatenate([x, views.audio]), np.concatenate([y, views.embeddings])
+    n, k = len(x), views.per_clip
+    return (np.concatenate([x[:, None], views.audio.reshape(n, k, -1)], axis=1),
+            np.concatenate([y[:, None], views.embeddings.reshape(n, k, -1)], axis=1))
+
+
+def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) -> TrainedStudent:
     """Train the binary student (or, with `float_twin`, its full-precision twin: the same network and
-    recipe, its own checkpoints) and return it."""
+    recipe, its own checkpoints) and return it. `views`: teacher views to distil on as well
+    (`pipeline.views.teacher_views`; made for `cfg.train.teacher_views`, which is in the key)."""
     t = cfg.train
     key = training_key(corpus, targets, cfg, float_twin)
     mode = distill.seed_everything(cfg.seed, t.deterministic)  # before the weights are initialised
@@ -170,7 +188,7 @@ def train_student(corpus, targets, cfg, layout, float_twin=False) -> TrainedStud
         return TrainedStudent(model, family, key, done_all, [], mode,
                               (_read_json(facts) or {}).get("temperatures"))
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
-    x, y = corpus.distillation(), targets.distillation()
+    x, y = distillation_set(corpus, targets, views, t.view_mode)
     common = dict(batch_size=t.batch_size, out_dir=layout.root, verbose=progress_bars(), seed=cfg.seed, tag=key)
     augment = augment_lib.waveform(noise=list(corpus.noise), seed=cfg.seed) if t.augment else False
     train = dict(loss=t.loss, exit_weights=exit_weights, optimizer=t.optimizer, augment=augment,
@@ -180,6 +198,9 @@ def train_student(corpus, targets, cfg, layout, float_twin=False) -> TrainedStud
              f"{model.distribute_strategy.num_replicas_in_sync} replica(s) ({t.strategy} strategy, "
              f"{gpus} GPU(s) visible)")
     timer = distill.EpochTimer()
+    watch = [timer]
+    if cfg.eval.tasks and cfg.eval.curve_every and not float_twin:  # held-out probes while it learns
+        watch.append(curves.ProbeCurve(cfg.eval.tasks, cfg.eval.curve_every, layout.curves, tag=key, seed=cfg.seed))
 
     def phase(name, message, fn):
         done = os.path.join(layout.checkpoints, f"student-{key}-{name}.weights.h5")
@@ -190,14 +211,17 @@ def train_student(corpus, targets, cfg, layout, float_twin=False) -> TrainedStud
         fn()
         save(model, done)
 
-    guide = TwinGuide(corpus, targets, cfg, layout, model) if t.twin_teacher and not float_twin else None
-    phase("distill", f"distilling on {len(x)} clips for up to {t.epochs} epochs ({t.loss} loss at every exit, "
+    guide = TwinGuide(corpus, targets, cfg, layout, model, views) if t.twin_teacher and not float_twin else None
+    seen = (f"{len(x)} clips" + (f" ({len(views)} of them teacher views)" if x.ndim == 2 and views else "")
+            + (f" in {x.shape[1]} versions each (the clip and {x.shape[1] - 1} teacher views, one drawn per "
+               "epoch)" if x.ndim == 3 else ""))
+    phase("distill", f"distilling on {seen} for up to {t.epochs} epochs ({t.loss} loss at every exit, "
                      f"weights {exit_weights or 'all 1'}, {t.optimizer}, "
                      f"{t.val_fraction:.0%} held out for early stopping"
                      + (f"; targets {t.twin_teacher} x the float twin's exits + {1 - t.twin_teacher:g} x the "
                         "teacher" if guide else "") + ")",
-          lambda: distill.distill(model, x.audio, guide.targets(x.audio, y) if guide else y, epochs=t.epochs,
-                                  lr=t.lr, callbacks=[timer], **train, **common))
+          lambda: distill.distill(model, x, guide.targets(x, y) if guide else y, epochs=t.epochs,
+                                  lr=t.lr, callbacks=watch, **train, **common))
     phase("heads", f"training {cfg.student.exits} classifier heads for {t.head_epochs} epochs (frozen backbone)",
           lambda: distill.train_heads(model, corpus.train.audio, corpus.train.labels, epochs=t.head_epochs,
                                       **common))

@@ -149,6 +149,27 @@ def test_time_pooled_classifier_sees_frequency_bands():
         small("quicknet", head_pool="max")
 
 
+def test_statistics_pooled_embedding_head_sees_mean_and_deviation():
+    """embedding_pool="stats" / "band_stats": exit k's embedding head sees the mean and standard deviation of
+    each channel, over time and frequency or over time per frequency row (`StatsPool`)."""
+    x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 2500])])
+    for pool in ("stats", "band_stats"):
+        m = small("quicknet", exits=2, embedding_pool=pool)
+        layer = m.get_layer("exit1_pool")
+        _, t, rows, ch = layer.input.shape
+        feats = tf.keras.Model(m.inputs, layer.input)(x).numpy()
+        got = tf.keras.Model(m.inputs, layer.output)(x).numpy()
+        axes = (1,) if pool == "band_stats" else (1, 2)
+        want = np.concatenate([feats.mean(axis=axes), np.sqrt(feats.var(axis=axes) + 1e-5)], axis=-1).reshape(2, -1)
+        assert got.shape == (2, 2 * ch * (rows if pool == "band_stats" else 1))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        assert m.get_layer("exit1_embedding").kernel.shape[0] == got.shape[1]
+        again = students.StatsPool.from_config(layer.get_config())
+        assert again.per_band == (pool == "band_stats")
+    with pytest.raises(ValueError, match="unknown embedding pool"):
+        small("quicknet", embedding_pool="max")
+
+
 def test_float_twin_is_the_same_network_with_full_precision_convolutions():
     m = small("quicknet", exits=3, spec_augment=True)
     twin = students.float_twin(m)

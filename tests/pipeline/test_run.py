@@ -12,7 +12,7 @@ import pytest
 from export import flatbuffer
 from export.layout import Layout
 from helpers import DEAD_PROXY, ROOT, tone_clip, write_wav
-from pipeline import config, corpus, run, targets
+from pipeline import config, corpus, evaluate, run, targets
 
 
 @pytest.mark.slow
@@ -251,7 +251,13 @@ def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_d
     # its own training: its own checkpoint, not the binary student's
     assert ft["student"]["key"] != r["student"]["key"] and ft["student"]["family"] == "quicknet (float twin)"
     assert os.path.exists(ft["student"]["checkpoint"])
-    assert "float_twin/exit_3.tflite" in r["files"]
+    assert "float_twin/exit_3.tflite" in r["files"] and "float_twin/embedding.tflite" in r["files"]
+    # the held-out probe: the twin's exits' embeddings beside the binary's
+    ev = evaluate.evaluate(str(out), [task_dir])
+    task = ev["tasks"][os.path.basename(task_dir)]
+    assert len(task["twin_exits"]) == 3 and ev["float_twin_model"] == "float_twin/embedding.tflite"
+    assert task["binarization_gap"] == pytest.approx([a - b for a, b in zip(task["twin_exits"], task["exits"])])
+    assert "## Float twin" in (out / "eval.md").read_text()
     assert "## Float twin: what binarization costs" in (out / "report.md").read_text()
     assert ft["binary_last_exit_over_twin_last_exit"] == pytest.approx(r["exits"][-1]["latency_ms"] /
                                                                       ft["exits"][-1]["latency_ms"])
@@ -262,10 +268,14 @@ def test_twin_teacher_trains_the_twin_first_and_mixes_its_exits_into_the_targets
     out = tmp_path / "guided"
     argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "1",
             "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--runs", "2", "--float-twin",
-            "--twin-teacher", "0.5"]
+            "--teacher-views", "1", "--twin-teacher", "0.5"]
     r = run.main(argv)
     printed = capsys.readouterr().out
     assert "targets 0.5 x the float twin's exits + 0.5 x the teacher" in printed
+    # teacher views: embedded once (both students see them), each clip in 2 versions
+    v = r["teacher"]["views"]
+    assert (v["per_clip"], v["mode"], v["embedded"], v["replaced"]) == (1, "sample", v["views"], 0) and v["views"] > 0
+    assert "in 2 versions each (the clip and 1 teacher views, one drawn per epoch)" in printed
     assert printed.index("student: quicknet (float twin), 3 exits") < printed.index("student: distilling")
     # the report's twin is the guide itself (its checkpoint reused, not trained twice)
     assert printed.count("student: quicknet (float twin), 3 exits") == 1
