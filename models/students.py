@@ -263,7 +263,7 @@ def family_options(family):
 
 def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
           num_mel_bins=40, spec_augment=False, seed=0, frontend=None, head_pool="time", head_bands=None,
-          embedding_pool="global", **family_kwargs):
+          embedding_pool="band_stats", **family_kwargs):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
     `spec_augment=True` (or a dict of `SpecAugment` arguments) puts a seeded `SpecAugment`
@@ -275,9 +275,9 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     `head_pool` is what each exit's classifier sees: "global" (the globally pooled features the
     embedding head sees too) or "time" (`TimePool`: the mean over time, frequency kept in
     `head_bands` bands, default every row).
-    `embedding_pool` is what each exit's embedding head sees (`EMBEDDING_POOLS`): "global" (the
-    average over time and frequency), "stats" (`StatsPool`: mean and standard deviation) or
-    "band_stats" (the same per frequency row).
+    `embedding_pool` is what each exit's embedding head sees (`EMBEDDING_POOLS`): "band_stats"
+    (`StatsPool(per_band=True)`: mean and standard deviation over time, per frequency row),
+    "stats" (the same over time and frequency) or "global" (the average over time and frequency).
     """
     if head_pool not in HEAD_POOLS:
         raise ConfigError(f"unknown head pool '{head_pool}'; choose one of {list(HEAD_POOLS)}")

@@ -186,9 +186,11 @@ class StudentConfig:
     head_pool: str = setting("time", "what each exit's classifier sees: time (mean over time, frequency kept; "
                                      "default) or global (average pool, as the embedding head)",
                              _choice("global", "time"))
-    embedding_pool: str = setting("global", "what each exit's embedding head sees: global (average over time and "
-                                            "frequency; default), stats (mean and standard deviation), band_stats "
-                                            "(the same per frequency row)", _choice("global", "stats", "band_stats"))
+    embedding_pool: str = setting("band_stats", "what each exit's embedding head sees: band_stats (mean and "
+                                                "standard deviation over time of every channel in every frequency "
+                                                "row; default), stats (the same over time and frequency), global "
+                                                "(average over time and frequency)",
+                                  _choice("global", "stats", "band_stats"))
     head_bands: Optional[int] = setting(None, "with --head-pool time: frequency bands each exit's classifier sees "
                                               "(default: every row of the exit's feature map)", _whole(1))
 
@@ -240,10 +242,10 @@ class TrainConfig:
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
     runs: int = setting(50, "timed runs per latency figure (default: 50)", _whole(1))
-    embedding_rank: Optional[int] = setting(0, "embedding.tflite: each exit's float embedding head as a rank-R "
-                                               "factor pair (truncated SVD: smaller, but a linear probe then sees "
-                                               "only R directions; the report gives the cosine to the teacher of "
-                                               "both); 0 keeps the full heads (default: 0)", _whole(0))
+    embedding_rank: Optional[int] = setting(64, "embedding.tflite: each exit's float embedding head as a rank-R "
+                                                "factor pair (truncated SVD: smaller, but a linear probe then sees "
+                                                "only R directions; the report gives the cosine to the teacher of "
+                                                "both); 0 keeps the full heads (default: 64)", _whole(0))
     android: Optional[str] = setting(None, "also copy stages, labels and thresholds into an Android demo "
                                            "project's assets (e.g. android_demo)", _path, metavar="DIR")
 

