@@ -12,7 +12,7 @@ import pytest
 from export import flatbuffer
 from export.layout import Layout
 from helpers import DEAD_PROXY, ROOT, tone_clip, write_wav
-from pipeline import config, corpus, evaluate, run, targets
+from pipeline import config, corpus, run, targets
 
 
 @pytest.mark.slow
@@ -237,7 +237,8 @@ def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir
 def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_dir, tmp_path):
     out = tmp_path / "twin"
     argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "2",
-            "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--quiet", "--float-twin", "--runs", "3"]
+            "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--quiet", "--float-twin", "--runs", "3",
+            "--eval-tasks", task_dir, "--curve-every", "1"]
     r = run.main(argv)
     ft = r["float_twin"]
     assert [t["index"] for t in ft["exits"]] == [1, 2, 3] and len(ft["binarization_gap"]) == 3
@@ -252,12 +253,17 @@ def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_d
     assert ft["student"]["key"] != r["student"]["key"] and ft["student"]["family"] == "quicknet (float twin)"
     assert os.path.exists(ft["student"]["checkpoint"])
     assert "float_twin/exit_3.tflite" in r["files"] and "float_twin/embedding.tflite" in r["files"]
-    # the held-out probe: the twin's exits' embeddings beside the binary's
-    ev = evaluate.evaluate(str(out), [task_dir])
-    task = ev["tasks"][os.path.basename(task_dir)]
-    assert len(task["twin_exits"]) == 3 and ev["float_twin_model"] == "float_twin/embedding.tflite"
+    # the held-out probe (--eval-tasks): the twin's exits' embeddings beside the binary's
+    name = os.path.basename(task_dir)
+    task = r["eval"]["tasks"][name]
+    assert len(task["twin_exits"]) == 3 and len(task["exits"]) == 3
     assert task["binarization_gap"] == pytest.approx([a - b for a, b in zip(task["twin_exits"], task["exits"])])
     assert "## Float twin" in (out / "eval.md").read_text()
+    assert json.loads((out / "eval.json").read_text())["float_twin_model"] == "float_twin/embedding.tflite"
+    # and the learning curve of the binary student, probed every epoch while it distilled
+    assert [p["epoch"] for p in r["curves"]["points"]] == [1, 2]
+    assert all(len(p["tasks"][name]) == 3 for p in r["curves"]["points"])
+    assert (out / "curves.png").stat().st_size > 1000
     assert "## Float twin: what binarization costs" in (out / "report.md").read_text()
     assert ft["binary_last_exit_over_twin_last_exit"] == pytest.approx(r["exits"][-1]["latency_ms"] /
                                                                       ft["exits"][-1]["latency_ms"])
