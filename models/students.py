@@ -272,8 +272,8 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     `family_kwargs` go to the family (`width`, `depth`, ...; see `family_options`). `None`
     values are dropped, so callers can pass optional flags through. `frontend` (a dict) overrides
     `LogMel`'s framing, e.g. {"frame_step": 320, "fft_length": 512} for a 20 ms hop.
-    `head_pool` is what each exit's classifier sees: "global" (the globally pooled features the
-    embedding head sees too) or "time" (`TimePool`: the mean over time, frequency kept in
+    `head_pool` is what each exit's classifier sees: "global" (the pooled features the embedding
+    head sees, `exit{k}_pool`) or "time" (`TimePool`: the mean over time, frequency kept in
     `head_bands` bands, default every row).
     `embedding_pool` is what each exit's embedding head sees (`EMBEDDING_POOLS`): "band_stats"
     (`StatsPool(per_band=True)`: mean and standard deviation over time, per frequency row),

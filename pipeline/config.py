@@ -184,7 +184,7 @@ class StudentConfig:
     hop_ms: float = setting(10.0, "front-end hop in ms (default: 10; 20 halves the frames and everything after "
                                   "them)", _number(1.0, 100.0))
     head_pool: str = setting("time", "what each exit's classifier sees: time (mean over time, frequency kept; "
-                                     "default) or global (average pool, as the embedding head)",
+                                     "default) or global (the embedding head's pooled features, --embedding-pool)",
                              _choice("global", "time"))
     embedding_pool: str = setting("band_stats", "what each exit's embedding head sees: band_stats (mean and "
                                                 "standard deviation over time of every channel in every frequency "
