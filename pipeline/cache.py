@@ -53,8 +53,10 @@ class EmbeddingCache:
         self.adopted = []   # shards found on disk but missing from the manifest (a run killed mid-write)
 
     @staticmethod
-    def key(handle, path, params):
-        ident = f"{handle}|{fingerprint(path)}|{json.dumps(params, sort_keys=True)}"
+    def key(handle, path, params, file_fingerprint=None):
+        """The key of a clip of the file `path` (or, where the file is not at hand, e.g. on an extraction
+        worker reading shards, its `datasets.fingerprint` recorded when it was decoded)."""
+        ident = f"{handle}|{file_fingerprint or fingerprint(path)}|{json.dumps(params, sort_keys=True)}"
         return hashlib.sha1(ident.encode()).hexdigest()
 
     @contextlib.contextmanager
