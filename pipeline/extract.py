@@ -67,7 +67,8 @@ def embed_shard(job: Job, name, sha, teacher, cache):
     except ValueError as e:
         raise TeacherError(f"{name}: {e}") from None
     return shards.write_targets(job.targets_dir, name, sha, clips["id"], emb,
-                                {"computed": computed, "hits": hits, "calls": teacher.calls - calls})
+                                {"computed": computed, "hits": hits, "calls": teacher.calls - calls,
+                                 "pid": os.getpid()})
 
 
 def _run_in_process(job, todo, ss, progress):
