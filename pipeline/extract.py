@@ -162,6 +162,16 @@ def streamed_targets(cfg, layout):
     return c, targets.Targets(emb, c.train.dim, handle, is_stand_in, section, teacher)
 
 
+def clips_and_targets(cfg, layout):
+    """Stages 1-2 of a run in either data format: (corpus, targets.Targets). `shards`: decoded into shards,
+    embedded shard by shard, streamed while training; `memory`: every clip decoded into memory."""
+    if cfg.data.format == "shards":
+        return streamed_targets(cfg, layout)
+    from pipeline.corpus import load_corpus
+    c = load_corpus(cfg.data, seed=cfg.seed).with_validation(cfg.data.calibration_fraction, seed=cfg.seed)
+    return targets.teacher_targets(c, cfg, layout)
+
+
 def main(argv=None):
     """`python -m pipeline.extract [run flags]`: decode into shards and extract the teacher's embeddings."""
     from pipeline import config
