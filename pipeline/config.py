@@ -148,8 +148,9 @@ class DataConfig:
     shards: Optional[str] = setting(None, "with --data-format shards: the shard folder, shareable between runs "
                                           "(default: OUT/shards)", _path, metavar="DIR")
     shard_clips: int = setting(1000, "clips per shard (default: 1000, about 32 MB of 1 s clips)", _whole(1))
-    shuffle_buffer: int = setting(4096, "with --data-format shards: clips in the shuffle buffer; a corpus that fits "
-                                        "is read in order, batches as in memory (default: 4096)", _whole(1))
+    shuffle_buffer: int = setting(1024, "with --data-format shards: clips in the shuffle buffer (int16: 32 KB a "
+                                        "second); a corpus that fits is read in order, batches as in memory "
+                                        "(default: 1024)", _whole(1))
 
     @property
     def clip_samples(self):

@@ -269,7 +269,7 @@ class ShardSet:
             out[n] = side
         return out
 
-    def corpus(self, tdir, fraction=0.0, seed=0, noise=True, shuffle_buffer=4096) -> "ShardedCorpus":
+    def corpus(self, tdir, fraction=0.0, seed=0, noise=True, shuffle_buffer=1024) -> "ShardedCorpus":
         """The corpus training reads: train and unlabelled splits as `Stream`s, test and validation loaded;
         `fraction` of each label's training clips held out for calibration as `Corpus.with_validation`."""
         sides = self.target_sidecars(tdir)
@@ -317,12 +317,17 @@ def _features():
     return _FEATURES
 
 
+def to_float(pcm):
+    """int16 PCM → float32 in [-1, 1), as libsndfile reads 16-bit files."""
+    import tensorflow as tf
+    return tf.cast(pcm, tf.float32) / 32768.0
+
+
 def parse_clip(record):
     """A serialized clip record → (float32 audio [samples] in [-1, 1], label int64, id string)."""
     import tensorflow as tf
     ex = tf.io.parse_single_example(record, _features())
-    audio = tf.cast(tf.io.decode_raw(ex["audio"], tf.int16), tf.float32) / 32768.0
-    return audio, ex["label"], ex["id"]
+    return to_float(tf.io.decode_raw(ex["audio"], tf.int16)), ex["label"], ex["id"]
 
 
 def read_clips(path):
@@ -369,7 +374,7 @@ class Stream:
     dim: int
     sum_sq: float
     drop: frozenset = frozenset()
-    shuffle_buffer: int = 4096  # clips; a stream no longer than this is read in order (as in memory)
+    shuffle_buffer: int = 1024  # clips; a stream no longer than this is read in order (as in memory)
 
     def __len__(self):
         return sum(self.counts) - len(self.drop)
@@ -390,9 +395,9 @@ class Stream:
         return keep
 
     def records(self, keep=None, in_order=True, seed=0):
-        """tf.data of (audio, label, embedding) for the kept positions (`keep`: bool per position; default
-        every position not dropped). In order, one shard after the other; else a seeded shard order, four
-        shards interleaved."""
+        """tf.data of (int16 PCM, label, embedding) for the kept positions (`keep`: bool per position; default
+        every position not dropped): compact, for the shuffle buffer (`to_float` makes the audio). In order,
+        one shard after the other; else a seeded shard order, four shards interleaved by two threads."""
         import tensorflow as tf
         keep = self._kept() if keep is None else keep
         offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
@@ -406,19 +411,20 @@ class Stream:
         def one(a, t, off, n):
             return tf.data.Dataset.zip((tf.data.Dataset.range(off, off + n), tf.data.TFRecordDataset(a),
                                         tf.data.TFRecordDataset(t)))
+        # fixed, small parallelism and prefetch (not AUTOTUNE, whose buffers may grow with the run)
         ds = files.interleave(one, cycle_length=1) if in_order else \
-            files.interleave(one, cycle_length=min(4, len(self.counts)), num_parallel_calls=tf.data.AUTOTUNE,
-                             deterministic=True)
+            files.interleave(one, cycle_length=min(4, len(self.counts)), num_parallel_calls=2, deterministic=True)
         mask = tf.constant(keep)
         ds = ds.filter(lambda pos, a, t: tf.gather(mask, pos))
 
         def parse(pos, a, t):
-            audio, label, cid = parse_clip(a)
+            ex = tf.io.parse_single_example(a, _features())
             tt = tf.io.parse_single_example(t, tparse)
-            with tf.control_dependencies([tf.debugging.assert_equal(cid, tt["id"], message="audio and target "
-                                                                    "shards disagree on clip ids")]):
-                return tf.ensure_shape(audio, [self.clip_samples]), label, tf.identity(tt["embedding"])
-        return ds.map(parse, num_parallel_calls=None if in_order else tf.data.AUTOTUNE)
+            with tf.control_dependencies([tf.debugging.assert_equal(ex["id"], tt["id"], message="audio and "
+                                                                    "target shards disagree on clip ids")]):
+                pcm = tf.ensure_shape(tf.io.decode_raw(ex["audio"], tf.int16), [self.clip_samples])
+                return pcm, ex["label"], tf.identity(tt["embedding"])
+        return ds.map(parse, num_parallel_calls=None if in_order else 2, deterministic=True)
 
     def load(self, keep=None):
         """(Split, embeddings [n, dim]) of the positions `keep` (indices among the kept clips; default all) in
@@ -467,20 +473,19 @@ class Stream:
             m[kept[idx]] = True
             return m
 
-        def to_xy(audio, label, emb):
-            return audio, targets(emb, label)
+        def to_xy(pcm, label, emb):
+            return to_float(pcm), targets(emb, label)
         # the count is known: Keras then runs epochs (and iterators) as it does over arrays
-        ds = self.records(mask(train_i), in_order=in_order, seed=seed).map(to_xy)
+        ds = self.records(mask(train_i), in_order=in_order, seed=seed)
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(train_i)))
-        ds = ds.shuffle(min(len(train_i), shuffle_buffer), seed=seed)
+        ds = ds.shuffle(min(len(train_i), shuffle_buffer), seed=seed).map(to_xy)  # the buffer holds int16
         if augment:
-            ds = ds.map(augment, num_parallel_calls=None if deterministic else tf.data.AUTOTUNE)
-        ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+            ds = ds.map(augment, num_parallel_calls=None if deterministic else 2)
+        ds = ds.batch(batch_size).prefetch(2).with_options(options)
         val = None
         if len(val_i):
-            val = self.records(mask(val_i)).map(to_xy).apply(tf.data.experimental.assert_cardinality(len(val_i)))
-            val = val.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-            val = val.with_options(options)
+            val = self.records(mask(val_i)).apply(tf.data.experimental.assert_cardinality(len(val_i)))
+            val = val.map(to_xy).batch(batch_size).prefetch(2).with_options(options)
         return ds, val, len(train_i)
 
 
