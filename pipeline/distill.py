@@ -245,7 +245,8 @@ def train_heads(model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir
     tf.keras.utils.set_random_seed(seed)
     names = exit_names(model)
     _set_trainable(model, heads_only=True)
-    _fit(model, audio, (lambda emb, label: {n: label for n in names}) if is_stream(audio) else {n: labels for n in names}, phase="heads", epochs=epochs, batch_size=batch_size, lr=lr,
+    y = (lambda emb, label: {n: label for n in names}) if is_stream(audio) else {n: labels for n in names}
+    _fit(model, audio, y, phase="heads", epochs=epochs, batch_size=batch_size, lr=lr,
          optimizer="adam", losses={n: tf.keras.losses.SparseCategoricalCrossentropy() for n in names},
          metrics={n: ["accuracy"] for n in names}, out_dir=out_dir, verbose=verbose, seed=seed,
          callbacks=callbacks, tag=tag)

@@ -39,7 +39,8 @@ from pipeline.errors import TeacherError
 
 log = logging.getLogger("pipeline.extract")  # not __name__: run with -m this module is __main__
 RUNNERS = ("process", "beam")
-STAND_IN_CALIBRATION = 2000  # clips of the first training shards the stand-in teacher standardises on
+STAND_IN_CALIBRATION = 512  # clips of the first training shards the stand-in teacher standardises on (its
+# features of every calibration clip are computed at once: a fixed number keeps that memory fixed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +103,8 @@ def extract(ss: shards.ShardSet, handle, output_key="embedding", cache_dir=None,
                  f"{': ' + beam_options if runner == 'beam' and beam_options else ''}), teacher {teacher.handle}")
         if runner == "beam":
             from pipeline import beam_extract  # apache-beam: only here
-            beam_extract.run(job, embed_shard, [(n, ss.meta(n)["sha256"]) for n in todo], shlex.split(beam_options or ""))
+            beam_extract.run(job, embed_shard, [(n, ss.meta(n)["sha256"]) for n in todo],
+                             shlex.split(beam_options or ""))
         else:
             _run_in_process(job, todo, ss, progress)
     seconds = time.perf_counter() - t0

@@ -424,7 +424,7 @@ class Stream:
                                                                     "target shards disagree on clip ids")]):
                 pcm = tf.ensure_shape(tf.io.decode_raw(ex["audio"], tf.int16), [self.clip_samples])
                 return pcm, ex["label"], tf.identity(tt["embedding"])
-        return ds.map(parse, num_parallel_calls=None if in_order else 2, deterministic=True)
+        return ds.map(parse) if in_order else ds.map(parse, num_parallel_calls=2, deterministic=True)
 
     def load(self, keep=None):
         """(Split, embeddings [n, dim]) of the positions `keep` (indices among the kept clips; default all) in

@@ -83,9 +83,14 @@ def _report(folder):
 
 
 def full_runs(a, figures, data_format):
-    """Peak memory and wall time of a full run at 1x and `a.times` x, in `data_format`."""
-    for times, data, unlabeled in ((1, a.data, a.unlabeled), (a.times, a.data_x, a.unlabeled_x)):
-        out = os.path.join(a.work, f"run-{data_format}-{times}x")
+    """Peak memory and wall time of a full run at 1x and `a.times` x, in `data_format`; with a train/test
+    task, also at `a.times` x with the test split kept at 1x ("<times>x-train": what is streamed grows,
+    what is scored in memory does not)."""
+    sizes = [(1, "1x", a.data, a.unlabeled), (a.times, f"{a.times}x", a.data_x, a.unlabeled_x)]
+    if a.data_x_train:
+        sizes.append((a.times, f"{a.times}x-train", a.data_x_train, a.unlabeled_x))
+    for times, label, data, unlabeled in sizes:
+        out = os.path.join(a.work, f"run-{data_format}-{label}")
         argv = ["pipeline/run.py", "--data", data, "--teacher", "stand-in", "--data-format", data_format,
                 "--epochs", str(a.epochs), "--head-epochs", str(a.epochs), "--fine-tune-epochs", "0",
                 "--runs", "5", "--out", out, "--quiet"] + (["--unlabeled", unlabeled] if unlabeled else [])
@@ -100,11 +105,12 @@ def full_runs(a, figures, data_format):
             entry["decode_files_per_s"] = round(dec["files"] / dec["seconds"], 1) if dec else None
             entry["teacher_clips_per_s"] = round(r["teacher"]["clips_embedded"] / max(ext["seconds"], 1e-9), 1)
             entry["exit_accuracy"] = [e["accuracy"] for e in r["exits"]]
-        figures.setdefault(f"full_run_{data_format}", {})[f"{times}x"] = entry
+        figures.setdefault(f"full_run_{data_format}", {})[label] = entry
         _save(a.out, figures)
-        print(f"full run {data_format} {times}x: {entry}", flush=True)
-    one, many = (figures[f"full_run_{data_format}"][k]["peak_rss_mb"] for k in ("1x", f"{a.times}x"))
-    figures[f"full_run_{data_format}"]["peak_ratio"] = round(many / one, 3)
+        print(f"full run {data_format} {label}: {entry}", flush=True)
+    runs = figures[f"full_run_{data_format}"]
+    for _, label, _, _ in sizes[1:]:
+        runs[f"peak_ratio_{label}"] = round(runs[label]["peak_rss_mb"] / runs["1x"]["peak_rss_mb"], 3)
     _save(a.out, figures)
 
 
@@ -170,6 +176,11 @@ def main(argv=None):
     a.data_x = os.path.join(a.work, f"data-{a.times}x")
     a.unlabeled_x = os.path.join(a.work, f"unlabeled-{a.times}x") if a.unlabeled else None
     replicate(a.data, a.data_x, a.times)
+    a.data_x_train = None
+    if all(os.path.isdir(os.path.join(a.data, d)) for d in ("train", "test")):
+        a.data_x_train = os.path.join(a.work, f"data-{a.times}x-train")
+        replicate(os.path.join(a.data, "train"), os.path.join(a.data_x_train, "train"), a.times)
+        replicate(os.path.join(a.data, "test"), os.path.join(a.data_x_train, "test"), 1)
     if a.unlabeled:
         replicate(a.unlabeled, a.unlabeled_x, a.times)
     figures = {}
