@@ -62,3 +62,15 @@ def test_beam_direct_runner_gives_the_in_process_embeddings(task_dir, stand_in_t
     _, again = extract.extract(ss, stand_in_teacher, cache_dir=str(tmp_path / "cache"), runner="beam",
                                beam_options=opts)
     assert again["clips_embedded"] == again["teacher_calls"] == again["shards_embedded"] == 0
+
+
+@pytest.mark.slow
+def test_the_run_imports_apache_beam_only_when_asked():
+    """`python pipeline/run.py` (the demo) needs no extra: only `--extract beam` imports apache_beam."""
+    import subprocess
+    import sys
+    code = ("import sys; import pipeline.run, pipeline.extract, pipeline.workers, pipeline.shards; "
+            "assert 'apache_beam' not in sys.modules, 'imported'")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+    assert p.returncode == 0, p.stderr[-2000:]
