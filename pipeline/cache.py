@@ -14,6 +14,8 @@ k = cache.key("trillsson3", "clip.wav", {"clip_samples": 16000})
 hits = cache.lookup([k])            # {key: np.ndarray}
 cache.add([k], np.zeros((1, 1024)))
 ```
+The index in memory holds each key's shard and row, not its embedding (which `lookup` reads from
+the shard), so a cache of millions of clips costs tens of bytes per clip, not kilobytes.
 """
 import contextlib
 import fcntl
@@ -42,6 +44,11 @@ def _read_shard(path):
     return [str(k) for k in keys], emb
 
 
+def _read_keys(path):
+    with np.load(path) as z:
+        return [str(k) for k in z["keys"]]
+
+
 class EmbeddingCache:
     def __init__(self, root):
         self.root = str(root)
@@ -53,8 +60,10 @@ class EmbeddingCache:
         self.adopted = []   # shards found on disk but missing from the manifest (a run killed mid-write)
 
     @staticmethod
-    def key(handle, path, params):
-        ident = f"{handle}|{fingerprint(path)}|{json.dumps(params, sort_keys=True)}"
+    def key(handle, path, params, file_fingerprint=None):
+        """The key of a clip of the file `path` (or, where the file is not at hand, e.g. on an extraction
+        worker reading shards, its `datasets.fingerprint` recorded when it was decoded)."""
+        ident = f"{handle}|{file_fingerprint or fingerprint(path)}|{json.dumps(params, sort_keys=True)}"
         return hashlib.sha1(ident.encode()).hexdigest()
 
     @contextlib.contextmanager
@@ -105,8 +114,7 @@ class EmbeddingCache:
                 try:
                     if sha256(path) != meta["sha256"]:
                         raise ValueError("checksum mismatch")
-                    keys, emb = _read_shard(path)
-                    self._index.update(zip(keys, emb))
+                    self._index.update((k, (name, i)) for i, k in enumerate(_read_keys(path)))
                 except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
                     warnings.warn(f"{path}: corrupt cache shard ({e}); its clips will be recomputed")
                     self.dropped.append(name)
@@ -118,9 +126,20 @@ class EmbeddingCache:
                 self._write_manifest()
 
     def lookup(self, keys):
+        """{key: embedding} of the `keys` in the cache, read shard by shard."""
         if self._index is None:
             self._load_index()
-        return {k: self._index[k] for k in keys if k in self._index}
+        by_shard = {}
+        for k in keys:
+            if k in self._index:
+                name, row = self._index[k]
+                by_shard.setdefault(name, []).append((k, row))
+        out = {}
+        for name, rows in by_shard.items():
+            with np.load(os.path.join(self.root, name)) as z:
+                emb = z["embeddings"]
+            out.update((k, emb[row]) for k, row in rows)
+        return out
 
     def __len__(self):
         if self._index is None:
@@ -138,4 +157,4 @@ class EmbeddingCache:
             self.shards = {**self._read_manifest(), name: meta}
             self._write_manifest()
         if self._index is not None:
-            self._index.update(zip(keys, embeddings))
+            self._index.update((k, (name, i)) for i, k in enumerate(keys))

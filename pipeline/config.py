@@ -152,6 +152,15 @@ class DataConfig:
                                                 "thresholds); test clips only score (default: 0: thresholds on the test clips, "
                                                 "with cross-validated figures)",
                                           _number(0, 1, hi_open=True))
+    format: str = setting("memory", "memory: decode every clip into memory for the run (default); shards: decode once "
+                                    "into TFRecord shards on disk that training streams (pipeline.shards)",
+                          _choice("memory", "shards"), flag="data-format")
+    shards: Optional[str] = setting(None, "with --data-format shards: the shard folder, shareable between runs "
+                                          "(default: OUT/shards)", _path, metavar="DIR")
+    shard_clips: int = setting(1000, "clips per shard (default: 1000, about 32 MB of 1 s clips)", _whole(1))
+    shuffle_buffer: int = setting(1024, "with --data-format shards: clips in the shuffle buffer (int16: 32 KB a "
+                                        "second); a corpus that fits is read in order, batches as in memory "
+                                        "(default: 1024)", _whole(1))
 
     @property
     def clip_samples(self):
@@ -167,6 +176,12 @@ class TeacherConfig:
                                        "output needs none", str, flag="teacher-output")
     cache: Optional[str] = setting(None, "teacher embedding cache, shareable between runs (default: "
                                          "OUT/teacher_cache)", _path, flag="teacher-cache", metavar="DIR")
+    extract: str = setting("process", "with --data-format shards, where the teacher runs: process (this one, "
+                                      "default) or beam (an Apache Beam pipeline; pip install -e '.[beam]')",
+                           _choice("process", "beam"))
+    beam_options: Optional[str] = setting(None, "with --extract beam: Beam pipeline options, one string (default: "
+                                                "'--runner DirectRunner --direct_num_workers 2 "
+                                                "--direct_running_mode multi_processing')", str, metavar="OPTIONS")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -410,6 +425,10 @@ def build(values=None, config_file=None):
     depth = cfg.student.depth
     if isinstance(depth, tuple) and len(depth) != cfg.student.exits:
         raise ConfigError(f"--depth: {len(depth)} section depths given for {cfg.student.exits} exits: give one per exit")
+    if cfg.data.format == "shards" and (cfg.train.twin_teacher or cfg.train.self_distill or cfg.train.teacher_views
+                                        or cfg.train.loss == "whitened"):
+        raise ConfigError("--data-format shards: --twin-teacher, --self-distill, --teacher-views and --loss whitened "
+                          "need every clip in memory; use --data-format memory")
     try:
         parse_exit_weights(cfg.train.exit_weights, cfg.student.exits)
     except ConfigError as e:

@@ -76,15 +76,9 @@ class Corpus:
         three or more; none from a smaller label). A corpus with a validation split is returned as is."""
         if self.validation is not None or not fraction:
             return self
-        rng = np.random.default_rng(seed)
-        held = []
-        for label in np.unique(self.train.labels):
-            idx = np.flatnonzero(self.train.labels == label)
-            n = max(1, int(round(fraction * len(idx)))) if len(idx) >= 3 else 0
-            held += list(rng.permutation(idx)[:n])
-        if not held:
+        held = validation_indices(self.train.labels, fraction, seed)
+        if not len(held):
             return self
-        held = np.sort(np.asarray(held, np.int64))
         keep = np.setdiff1d(np.arange(len(self.train)), held)
         return dataclasses.replace(self, train=self.train.take(keep), validation=self.train.take(held))
 
@@ -109,6 +103,17 @@ class Corpus:
                 "validation_clips": len(self.validation) if self.validation is not None else 0,
                 "unlabeled_clips": len(self.unlabeled) if self.unlabeled is not None else 0,
                 "skipped": list(self.skipped), "labels": list(self.labels), "root": self.root}
+
+
+def validation_indices(labels, fraction, seed=0) -> np.ndarray:
+    """Sorted indices of the training clips (`labels`) that `Corpus.with_validation` moves to validation."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        n = max(1, int(round(fraction * len(idx)))) if len(idx) >= 3 else 0
+        held += list(rng.permutation(idx)[:n])
+    return np.sort(np.asarray(held, np.int64))
 
 
 def _progress(msg):

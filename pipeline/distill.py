@@ -92,15 +92,21 @@ def exit_targets(teacher_embeddings, names):
     return {n: teacher_embeddings / scale for n in names}, scale
 
 
+_MULTIWORKER = []  # one per process: it configures the collective ops, before any other TensorFlow op
+
+
 def get_strategy(name="default"):
     """tf.distribute strategy by name: "default" (one device: the first GPU if there is one,
-    else the CPU), "mirrored" (every local GPU), "multiworker" (hosts listed in TF_CONFIG)."""
+    else the CPU), "mirrored" (every local GPU), "multiworker" (hosts listed in TF_CONFIG; made once
+    per process, and before TensorFlow runs anything else: `pipeline.run` asks for it first)."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        if not _MULTIWORKER:
+            _MULTIWORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+        return _MULTIWORKER[0]
     raise ConfigError(f"unknown distribution strategy '{name}'; choose one of {list(STRATEGIES)}")
 
 
@@ -217,16 +223,29 @@ def _set_trainable(model, heads_only):
         layer.trainable = (output_kind(layer.name) == PROBS) == heads_only
 
 
+def is_stream(x):
+    """Clips streamed from disk (`pipeline.shards.Stream`: audio, labels and teacher embeddings) rather than
+    an array; `distill`, `train_heads` and `fine_tune` take either."""
+    return hasattr(x, "datasets")
+
+
 def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_weights=None, metrics=None,
          augment=None, val_fraction=0.0, patience=None, out_dir=None, verbose=1, seed=0, callbacks=(), tag=""):
-    """Compile under the model's strategy and fit on a seeded train/validation split."""
-    train, val = holdout(len(x), val_fraction, seed)
-    steps = epochs * int(np.ceil(len(train) / batch_size))
+    """Compile under the model's strategy and fit on a seeded train/validation split (`x` a stream: `y` is
+    fn(embedding, label) → one clip's targets)."""
+    if is_stream(x):
+        ds, val_ds, n_train = x.datasets(y, batch_size, seed=seed, val_fraction=val_fraction,
+                                         augment=augment_lib.waveform() if augment is True else augment,
+                                         deterministic=tf_config.is_op_determinism_enabled())
+    else:
+        train, val = holdout(len(x), val_fraction, seed)
+        n_train = len(train)
+        ds = _dataset(x[train], _take(y, train), batch_size, seed=seed, augment=augment)
+        val_ds = _dataset(x[val], _take(y, val), batch_size) if len(val) else None
+    steps = epochs * int(np.ceil(n_train / batch_size))
     with model.distribute_strategy.scope():
         model.compile(make_optimizer(optimizer, lr, steps), loss=losses, loss_weights=loss_weights,
                       metrics=metrics)
-    ds = _dataset(x[train], _take(y, train), batch_size, seed=seed, augment=augment)
-    val_ds = _dataset(x[val], _take(y, val), batch_size) if len(val) else None
     return model.fit(ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
                      callbacks=_callbacks(out_dir, phase, val_ds is not None, patience, tag, callbacks))
 
@@ -252,10 +271,15 @@ def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="ms
     tf.keras.utils.set_random_seed(seed)
     names = exit_names(model, EMBEDDING)
     weights = parse_exit_weights(exit_weights, len(names)) or [1.0] * len(names)
-    targets, scale = exit_targets(teacher_embeddings, names)
+    if is_stream(audio):
+        scale = audio.target_scale()
+        targets = lambda emb, label: {n: emb / scale for n in names}  # noqa: E731
+    else:
+        targets, scale = exit_targets(teacher_embeddings, names)
     _set_trainable(model, heads_only=False)
     _fit(model, audio, targets, phase="distill", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-         losses={n: get_loss(loss, targets[n]) for n in names}, loss_weights=dict(zip(names, weights)), augment=augment,
+         losses={n: get_loss(loss, None if is_stream(audio) else targets[n]) for n in names},
+         loss_weights=dict(zip(names, weights)), augment=augment,
          val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed,
          callbacks=callbacks, tag=tag)
     return scale
@@ -267,7 +291,8 @@ def train_heads(model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir
     tf.keras.utils.set_random_seed(seed)
     names = exit_names(model)
     _set_trainable(model, heads_only=True)
-    _fit(model, audio, {n: labels for n in names}, phase="heads", epochs=epochs, batch_size=batch_size, lr=lr,
+    y = (lambda emb, label: {n: label for n in names}) if is_stream(audio) else {n: labels for n in names}
+    _fit(model, audio, y, phase="heads", epochs=epochs, batch_size=batch_size, lr=lr,
          optimizer="adam", losses={n: tf.keras.losses.SparseCategoricalCrossentropy() for n in names},
          metrics={n: ["accuracy"] for n in names}, out_dir=out_dir, verbose=verbose, seed=seed,
          callbacks=callbacks, tag=tag)
@@ -292,11 +317,19 @@ def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32,
     tf.keras.utils.set_random_seed(seed)
     emb_names, prob_names = exit_names(model, EMBEDDING), exit_names(model)
     weights = parse_exit_weights(exit_weights, len(emb_names)) or [1.0] * len(emb_names)
-    embedding_targets, scale = exit_targets(teacher_embeddings, emb_names)
-    soft = self_distillation_targets(model, audio, labels, self_distill) if self_distill else None
-    targets = {**embedding_targets,
-               **{n: labels if soft is None or n == prob_names[-1] else soft for n in prob_names}}
-    losses = {**{n: get_loss(loss, embedding_targets[n]) for n in emb_names},
+    stream = is_stream(audio)
+    if stream:
+        if self_distill:
+            raise ConfigError("self-distillation needs the clips in memory, not streamed from shards")
+        soft, scale = None, audio.target_scale()
+        targets = lambda emb, label: {**{n: emb / scale for n in emb_names},  # noqa: E731
+                                      **{n: label for n in prob_names}}
+    else:
+        embedding_targets, scale = exit_targets(teacher_embeddings, emb_names)
+        soft = self_distillation_targets(model, audio, labels, self_distill) if self_distill else None
+        targets = {**embedding_targets,
+                   **{n: labels if soft is None or n == prob_names[-1] else soft for n in prob_names}}
+    losses = {**{n: get_loss(loss, None if stream else embedding_targets[n]) for n in emb_names},
               **{n: tf.keras.losses.SparseCategoricalCrossentropy() if soft is None or n == prob_names[-1]
                  else tf.keras.losses.CategoricalCrossentropy() for n in prob_names}}
     loss_weights = {**dict(zip(emb_names, weights)), **{n: label_weight * w for n, w in zip(prob_names, weights)}}

@@ -33,9 +33,8 @@ if __package__ in (None, ""):  # `python pipeline/run.py`: the repository, not p
 
 from export import manifest  # noqa: E402
 from export.layout import Layout  # noqa: E402
-from pipeline import artifacts, figures, report, spread, student, targets, views  # noqa: E402
+from pipeline import artifacts, distill, extract, figures, report, spread, student, targets, views, workers  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
-from pipeline.corpus import load_corpus  # noqa: E402
 from pipeline.errors import ConfigError, DiskFull, as_command  # noqa: E402
 from pipeline.lock import OutputLock  # noqa: E402
 
@@ -156,9 +155,13 @@ def _run_locked(cfg, layout):
     t0 = time.time()
     log.info(f"output folder: {layout.root}")
 
+    if cfg.train.strategy == "multiworker":  # it configures the collective ops: before any other TensorFlow op
+        log.info(f"multiworker: {workers.describe()}")
+        distill.get_strategy("multiworker")
     targets.check_teacher(cfg)  # before decoding hours of audio
-    corpus = load_corpus(cfg.data, seed=cfg.seed).with_validation(cfg.data.calibration_fraction, seed=cfg.seed)
-    corpus, goal = targets.teacher_targets(corpus, cfg, layout)
+    corpus, goal = extract.clips_and_targets(cfg, layout)  # --data-format shards: on disk, streamed
+    if cfg.train.strategy == "multiworker" and not workers.is_chief():
+        return workers.train_only(cfg, corpus, goal, layout, t0)
     if cfg.repeats == 1:
         r = train_and_measure(cfg, corpus, goal, layout)
     else:

@@ -185,10 +185,12 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
     facts = os.path.join(layout.checkpoints, f"student-{key}.json")  # what the weights alone do not say
     if reuse(model, done_all):
         log.info(f"student: reusing trained weights {done_all}")
-        return TrainedStudent(model, family, key, done_all, [], mode,
-                              (_read_json(facts) or {}).get("temperatures"))
+        return TrainedStudent(one_device(model, corpus, targets, cfg, float_twin, done_all), family, key, done_all,
+                              [], mode, (_read_json(facts) or {}).get("temperatures"))
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
-    x, y = distillation_set(corpus, targets, views, t.view_mode)
+    streamed = getattr(corpus, "streamed", False)  # pipeline.shards: the clips and their targets come from disk
+    x, y = (corpus.distillation(), None) if streamed else distillation_set(corpus, targets, views, t.view_mode)
+    clips = (lambda split: split) if streamed else (lambda split: split.audio)
     common = dict(batch_size=t.batch_size, out_dir=layout.root, verbose=progress_bars(), seed=cfg.seed, tag=key)
     augment = augment_lib.waveform(noise=list(corpus.noise), seed=cfg.seed) if t.augment else False
     train = dict(loss=t.loss, exit_weights=exit_weights, optimizer=t.optimizer, augment=augment,
@@ -199,7 +201,8 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
              f"{gpus} GPU(s) visible)")
     timer = distill.EpochTimer()
     watch = [timer]
-    if cfg.eval.tasks and cfg.eval.curve_every and not float_twin:  # held-out probes while it learns
+    # held-out probes while it learns (not across workers: a probe on one host alone would stall the others)
+    if cfg.eval.tasks and cfg.eval.curve_every and not float_twin and t.strategy != "multiworker":
         watch.append(curves.ProbeCurve(cfg.eval.tasks, cfg.eval.curve_every, layout.curves, tag=key, seed=cfg.seed))
 
     def phase(name, message, fn):
@@ -212,9 +215,10 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
         save(model, done)
 
     guide = TwinGuide(corpus, targets, cfg, layout, model, views) if t.twin_teacher and not float_twin else None
-    seen = (f"{len(x)} clips" + (f" ({len(views)} of them teacher views)" if x.ndim == 2 and views else "")
+    ndim = getattr(x, "ndim", 2)  # a stream from shards: plain clips
+    seen = (f"{len(x)} clips" + (f" ({len(views)} of them teacher views)" if ndim == 2 and views else "")
             + (f" in {x.shape[1]} versions each (the clip and {x.shape[1] - 1} teacher views, one drawn per "
-               "epoch)" if x.ndim == 3 else ""))
+               "epoch)" if ndim == 3 else ""))
     phase("distill", f"distilling on {seen} for up to {t.epochs} epochs ({t.loss} loss at every exit, "
                      f"weights {exit_weights or 'all 1'}, {t.optimizer}, "
                      f"{t.val_fraction:.0%} held out for early stopping"
@@ -223,14 +227,16 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
           lambda: distill.distill(model, x, guide.targets(x, y) if guide else y, epochs=t.epochs,
                                   lr=t.lr, callbacks=watch, **train, **common))
     phase("heads", f"training {cfg.student.exits} classifier heads for {t.head_epochs} epochs (frozen backbone)",
-          lambda: distill.train_heads(model, corpus.train.audio, corpus.train.labels, epochs=t.head_epochs,
+          lambda: distill.train_heads(model, clips(corpus.train), None if streamed else corpus.train.labels,
+                                      epochs=t.head_epochs,
                                       **common))
     if t.fine_tune_epochs:
         phase("fine_tune", f"fine-tuning everything for {t.fine_tune_epochs} epochs (distillation + "
                            f"{t.label_weight} x label loss at every exit)",
-              lambda: distill.fine_tune(model, corpus.train.audio,
-                                        guide.targets(corpus.train.audio, targets.train) if guide else targets.train,
-                                        corpus.train.labels,
+              lambda: distill.fine_tune(model, clips(corpus.train),
+                                        None if streamed else guide.targets(corpus.train.audio, targets.train)
+                                        if guide else targets.train,
+                                        None if streamed else corpus.train.labels,
                                         epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
                                         self_distill=t.self_distill,
                                         **train, **common))
@@ -241,4 +247,17 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
                  "folded into the classifiers)")
     atomic_write(facts, json.dumps({"temperatures": temperatures}).encode())
     save(model, done_all)
-    return TrainedStudent(model, family, key, done_all, timer.seconds, mode, temperatures)
+    return TrainedStudent(one_device(model, corpus, targets, cfg, float_twin, done_all), family, key, done_all,
+                          timer.seconds, mode, temperatures)
+
+
+def one_device(model, corpus, targets, cfg, float_twin, weights):
+    """A model trained under `multiworker` as a one-device copy with its `weights`: exporting and scoring
+    run on each worker alone (a multi-worker model's predict gathers from every worker). Others: as is."""
+    if cfg.train.strategy != "multiworker":
+        return model
+    local = build_model(corpus, targets, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                                                            strategy="default")),
+                        float_twin)
+    local.load_weights(weights)
+    return local

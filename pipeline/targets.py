@@ -62,11 +62,11 @@ def cache_params(clip_samples, output_key, piece=None):
     return p if piece is None else {**p, "piece": piece}
 
 
-def clip_key(cache, identity, clip_id, clip_samples, output_key, piece=False):
+def clip_key(cache, identity, clip_id, clip_samples, output_key, piece=False, file_fingerprint=None):
     """Cache key of a clip: `clip_id` is its file's path, or "path#piece" (`piece=True`) for a piece
-    of a longer unlabelled file."""
+    of a longer unlabelled file; `file_fingerprint` stands for the file where it is not at hand."""
     path, piece_no = clip_id.rsplit("#", 1) if piece else (clip_id, None)
-    return cache.key(identity, path, cache_params(clip_samples, output_key, piece_no))
+    return cache.key(identity, path, cache_params(clip_samples, output_key, piece_no), file_fingerprint)
 
 
 def teacher_targets(corpus, cfg, layout, teacher: Optional[teacher_lib.Teacher] = None):
