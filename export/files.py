@@ -5,11 +5,13 @@ from export.files import atomic_write, sha256
 atomic_write("OUT/model.tflite", flatbuffer_bytes)            # bytes
 atomic_write("OUT/cache.npz", lambda f: np.savez(f, x=x))      # or a writer of an open binary file
 sha256("OUT/model.tflite")
+read_json("OUT/report.json")                                   # None: missing or not JSON
 ```
 A temporary file beside the target is written, flushed to disk (fsync) and renamed over the
 target, so a reader sees the old file or the whole new one, never a torn one.
 """
 import hashlib
+import json
 import os
 import uuid
 
@@ -42,3 +44,13 @@ def sha256(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def read_json(path):
+    """The JSON document in `path`, or None when the file is missing, unreadable or not JSON (a file a
+    rerun may trust only after checking it)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

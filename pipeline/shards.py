@@ -38,7 +38,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from export.files import atomic_write, sha256
+from export.files import atomic_write, read_json, sha256
 from pipeline import audio as audio_io
 from pipeline import config, corpus, datasets
 from pipeline.errors import DataError
@@ -143,14 +143,6 @@ def _corpus_key(data, seed, shard_clips, ds, planned):
                                    "files": files.hexdigest(), "version": FORMAT_VERSION})
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def write(data, root, seed=0, shard_clips=1000, progress=None) -> "ShardSet":
     """Decode the task `data` (a `config.DataConfig`) into shards under `root`, skipping every shard
     already written whole (listed in the manifest with a matching SHA-256). A folder made from other
@@ -161,7 +153,7 @@ def write(data, root, seed=0, shard_clips=1000, progress=None) -> "ShardSet":
     ds, planned = plan(data, seed, shard_clips)
     key = _corpus_key(data, seed, shard_clips, ds, planned)
     manifest_path = os.path.join(root, MANIFEST)
-    m = _read_json(manifest_path)
+    m = read_json(manifest_path)
     if m is not None and m.get("key") != key:
         log.warning(f"shards: {root} holds another corpus or settings; it is rewritten")
         m = None
@@ -216,7 +208,7 @@ class ShardSet:
 
     def __init__(self, root, manifest=None):
         self.root = os.path.abspath(str(root))
-        m = manifest if manifest is not None else _read_json(os.path.join(self.root, MANIFEST))
+        m = manifest if manifest is not None else read_json(os.path.join(self.root, MANIFEST))
         if not m or not m.get("complete"):
             raise ShardError(f"{self.root}: no finished shard folder (manifest.json missing or incomplete); "
                              "write it with --data-format shards")
@@ -260,7 +252,7 @@ class ShardSet:
         count against the audio shard); shards missing or bad there are left out."""
         out = {}
         for n in self.names:
-            side = _read_json(os.path.join(tdir, n + ".json"))
+            side = read_json(os.path.join(tdir, n + ".json"))
             path = os.path.join(tdir, n)
             if side is None or side.get("audio_sha256") != self.meta(n)["sha256"] or \
                     side.get("clips") != self.meta(n)["clips"] or not os.path.exists(path) or \

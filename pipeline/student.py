@@ -25,7 +25,7 @@ import tensorflow as tf
 from models import students
 from models.frontend import SAMPLE_RATE
 from pipeline import augment as augment_lib
-from export.files import atomic_write
+from export.files import atomic_write, read_json
 from pipeline import calibrate, config, curves, distill
 from pipeline.log import progress_bars
 
@@ -120,14 +120,6 @@ class TwinGuide:
                 for n in self.names}
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def frontend(s):
     """`LogMel` framing of the student section: the hop (`hop_ms`) in samples, the window and FFT kept."""
     return {"frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000))}
@@ -186,7 +178,7 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
     if reuse(model, done_all):
         log.info(f"student: reusing trained weights {done_all}")
         return TrainedStudent(one_device(model, corpus, targets, cfg, float_twin, done_all), family, key, done_all,
-                              [], mode, (_read_json(facts) or {}).get("temperatures"))
+                              [], mode, (read_json(facts) or {}).get("temperatures"))
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
     streamed = getattr(corpus, "streamed", False)  # pipeline.shards: the clips and their targets come from disk
     x, y = (corpus.distillation(), None) if streamed else distillation_set(corpus, targets, views, t.view_mode)
