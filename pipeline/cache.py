@@ -30,6 +30,7 @@ import zipfile
 import numpy as np
 
 from export.files import atomic_write, sha256
+from models.frontend import SAMPLE_RATE
 from pipeline.datasets import fingerprint
 
 MANIFEST = "manifest.json"
@@ -47,6 +48,19 @@ def _read_shard(path):
 def _read_keys(path):
     with np.load(path) as z:
         return [str(k) for k in z["keys"]]
+
+
+def cache_params(clip_samples, output_key, piece=None):
+    """The clip parameters a cached embedding depends on."""
+    p = {"clip_samples": clip_samples, "sample_rate": SAMPLE_RATE, "output": output_key}
+    return p if piece is None else {**p, "piece": piece}
+
+
+def clip_key(cache, identity, clip_id, clip_samples, output_key, piece=False, file_fingerprint=None):
+    """Cache key of a clip: `clip_id` is its file's path, or "path#piece" (`piece=True`) for a piece
+    of a longer unlabelled file; `file_fingerprint` stands for the file where it is not at hand."""
+    path, piece_no = clip_id.rsplit("#", 1) if piece else (clip_id, None)
+    return cache.key(identity, path, cache_params(clip_samples, output_key, piece_no), file_fingerprint)
 
 
 class EmbeddingCache:

@@ -33,7 +33,7 @@ import numpy as np
 
 from pipeline import shards, targets
 from pipeline import teacher as teacher_lib
-from pipeline.cache import EmbeddingCache
+from pipeline.cache import EmbeddingCache, clip_key
 from pipeline.config import STAND_IN
 from pipeline.errors import TeacherError
 
@@ -59,7 +59,7 @@ def embed_shard(job: Job, name, sha, teacher, cache):
     """Embed every clip of the audio shard `name` (whose SHA-256 is `sha`) and write its embedding shard;
     returns the sidecar. The cache answers the clips it holds; a failing clip raises `TeacherError`."""
     clips = shards.read_clips(os.path.join(job.shard_root, name))
-    keys = [targets.clip_key(cache, teacher.identity, cid, job.clip_samples, job.output_key, piece=piece >= 0,
+    keys = [clip_key(cache, teacher.identity, cid, job.clip_samples, job.output_key, piece=piece >= 0,
                              file_fingerprint=fp)
             for cid, piece, fp in zip(clips["id"], clips["piece"], clips["fingerprint"])]
     calls = teacher.calls

@@ -17,9 +17,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from models.frontend import SAMPLE_RATE
 from pipeline import teacher as teacher_lib
-from pipeline.cache import EmbeddingCache
+from pipeline.cache import EmbeddingCache, clip_key
 from pipeline.config import STAND_IN
 
 log = logging.getLogger(__name__)
@@ -54,19 +53,6 @@ def check_teacher(cfg):
     handle = cfg.teacher_handle
     if handle != STAND_IN:
         teacher_lib.preflight(handle, deferred=bool(cfg.teacher.cache))
-
-
-def cache_params(clip_samples, output_key, piece=None):
-    """The clip parameters a cached embedding depends on."""
-    p = {"clip_samples": clip_samples, "sample_rate": SAMPLE_RATE, "output": output_key}
-    return p if piece is None else {**p, "piece": piece}
-
-
-def clip_key(cache, identity, clip_id, clip_samples, output_key, piece=False, file_fingerprint=None):
-    """Cache key of a clip: `clip_id` is its file's path, or "path#piece" (`piece=True`) for a piece
-    of a longer unlabelled file; `file_fingerprint` stands for the file where it is not at hand."""
-    path, piece_no = clip_id.rsplit("#", 1) if piece else (clip_id, None)
-    return cache.key(identity, path, cache_params(clip_samples, output_key, piece_no), file_fingerprint)
 
 
 def teacher_targets(corpus, cfg, layout, teacher: Optional[teacher_lib.Teacher] = None):

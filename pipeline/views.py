@@ -33,7 +33,7 @@ from typing import Dict, Sequence
 import numpy as np
 
 from pipeline import teacher as teacher_lib
-from pipeline.cache import EmbeddingCache
+from pipeline.cache import EmbeddingCache, clip_key  # the clips' own keys, as stage 2 made them
 from pipeline.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,6 @@ def teacher_views(corpus, targets, cfg, layout, teacher=None) -> Views:
     """`cfg.train.teacher_views` views of every distillation clip (`cfg.train.view_kinds`, seeded by
     `cfg.seed`), embedded by the teacher (cached in the teacher cache). A view the teacher fails on is
     replaced by its clean clip and target, so the rows stay aligned with the clips."""
-    from pipeline.targets import clip_key  # the clips' own keys, exactly as stage 2 made them
-
     t = cfg.train
     k, kinds = t.teacher_views, check_kinds(t.view_kinds)
     clips = corpus.distillation()
