@@ -23,10 +23,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from export.files import atomic_write
+from export.files import atomic_write, read_json
 from models.students import EMBEDDING, exit_names
-from pipeline import datasets, evaluate, probe as probe_lib
-from pipeline.errors import DataError
+from pipeline import evaluate, probe as probe_lib
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +42,10 @@ class ProbeCurve(tf.keras.callbacks.Callback):
     def _load(self, window):
         data = {}
         for task_dir in self.task_dirs:
-            name = os.path.basename(os.path.normpath(task_dir))
-            try:
-                ds = datasets.scan(task_dir, seed=self.seed)
-            except (FileNotFoundError, ValueError) as e:
-                raise DataError(str(e)) from None
+            name, _, clips = evaluate.probe_splits(task_dir, self.seed)
             splits = {}
             for split in ("train", "test"):
-                clips = ds.split(split) + (ds.split("validation") if split == "train" else [])
-                w, owner, y, _, _ = evaluate.load_windows(clips, window)
+                w, owner, y, _, _ = evaluate.load_windows(clips[split], window)
                 splits[split] = (w, owner, y)
             if all(len(s[2]) for s in splits.values()):
                 data[name] = splits
@@ -62,13 +56,9 @@ class ProbeCurve(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self._data is None:
             self._data = self._load(int(self.model.inputs[0].shape[1]))
-        try:
-            with open(self.path) as f:
-                old = json.load(f)
-            if old.get("tag") == self.tag:  # the same training, resumed: keep its earlier points
-                self.points = [p for p in old.get("points", []) if isinstance(p, dict) and "epoch" in p]
-        except (OSError, ValueError):
-            pass
+        old = read_json(self.path)
+        if isinstance(old, dict) and old.get("tag") == self.tag:  # the same training, resumed: keep its points
+            self.points = [p for p in old.get("points", []) if isinstance(p, dict) and "epoch" in p]
 
     def measure(self, epoch):
         """Probe every exit on every task now; returns {task: [accuracy per exit]}."""

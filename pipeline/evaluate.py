@@ -95,6 +95,17 @@ def load_windows(clips, window, progress=None):
     return w, np.asarray(owner, np.int64), np.asarray(ys, np.int64), paths, skipped
 
 
+def probe_splits(task_dir, seed=0):
+    """(task name, its `datasets` scan, {"train": clips, "test": clips}) of a task folder. A listed
+    validation split (Speech Commands) is training data here: the probe holds out its own."""
+    try:
+        ds = datasets.scan(task_dir, seed=seed)
+    except (FileNotFoundError, ValueError) as e:
+        raise DataError(str(e)) from None
+    return (os.path.basename(os.path.normpath(task_dir)), ds,
+            {"train": ds.split("train") + ds.split("validation"), "test": ds.split("test")})
+
+
 def window_keys(cache, ident, paths, owner, window):
     """One cache key per window: model identity + clip identity + window index and count."""
     counts = np.bincount(owner, minlength=len(paths))
@@ -210,17 +221,11 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
 
     tasks = {}
     for task_dir in task_dirs:
-        name = os.path.basename(os.path.normpath(task_dir))
-        try:
-            ds = datasets.scan(task_dir, seed=seed)
-        except (FileNotFoundError, ValueError) as e:
-            raise DataError(str(e)) from None
+        name, ds, clips = probe_splits(task_dir, seed)
         feats, data = {}, {}
         for split in ("train", "test"):
-            # a listed validation split (Speech Commands) is training data here: the probe holds out its own
-            w, owner, y, paths, skipped = load_windows(
-                ds.split(split) + (ds.split("validation") if split == "train" else []), window,
-                progress=lambda m: _progress(f"{name}/{split} {m}"))
+            w, owner, y, paths, skipped = load_windows(clips[split], window,
+                                                       progress=lambda m: _progress(f"{name}/{split} {m}"))
             data[split] = (y, skipped, len(w))
             log.info(f"{name}/{split}: {len(y)} clips, {len(w)} windows, {len(skipped)} files skipped")
             if not len(y):
