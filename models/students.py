@@ -13,8 +13,8 @@ into `exits` sections of `depth` blocks, section k ends at block boundary k, and
 pools that activation (`exit{k}_pool`). Section k+1 consumes only that activation (no
 connection skips across a boundary), so a runtime can stop after any section. Every exit
 gets two heads: a float embedding head of the teacher's size on the pooled features (layer
-`exit{k}_pool`: the global average, or with `embedding_pool="stats"` the mean and standard
-deviation of every channel; distilled; exported only in the embedding model) and a softmax
+`exit{k}_pool`: by default the mean and standard deviation over time of every channel in every
+frequency row, `StatsPool`; see `EMBEDDING_POOLS`; distilled; exported only in the embedding model) and a softmax
 classifier on the mean over time of the feature map, frequency rows kept (`head_pool="time"`;
 the early-exit classifier's decision: no teacher-sized layer on its path).
 

@@ -21,7 +21,6 @@ Each stage is a function of its own module that returns what it made, typed:
 """
 import dataclasses
 import errno
-import json
 import logging
 import os
 import shutil
@@ -32,6 +31,7 @@ if __package__ in (None, ""):  # `python pipeline/run.py`: the repository, not p
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from export import manifest  # noqa: E402
+from export.files import read_json  # noqa: E402
 from export.layout import Layout  # noqa: E402
 from pipeline import artifacts, distill, extract, figures, report, spread, student, targets, views, workers  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
@@ -107,10 +107,8 @@ def _curves(layout, ev):
     """report.json "curves": the held-out probe points measured while distilling, and curves.png redrawn with
     the teacher's and the log-mel baseline's accuracy beside them (None when none were measured)."""
     from pipeline import curves
-    try:
-        with open(layout.curves) as f:
-            points = json.load(f)["points"]
-    except (OSError, ValueError, KeyError):
+    points = (read_json(layout.curves) or {}).get("points")
+    if not points:
         return None
     refs = {n: {"teacher": t["teacher"], "log-mel baseline": t["baseline"]} for n, t in ev["tasks"].items()}
     png = curves.plot(points, os.path.splitext(layout.curves)[0] + ".png", references=refs)
