@@ -25,6 +25,7 @@ import subprocess
 import numpy as np
 import tensorflow as tf
 
+from export import clips
 from export.convert import ACTIVATION
 from export.flatbuffer import output_order
 from export.interpreter import LceModel, round_robin_ms
@@ -81,14 +82,16 @@ def stage_inputs(stages, audio):
 
 
 def float_predict(fb, x):
-    """Every clip of `x` through a stock-TFLite model (XNNPACK, 1 thread), one at a time: {output: [n, ...]}."""
-    it, index = _stock_interpreter(fb, x)
+    """Every clip of `x` (an array, or clips read in batches: `export.clips`) through a stock-TFLite model
+    (XNNPACK, 1 thread), one at a time: {output: [n, ...]}."""
+    it, index = _stock_interpreter(fb, clips.head(x, 1))
     outputs = [d["index"] for d in it.get_output_details()]
     got = []
-    for i in range(len(x)):
-        it.set_tensor(index, np.ascontiguousarray(x[i:i + 1], np.float32))
-        it.invoke()
-        got.append([it.get_tensor(o) for o in outputs])
+    for b in clips.batches(x):
+        for i in range(len(b)):
+            it.set_tensor(index, np.ascontiguousarray(b[i:i + 1], np.float32))
+            it.invoke()
+            got.append([it.get_tensor(o) for o in outputs])
     return {n: np.concatenate([g[j] for g in got]) for j, n in enumerate(output_order(fb))}
 
 
@@ -115,14 +118,14 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
     Returns {"exits": [ms], "float_twin": [ms], "stages": [ms], "float_reference": ms or None,
     "stream_frontend_hop": ms, "stream_stage1": ms}.
     """
-    x1 = np.ascontiguousarray(audio[:1], np.float32)
+    x1 = np.ascontiguousarray(clips.head(audio, 1), np.float32)  # every latency is of one clip
     exits = [LceModel(_read(p)) for p in exit_files]
     stages = [(p, LceModel(_read(p))) for p in stage_files]
     fns = {f"exit{k}": (lambda m=m: m.run(x1)) for k, m in enumerate(exits, 1)}
     fns.update({f"stage{k}": (lambda m=m, x=x: m.run(x))
-                for k, ((_, m), x) in enumerate(zip(stages, stage_inputs(stages, audio)), 1)})
+                for k, ((_, m), x) in enumerate(zip(stages, stage_inputs(stages, x1)), 1)})
     if float_reference:
-        fns["float"] = float_runner(_read(float_reference), audio)
+        fns["float"] = float_runner(_read(float_reference), x1)
     if stream:
         frontend_path, stage1_path, settings, hop_frames = stream
         frontend = FrameFrontEnd(_read(frontend_path), settings["frame_length"], settings["frame_step"])
@@ -131,7 +134,7 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
         fns["frontend_hop"] = lambda: frontend.frames(hop_block)
         fns["stream_stage1"] = lambda: stage1.run(frames)
     for k, path in enumerate(twin_files, 1):
-        fns[f"twin{k}"] = float_runner(_read(path), audio)
+        fns[f"twin{k}"] = float_runner(_read(path), x1)
     ms = round_robin_ms(fns, runs, warmup)
     return {"exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
             "float_twin": [ms[f"twin{k}"] for k in range(1, len(twin_files) + 1)],
@@ -141,7 +144,8 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
 
 
 def score_exits(exit_files, audio, labels, root=None):
-    """For each exits/exit_K.tflite: bytes and accuracy on `audio`.
+    """For each exits/exit_K.tflite: bytes and accuracy on `audio` (an array, or clips read in batches:
+    `export.clips`).
 
     Also returns every exit's probabilities on `audio` under the key "probs" (not for the report).
     """
@@ -183,7 +187,7 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
 def parity(model, fb, audio):
     """Keras vs LCE TFLite on the same clips: worst absolute difference and top-1 agreement per exit."""
     lce_out = LceModel(fb).predict(audio)
-    keras_out = {k: np.asarray(v) for k, v in model.predict(audio, verbose=0).items()}
+    keras_out = clips.keras_predict(model, audio)
     worst, agree = {}, {}
     for name, v in lce_out.items():
         worst[name] = float(np.max(np.abs(v - keras_out[name])))

@@ -12,6 +12,7 @@ import time
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
+from export import clips
 from export.flatbuffer import output_order
 
 
@@ -31,8 +32,9 @@ class LceModel:
         return self.interpreter.interpreter.predict([np.ascontiguousarray(x, np.float32)])
 
     def predict(self, x):
-        """Batch of inputs (run one at a time) → {output name: [n, ...]}."""
-        outs = [self.run(x[i:i + 1]) for i in range(len(x))]
+        """Inputs (an array, or clips read in batches: `export.clips`), run one at a time → {output name:
+        [n, ...]}."""
+        outs = [self.run(b[i:i + 1]) for b in clips.batches(x) for i in range(len(b))]
         return {n: np.concatenate([o[j] for o in outs]) for j, n in enumerate(self.names)}
 
     def latency_ms(self, x, runs=50, warmup=5):

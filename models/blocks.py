@@ -10,6 +10,7 @@ keeps the float parts (stem, transitions, shortcuts) to a few MACs.
 from models import blocks
 x = blocks.stem(x, filters=32)                          # float: log-mel image → 1/4 resolution
 y = blocks.residual_block(x, name="s1b1")               # QuickNet: x + BN(ReLU(bconv(x)))
+y = blocks.react_block(x, name="s1b1")                  # ReActNet: RPReLU(x + BN(bconv(RSign(x))))
 y = blocks.pool_transition(y, name="t2")                # no MACs: ½ resolution, 2× channels
 y = blocks.bireal_block(y, name="s2b1", strides=2, filters=128)   # Bi-Real, binary downsampling
 y = blocks.dense_layer(y, growth=16, name="d1")          # BinaryDenseNet: concat(x, BN(bconv(BN(x))))
@@ -68,6 +69,66 @@ def residual_block(x, name, kernel_size=3):
     y = layers.ReLU(name=f"{name}_relu")(y)
     y = batch_norm(f"{name}_bn")(y)
     return layers.Add(name=f"{name}_add")([x, y])
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class LearnedShift(layers.Layer):
+    """x + b, one learned b per channel: placed before a binary conv, the sign's threshold is learned
+    (ReActNet's RSign, Liu et al. 2020) instead of fixed at zero. One float add per element; LCE still
+    binarizes the conv that follows.
+
+    ```python
+    y = blocks.LearnedShift()(x)       # b starts at 0: the identity
+    ```
+    """
+
+    def build(self, input_shape):
+        self.shift = self.add_weight(name="shift", shape=(input_shape[-1],), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, x):
+        return x + self.shift
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
+class RPReLU(layers.Layer):
+    """ReActNet's RPReLU: PReLU(x - g) + z with g, z and the negative slope a learned per channel,
+    so each channel's distribution is moved and reshaped after a binary conv (a = 0.25, g = z = 0
+    at the start).
+
+    ```python
+    y = blocks.RPReLU()(x)
+    ```
+    """
+
+    def build(self, input_shape):
+        c = (input_shape[-1],)
+        self.before = self.add_weight(name="shift_in", shape=c, initializer="zeros")
+        self.slope = self.add_weight(name="slope", shape=c, initializer=tf.keras.initializers.Constant(0.25))
+        self.after = self.add_weight(name="shift_out", shape=c, initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, x):
+        y = x - self.before
+        return tf.nn.relu(y) - self.slope * tf.nn.relu(-y) + self.after
+
+
+def react_block(x, name, kernel_size=3):
+    """QuickNet's residual block with ReActNet's learned distributions: RSign (a learned threshold per
+    channel, `LearnedShift`) → binary conv → BN, added to the input, then `RPReLU`. The same binary
+    MACs as `residual_block`; per element four float ops more."""
+    filters = x.shape[-1]
+    y = LearnedShift(name=f"{name}_rsign")(x)
+    y = binary_conv(filters, kernel_size, name=f"{name}_bconv")(y)
+    y = batch_norm(f"{name}_bn")(y)
+    y = layers.Add(name=f"{name}_add")([x, y])
+    return RPReLU(name=f"{name}_rprelu")(y)
+
+
+RESIDUAL_BLOCKS = {  # quicknet's `block`: what each of its residual blocks is
+    "quicknet": residual_block,
+    "react": react_block,
+}
 
 
 def pool_transition(x, name, widen=True):

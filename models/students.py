@@ -97,12 +97,17 @@ def depths(exits, depth):
 
 
 @register("quicknet")
-def quicknet(x, exits=3, width=48, depth=3, first_depth=1):
+def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="quicknet"):
     """QuickNet-style: float stem, `depth` binary residual blocks per section (`first_depth` in the
     first: a cheap first exit, the later sections carry the work; None: `depth` there too), and
     between sections a transition with no MACs (pooling, channels doubled by concatenation). A
-    `depth` of one number per section overrides both."""
+    `depth` of one number per section overrides both. `block` (`blocks.RESIDUAL_BLOCKS`): "quicknet"
+    (x + BN(ReLU(bconv(x)))) or "react" (ReActNet's learned thresholds and RPReLU around the same
+    binary conv)."""
     _check(width=width, depth=depth, first_depth=first_depth)
+    if block not in blocks.RESIDUAL_BLOCKS:
+        raise ConfigError(f"unknown quicknet block '{block}'; choose one of {sorted(blocks.RESIDUAL_BLOCKS)}")
+    residual = blocks.RESIDUAL_BLOCKS[block]
     widths, per_section = _widths(exits, width), depths(exits, depth)
     if first_depth and not isinstance(depth, (list, tuple)):
         per_section[0] = int(first_depth)
@@ -112,7 +117,7 @@ def quicknet(x, exits=3, width=48, depth=3, first_depth=1):
         if s > 1:
             x = blocks.pool_transition(x, name=f"s{s}_transition", widen=filters > widths[s - 2])
         for b in range(1, per_section[s - 1] + 1):
-            x = blocks.residual_block(x, name=f"s{s}_b{b}")
+            x = residual(x, name=f"s{s}_b{b}")
         features.append(x)
     return features
 

@@ -38,6 +38,19 @@ class Split:
     def __len__(self):
         return len(self.ids)
 
+    @property
+    def clip_samples(self) -> int:
+        return int(self.audio.shape[1])
+
+    def batches(self, size=256):
+        """The clips in order, `size` at a time (as `shards.StreamedSplit` reads them from disk)."""
+        for i in range(0, len(self), size):
+            yield self.audio[i:i + size]
+
+    def head(self, n):
+        """The first `n` clips."""
+        return self.audio[:n]
+
     def take(self, keep):
         """The clips at the indices `keep`, as a new Split."""
         keep = np.asarray(keep, np.int64)

@@ -5,7 +5,8 @@ or as an Apache Beam pipeline (DirectRunner here; Dataflow, Flink or Spark by Be
         [--teacher-output KEY] [--teacher-cache DIR] [--batch-size 32] [--extract process|beam] \
         [--beam-options "--runner DirectRunner --direct_num_workers 2 --direct_running_mode multi_processing"]
 
-decodes the task into `SHARDS_DIR` (`pipeline.shards`, skipped where done) and writes
+decodes the task into `SHARDS_DIR` (`pipeline.shards`, skipped where done; with `--extract beam` the
+decode runs on Beam's workers too, one element per shard of audio files) and writes
 `SHARDS_DIR/targets/<teacher key>/`, one embedding shard per audio shard with the same clip ids,
 which `python pipeline/run.py --data-format shards --shards SHARDS_DIR` trains from. The work unit
 is one audio shard: a worker loads the teacher once (`DoFn.setup`), reads the shard, runs its clips
@@ -138,11 +139,22 @@ def stand_in(ss: shards.ShardSet, path, seed=0):
     return teacher_lib.build_stand_in(path, np.concatenate(calib), seed=seed)
 
 
+def decoder(runner, beam_options=None):
+    """What decodes the audio files into shards for `runner`: None (this process) or Beam's decode pipeline."""
+    if runner != "beam":
+        return None
+
+    def on_beam(root, planned, clip_samples):
+        from pipeline import beam_extract  # apache-beam: only here
+        beam_extract.decode(root, planned, clip_samples, shards.decode_shard, shlex.split(beam_options or ""))
+    return on_beam
+
+
 def streamed_targets(cfg, layout):
     """The shards path of a run: decode (`shards.write`), extract, and open the streamed corpus; returns
     (ShardedCorpus, targets.Targets with the test and validation embeddings)."""
     ss = shards.write(cfg.data, cfg.data.shards or layout.path("shards"), seed=cfg.seed,
-                      shard_clips=cfg.data.shard_clips)
+                      shard_clips=cfg.data.shard_clips, decoder=decoder(cfg.teacher.extract, cfg.teacher.beam_options))
     handle, is_stand_in = cfg.teacher_handle, cfg.teacher_handle == STAND_IN
     if is_stand_in:
         handle = stand_in(ss, layout.teacher, seed=cfg.seed)

@@ -14,7 +14,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from export import benchmark, flatbuffer, stream, vectors
+from export import benchmark, clips, flatbuffer, stream, vectors
 from pipeline import calibrate, spread
 from pipeline.report import fmt_value
 
@@ -44,14 +44,15 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=()) -> Fig
     test = corpus.test
     log.info(f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage, float reference "
              "on stock TFLite, all timed round-robin")
-    exits = benchmark.score_exits(made.files.exits, test.audio, test.labels, root=layout.root)
-    full_heads = model.predict(test.audio, verbose=0) if len(test) else None
-    embedding = {**benchmark.score_embedding(made.files.embedding, test.audio, targets.test, full_heads, layout.root),
+    # `test` is a corpus.Split or a shards.StreamedSplit: read a batch at a time (export.clips), never whole
+    exits = benchmark.score_exits(made.files.exits, test, test.labels, root=layout.root)
+    full_heads = clips.keras_predict(model, test) if len(test) else None
+    embedding = {**benchmark.score_embedding(made.files.embedding, test, targets.test, full_heads, layout.root),
                  "rank": made.embedding_rank}
     cosines = {e["index"]: e.get("cosine_to_teacher") for e in embedding["exits"]}
     settings = stream.read_settings(layout)
     hop_frames = settings["frames"] // 2  # a decision every half window, as `classify_long` and `listen` make them
-    ms = benchmark.latencies(made.files.exits, made.files.stages, made.files.float_reference, test.audio, runs=runs,
+    ms = benchmark.latencies(made.files.exits, made.files.stages, made.files.float_reference, test, runs=runs,
                              stream=(made.files.stream[0], made.files.stream[1], settings, hop_frames),
                              twin_files=twin_files)
     stage_ms, float_ms = ms["stages"], ms["float_reference"]
@@ -67,7 +68,7 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=()) -> Fig
              f"{exits[-1]['latency_ms']:.2f} ms")
     sweep = calibrate.sweep(probs, test.labels, stage_ms) if len(test) else []
     chosen = _choose_thresholds(made, corpus.validation, probs, test, stage_ms, exits)
-    calibrate.write_thresholds(layout, chosen, len(exits), int(test.audio.shape[1]))
+    calibrate.write_thresholds(layout, chosen, len(exits), test.clip_samples)
     honest = calibrate.cross_validated(probs, test.labels, stage_ms)
     for name, c in chosen.items():
         h = honest[name]
@@ -100,7 +101,7 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=()) -> Fig
         early_exit=sweep,
         early_exit_targets=early_exit_targets,
         early_exit_per_class_mean_exit=per_class,
-        parity=benchmark.parity(model, made.flatbuffer, test.audio[:64]),
+        parity=benchmark.parity(model, made.flatbuffer, clips.head(test, 64)),
         embedding_model=embedding,
         streaming=live,
         targets=targets_met(exits, stages, performance, early_exit_targets, live, len(made.flatbuffer),
@@ -112,7 +113,7 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=()) -> Fig
 def _float_twin(twin_files, twin_ms, exits, probs, test, layout):
     """The float twin's exits beside the binary ones: accuracy, latency, bytes and the binarization gap
     (float minus binary accuracy on the same test clips, with the paired standard error)."""
-    twin = benchmark.score_float_twin(twin_files, test.audio, test.labels, root=layout.root)
+    twin = benchmark.score_float_twin(twin_files, test, test.labels, root=layout.root)
     gaps = []
     for t, e, p, ms in zip(twin, exits, probs, twin_ms):
         t["latency_ms"] = ms
@@ -199,7 +200,7 @@ def _choose_thresholds(made, validation, probs, test, stage_ms, exits):
     """Each target's threshold, chosen on the validation clips and scored on the test clips (which
     never chose it); without validation clips, chosen on the test clips (said in `chosen_on`)."""
     if validation is not None and len(validation):
-        val = benchmark.score_exits(made.files.exits, validation.audio, validation.labels)
+        val = benchmark.score_exits(made.files.exits, validation, validation.labels)
         val_probs = [v.pop("probs") for v in val]
         picked = calibrate.choose(calibrate.sweep(val_probs, validation.labels, stage_ms), val[-1]["accuracy"])
         chosen = {}

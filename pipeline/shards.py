@@ -7,13 +7,14 @@ cfg = config.from_argv(["--data", "data/keywords", "--data-format", "shards"])
 ss = shards.write(cfg.data, "OUT/shards", seed=0)        # decodes what is not on disk yet; resumes
 ss.counts()                                              # {"train": 960, "test": 240, ...}
 # after `pipeline.extract` has written the teacher's embeddings of every shard:
-c = ss.corpus(targets_dir, fraction=0.0, seed=0)         # a ShardedCorpus: train/unlabeled stream, test in memory
+c = ss.corpus(targets_dir, fraction=0.0, seed=0)         # a ShardedCorpus: every split read from disk
 ds, val_ds, n = c.distillation().datasets(lambda emb, label: emb, batch_size=32, seed=0)
 ```
 Layout of a shard folder:
 
     manifest.json              what was decoded from where: labels, skipped files, noise recordings, and
                                per shard its split, clip count, labels and SHA-256 (written after each shard)
+    train-00000.tfrecord.json  the decode worker's sidecar of that shard (the same facts, and its sources)
     train-00000.tfrecord …     one tf.train.Example per clip: `audio` (int16 PCM at 16 kHz, little-endian),
                                `label` (-1: none), `split`, `id` (the file, or "path#piece"), `path`,
                                `piece`, `fingerprint` (path, size, mtime: what the teacher cache keys on)
@@ -25,7 +26,8 @@ Every shard and sidecar is written atomically (`export.files.atomic_write`) and 
 manifest (SHA-256, counts, ids) before it is trusted: a killed decode or extraction resumes at the
 first shard it had not finished, and a corrupt shard is rewritten. The training splits (train,
 unlabeled) are streamed (interleaved shards, a bounded shuffle buffer, prefetch); the test and
-validation splits, a small fixed share, are read into memory for scoring and calibration.
+validation splits are read in order, a batch at a time, whenever they are scored or calibrated on
+(`StreamedSplit`): only their labels, ids and teacher embeddings stay in memory.
 """
 import dataclasses
 import hashlib
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 TARGETS = "targets"
 SPLITS = ("train", "validation", "test", "unlabeled")
-STREAMED = ("train", "unlabeled")  # read from disk while training; the others are loaded for scoring
+STREAMED = ("train", "unlabeled")  # read from disk while training; the others each time they are scored
 FORMAT_VERSION = 1
 
 
@@ -137,16 +139,48 @@ def _decode(p: Planned, clip_samples):
     return records, labels, skipped
 
 
+def _source(p: Planned):
+    """A digest of the files a planned shard is made from: a decode worker's sidecar names what it decoded."""
+    return hashlib.sha1(f"{p.name}|{p.split}|".join(c.path for c in p.clips).encode()).hexdigest()
+
+
+def decode_shard(root, p: Planned, clip_samples) -> dict:
+    """Decode the clips of one planned shard and write the shard under `root`, then its sidecar
+    (`<name>.json`: split, clip count, SHA-256, labels, skipped files, source digest), both atomically;
+    returns the sidecar. What a decode worker does, in this process or on Beam (`beam_extract.decode`)."""
+    records, labels, skipped = _decode(p, clip_samples)
+    path = write_records(os.path.join(root, p.name), records)
+    side = {"split": p.split, "clips": len(records), "sha256": sha256(path), "labels": labels, "skipped": skipped,
+            "source": _source(p), "pid": os.getpid()}
+    atomic_write(path + ".json", json.dumps(side).encode())
+    return side
+
+
+def _decoded(root, p: Planned):
+    """The sidecar of a shard a decode worker wrote, checked against the shard and its plan; None if absent
+    or not trusted."""
+    path = os.path.join(root, p.name)
+    side = read_json(path + ".json")
+    if side is None or side.get("source") != _source(p) or not os.path.exists(path) or \
+            sha256(path) != side.get("sha256"):
+        return None
+    return side
+
+
 def _corpus_key(data, seed, shard_clips, ds, planned):
     files = hashlib.sha1("\n".join(f"{p.name}|" + "|".join(c.path for c in p.clips) for p in planned).encode())
     return config.key(data, extra={"seed": seed, "shard_clips": shard_clips, "labels": list(ds.labels),
                                    "files": files.hexdigest(), "version": FORMAT_VERSION})
 
 
-def write(data, root, seed=0, shard_clips=1000, progress=None) -> "ShardSet":
+def write(data, root, seed=0, shard_clips=1000, progress=None, decoder: Optional[Callable] = None) -> "ShardSet":
     """Decode the task `data` (a `config.DataConfig`) into shards under `root`, skipping every shard
     already written whole (listed in the manifest with a matching SHA-256). A folder made from other
-    files or settings is rewritten. Returns the `ShardSet`."""
+    files or settings is rewritten. Returns the `ShardSet`.
+
+    `decoder(root, planned, clip_samples)` decodes the shards still to do elsewhere (e.g. `beam_extract.decode`:
+    workers run `decode_shard` and leave each shard's sidecar); this process then checks every sidecar and
+    writes the manifest. Without it, the shards are decoded here, one after the other."""
     progress = progress or log.info
     root = os.path.abspath(str(root))
     os.makedirs(root, exist_ok=True)
@@ -164,23 +198,31 @@ def write(data, root, seed=0, shard_clips=1000, progress=None) -> "ShardSet":
              "shards": {}, "complete": False}
     for w in ds.warnings:
         log.warning(f"warning: {w}")
-    t0, done, decoded = time.perf_counter(), 0, 0
+    t0, decoded = time.perf_counter(), 0
+    todo = []
     for i, p in enumerate(planned):
         path = os.path.join(root, p.name)
         meta = m["shards"].get(p.name)
-        if meta is not None and os.path.exists(path) and sha256(path) == meta["sha256"]:
-            done += meta["clips"]
-            continue
-        records, labels, skipped = _decode(p, data.clip_samples)
-        write_records(path, records)
-        m["shards"][p.name] = {"split": p.split, "clips": len(records), "sha256": sha256(path), "labels": labels,
-                               "skipped": skipped, "index": i}
+        if not (meta is not None and os.path.exists(path) and sha256(path) == meta["sha256"]):
+            todo.append((i, p))
+    if todo and decoder is not None:
+        progress(f"shards: decoding {len(todo)} of {len(planned)} shards on the extraction runner")
+        decoder(root, [p for _, p in todo], data.clip_samples)
+    for k, (i, p) in enumerate(todo, 1):
+        if decoder is None:
+            side = decode_shard(root, p, data.clip_samples)
+        else:
+            side = _decoded(root, p)
+            if side is None:
+                raise ShardError(f"{os.path.join(root, p.name)}: the decode workers left no shard that checks out "
+                                 "(missing, or its SHA-256 or sources differ from its sidecar); rerun the decode")
+        m["shards"][p.name] = {k_: side[k_] for k_ in ("split", "clips", "sha256", "labels", "skipped")} | {"index": i}
         atomic_write(manifest_path, json.dumps(m, indent=1).encode())  # after each shard: a kill loses one
-        done += len(records)
         decoded += len(p.clips)
-        rate = decoded / max(time.perf_counter() - t0, 1e-9)
-        progress(f"shards: {p.name} written ({len(records)} clips; {i + 1}/{len(planned)} shards, "
-                 f"{rate:.0f} files/s decoded)")
+        if decoder is None:
+            rate = decoded / max(time.perf_counter() - t0, 1e-9)
+            progress(f"shards: {p.name} written ({side['clips']} clips; {k}/{len(todo)} shards to do, "
+                     f"{rate:.0f} files/s decoded)")
     stale = set(m["shards"]) - {p.name for p in planned}
     for name in stale:
         del m["shards"][name]
@@ -278,12 +320,12 @@ class ShardSet:
                           sum(float(sides[n]["sum_sq"]) for n in names), frozenset(drop), shuffle_buffer)
 
         train = stream("train")
-        validation, test = stream("validation").load(), stream("test").load()
+        validation, test = stream("validation").split(), stream("test").split()
         if not len(validation[0]) and fraction:
             labels = np.asarray([lab for n in self.shards("train") for lab in self.meta(n)["labels"]], np.int64)
             held = corpus.validation_indices(labels, fraction, seed)
             if len(held):
-                validation = train.load(keep=held)
+                validation = train.split(keep=held)
                 train = dataclasses.replace(train, drop=frozenset(int(i) for i in held),
                                             sum_sq=train.sum_sq - float(np.sum(np.square(
                                                 validation[1].astype(np.float64)))))
@@ -386,10 +428,10 @@ class Stream:
         keep[list(self.drop)] = False
         return keep
 
-    def records(self, keep=None, in_order=True, seed=0):
-        """tf.data of (int16 PCM, label, embedding) for the kept positions (`keep`: bool per position; default
-        every position not dropped): compact, for the shuffle buffer (`to_float` makes the audio). In order,
-        one shard after the other; else a seeded shard order, four shards interleaved by two threads."""
+    def records(self, keep=None, in_order=True, seed=0, with_id=False):
+        """tf.data of (int16 PCM, label, embedding[, id]) for the kept positions (`keep`: bool per position;
+        default every position not dropped): compact, for the shuffle buffer (`to_float` makes the audio). In
+        order, one shard after the other; else a seeded shard order, four shards interleaved by two threads."""
         import tensorflow as tf
         keep = self._kept() if keep is None else keep
         offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
@@ -415,15 +457,33 @@ class Stream:
             with tf.control_dependencies([tf.debugging.assert_equal(ex["id"], tt["id"], message="audio and "
                                                                     "target shards disagree on clip ids")]):
                 pcm = tf.ensure_shape(tf.io.decode_raw(ex["audio"], tf.int16), [self.clip_samples])
-                return pcm, ex["label"], tf.identity(tt["embedding"])
+                out = pcm, ex["label"], tf.identity(tt["embedding"])
+                return out + (tf.identity(ex["id"]),) if with_id else out
         return ds.map(parse) if in_order else ds.map(parse, num_parallel_calls=2, deterministic=True)
 
-    def load(self, keep=None):
-        """(Split, embeddings [n, dim]) of the positions `keep` (indices among the kept clips; default all) in
-        memory: for the small test and validation splits."""
+    def _mask(self, keep=None):
+        """bool per position: the positions `keep` (indices among the kept clips; default all kept clips)."""
         kept = np.flatnonzero(self._kept())
         mask = np.zeros(sum(self.counts), bool)
         mask[kept if keep is None else kept[np.asarray(keep, np.int64)]] = True
+        return mask
+
+    def split(self, keep=None) -> Tuple["StreamedSplit", np.ndarray]:
+        """(StreamedSplit, embeddings [n, dim]) of the positions `keep` (indices among the kept clips; default
+        all): labels, ids and teacher embeddings in memory, the audio read from the shards whenever it is
+        scored (the test and validation splits, which grow with the corpus)."""
+        mask = self._mask(keep)
+        labels, embs, ids = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)], []
+        for _, y, e, i in (self.records(mask, with_id=True).batch(1024).as_numpy_iterator() if mask.any() else ()):
+            labels.append(y)
+            embs.append(e)
+            ids += [x.decode() for x in i]
+        return StreamedSplit(self, mask, np.concatenate(labels), tuple(ids)), np.concatenate(embs)
+
+    def load(self, keep=None):
+        """(Split, embeddings [n, dim]) of the positions `keep` (indices among the kept clips; default all) in
+        memory (tests compare it with the in-memory path; a run scores a `split`)."""
+        mask = self._mask(keep)
         xs, ys, es, ids = [], [], [], []
         import tensorflow as tf
         pos = 0
@@ -481,16 +541,55 @@ class Stream:
         return ds, val, len(train_i)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class StreamedSplit:
+    """A split scored from disk: `labels` and `ids` in memory, the audio read from the shards in order,
+    `batches(size)` at a time, each time it is scored (`export.clips`): what `corpus.Split` is, without
+    holding the audio.
+
+    ```python
+    test, test_embeddings = stream.split()
+    for batch in test.batches(256):        # float32 [<= 256, samples]
+        ...
+    ```
+    """
+    stream: Stream
+    mask: np.ndarray  # bool per position of `stream`
+    labels: np.ndarray
+    ids: Tuple[str, ...]
+
+    def __len__(self):
+        return len(self.ids)
+
+    @property
+    def clip_samples(self) -> int:
+        return self.stream.clip_samples
+
+    def _audio(self):
+        return self.stream.records(self.mask).map(lambda pcm, label, emb: to_float(pcm))
+
+    def batches(self, size=256):
+        """The clips in order, float32 [<= size, samples] at a time."""
+        if len(self):
+            yield from self._audio().batch(size).prefetch(1).as_numpy_iterator()
+
+    def head(self, n):
+        """The first `n` clips, float32 [<= n, samples]."""
+        got = list(self._audio().take(n).batch(max(1, n)).as_numpy_iterator()) if len(self) and n else []
+        return got[0] if got else np.zeros((0, self.clip_samples), np.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class ShardedCorpus:
-    """`corpus.Corpus` with the training splits on disk: `train` and `unlabeled` are `Stream`s (teacher
-    embeddings included), `test` and `validation` `corpus.Split`s with their embeddings in memory."""
+    """`corpus.Corpus` with every split on disk: `train` and `unlabeled` are `Stream`s (teacher
+    embeddings included), `test` and `validation` `StreamedSplit`s (labels and teacher embeddings in
+    memory, audio read when scored)."""
     root: str
     labels: Tuple[str, ...]
     train: Stream
-    test: corpus.Split
+    test: StreamedSplit
     test_targets: np.ndarray
-    validation: Optional[corpus.Split] = None
+    validation: Optional[StreamedSplit] = None
     validation_targets: Optional[np.ndarray] = None
     unlabeled: Optional[Stream] = None
     noise: Tuple[np.ndarray, ...] = ()

@@ -25,6 +25,7 @@ import tensorflow as tf
 from models import students
 from models.frontend import SAMPLE_RATE
 from pipeline import augment as augment_lib
+from export import clips
 from export.files import atomic_write, read_json
 from pipeline import calibrate, config, curves, distill
 from pipeline.log import progress_bars
@@ -89,7 +90,7 @@ def reuse(model, path):
 def calibrate_exits(model, split):
     """Fit each exit's temperature on the labelled clips of `split` and fold it into its classifier
     (kernel and bias / T: the exported files need no extra op); returns the temperatures."""
-    probs = model.predict(split.audio, verbose=0)
+    probs = clips.keras_predict(model, split)  # a corpus.Split or a shards.StreamedSplit, a batch at a time
     temperatures = []
     for name in students.exit_names(model):
         t = calibrate.fit_temperature(probs[name], split.labels)
@@ -133,7 +134,7 @@ def build_model(corpus, targets, cfg, float_twin=False):
         if float_twin:
             return students.float_twin(build_model(corpus, targets, cfg))
         return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
-                              clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth,
+                              clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth, block=s.block,
                               spec_augment=s.spec_augment, seed=cfg.seed, head_pool=s.head_pool,
                               head_bands=s.head_bands, embedding_pool=s.embedding_pool, num_mel_bins=s.mel_bins,
                               frontend=frontend(s))
@@ -182,7 +183,7 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
     streamed = getattr(corpus, "streamed", False)  # pipeline.shards: the clips and their targets come from disk
     x, y = (corpus.distillation(), None) if streamed else distillation_set(corpus, targets, views, t.view_mode)
-    clips = (lambda split: split) if streamed else (lambda split: split.audio)
+    train_clips = corpus.train if streamed else corpus.train.audio
     common = dict(batch_size=t.batch_size, out_dir=layout.root, verbose=progress_bars(), seed=cfg.seed, tag=key)
     augment = augment_lib.waveform(noise=list(corpus.noise), seed=cfg.seed) if t.augment else False
     train = dict(loss=t.loss, exit_weights=exit_weights, optimizer=t.optimizer, augment=augment,
@@ -219,13 +220,13 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
           lambda: distill.distill(model, x, guide.targets(x, y) if guide else y, epochs=t.epochs,
                                   lr=t.lr, callbacks=watch, **train, **common))
     phase("heads", f"training {cfg.student.exits} classifier heads for {t.head_epochs} epochs (frozen backbone)",
-          lambda: distill.train_heads(model, clips(corpus.train), None if streamed else corpus.train.labels,
+          lambda: distill.train_heads(model, train_clips, None if streamed else corpus.train.labels,
                                       epochs=t.head_epochs,
                                       **common))
     if t.fine_tune_epochs:
         phase("fine_tune", f"fine-tuning everything for {t.fine_tune_epochs} epochs (distillation + "
                            f"{t.label_weight} x label loss at every exit)",
-              lambda: distill.fine_tune(model, clips(corpus.train),
+              lambda: distill.fine_tune(model, train_clips,
                                         None if streamed else guide.targets(corpus.train.audio, targets.train)
                                         if guide else targets.train,
                                         None if streamed else corpus.train.labels,

@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from export import convert, flatbuffer
 from helpers import CLIP, distill_losses, small, tone_batch, tone_clip
-from models import students
+from export.interpreter import LceModel
+from models import blocks, students
 from pipeline import distill
 
 
@@ -50,7 +51,7 @@ def test_unknown_family_is_a_clear_error():
 
 def test_registry_has_four_families():
     assert {"quicknet", "binarydensenet", "birealnet", "meliusnet"} <= set(students.FAMILIES)
-    assert students.family_options("quicknet") == {"width": 48, "depth": 3, "first_depth": 1}
+    assert students.family_options("quicknet") == {"width": 48, "depth": 3, "first_depth": 1, "block": "quicknet"}
 
 
 @pytest.mark.slow
@@ -88,9 +89,35 @@ def test_families_build_with_k_exits_and_depth(family, exits):
     assert n_quant[1] == 2 * n_quant[0]
 
 
+@pytest.mark.slow
+def test_react_block_learns_its_thresholds_and_keeps_the_same_binary_convolutions(batch):
+    x, _, t = batch
+    plain, react = small("quicknet"), small("quicknet", block="react")
+    n_quant = sum(lyr.__class__.__name__ == "QuantConv2D" for lyr in react.layers)
+    shifts = [lyr for lyr in react.layers if isinstance(lyr, blocks.LearnedShift)]
+    assert len(shifts) == n_quant == sum(isinstance(lyr, blocks.RPReLU) for lyr in react.layers)
+    before = distill_losses(react, x, t, training=True)
+    distill.distill(react, x, t, epochs=20, batch_size=8, lr=5e-3, verbose=0, val_fraction=0.0, augment=False)
+    assert all(a < 0.9 * b for a, b in zip(distill_losses(react, x, t, training=True), before))
+    assert all(np.abs(s.shift.numpy()).max() > 1e-4 for s in shifts)  # every threshold moved off zero
+    fb = convert.to_lce(react)
+    a, b = flatbuffer.inspect(convert.to_lce(plain)), flatbuffer.inspect(fb)
+    assert b["op_counts"]["LceBconv2d"] == a["op_counts"]["LceBconv2d"] == n_quant  # still every conv binary
+    assert b["binary_macs"] == a["binary_macs"]
+    got = LceModel(fb).predict(x[:4])["exit2_embedding"]  # LCE computes what Keras does
+    np.testing.assert_allclose(got, react(x[:4])["exit2_embedding"], rtol=1e-3, atol=1e-3)
+    again = tf.keras.Model.from_config(react.get_config())  # the layers serialize (get_config)
+    again.set_weights(react.get_weights())
+    np.testing.assert_allclose(again(x[:2])["exit1_embedding"], react(x[:2])["exit1_embedding"], rtol=1e-5)
+    twin = students.float_twin(react)
+    assert not students.is_binary(twin) and twin.count_params() == react.count_params()
+
+
 def test_bad_family_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="takes no \\['blocks'\\]"):
         students.build("quicknet", blocks=3)
+    with pytest.raises(ValueError, match="unknown quicknet block 'nope'"):
+        students.build("quicknet", block="nope")
     with pytest.raises(ValueError, match="depth must be a whole number >= 1"):
         students.build("birealnet", depth=0)
     with pytest.raises(ValueError, match="at least one exit"):

@@ -1,5 +1,6 @@
 """Teacher extraction over shards (pipeline.extract): in this process and on Apache Beam's
 DirectRunner with two worker processes, against the in-memory path; reruns and resumes."""
+import json
 import os
 import shutil
 
@@ -46,8 +47,14 @@ def test_an_interrupted_extraction_resumes_and_a_rerun_embeds_nothing(task_dir, 
 def test_beam_direct_runner_gives_the_in_process_embeddings(task_dir, stand_in_teacher, tmp_path):
     pytest.importorskip("apache_beam")
     _, goal = _in_memory(task_dir, stand_in_teacher, tmp_path / "mem")
-    ss = shards.write(_cfg(task_dir, tmp_path).data, tmp_path / "shards", shard_clips=4)
     opts = "--runner DirectRunner --direct_num_workers 2 --direct_running_mode multi_processing"
+    data = _cfg(task_dir, tmp_path).data
+    ss = shards.write(data, tmp_path / "shards", shard_clips=4, decoder=extract.decoder("beam", opts))
+    here = shards.write(data, tmp_path / "here", shard_clips=4)  # decoded in this process
+    assert ss.names == here.names and ss.counts() == here.counts()
+    for n in ss.names:  # the audio files were decoded by the runner's workers, into the same shards
+        assert ss.meta(n)["sha256"] == here.meta(n)["sha256"]
+        assert json.load(open(ss.path(n) + ".json"))["pid"] != os.getpid()
     tdir, info = extract.extract(ss, stand_in_teacher, cache_dir=str(tmp_path / "cache"), runner="beam",
                                  beam_options=opts)
     assert info["runner"] == "beam" and info["clips_embedded"] == 24 and info["shards_embedded"] == len(ss.names) == 7

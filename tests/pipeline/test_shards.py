@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from export import clips
 from export.layout import Layout
 from pipeline import augment, config, corpus, datasets, distill, extract, shards, student, targets
 
@@ -103,7 +104,32 @@ def test_calibration_fraction_holds_out_the_same_clips_as_in_memory(task_dir, tm
     c = ss.corpus(_fake_targets(ss), fraction=0.34, seed=0, noise=False)
     mem = corpus.load_corpus(cfg.data).with_validation(0.34, seed=0)
     assert c.validation.ids == mem.validation.ids and len(c.train) == len(mem.train)
-    np.testing.assert_array_equal(c.validation.audio, mem.validation.audio)
+    np.testing.assert_array_equal(np.concatenate(list(c.validation.batches(2))), mem.validation.audio)
+    np.testing.assert_array_equal(c.validation.labels, mem.validation.labels)
+
+
+def test_test_split_is_read_from_disk_and_scores_as_the_in_memory_split(task_dir, tmp_path):
+    cfg = _cfg(task_dir, tmp_path)
+    ss = shards.write(cfg.data, tmp_path / "shards", seed=0, shard_clips=4)
+    tdir = _fake_targets(ss)
+    c = ss.corpus(tdir, noise=False)
+    mem = corpus.load_corpus(cfg.data, seed=0).test
+    assert isinstance(c.test, shards.StreamedSplit) and not hasattr(c.test, "audio")  # no array held
+    assert c.test.ids == mem.ids and len(c.test) == len(mem) == 6 and c.test.clip_samples == mem.clip_samples
+    np.testing.assert_array_equal(c.test.labels, mem.labels)
+    for size in (1, 4, 64):  # batches cross shard boundaries (4 clips a shard) and end short
+        got = list(c.test.batches(size))
+        assert [len(b) for b in got] == [len(b) for b in mem.batches(size)]
+        np.testing.assert_array_equal(np.concatenate(got), mem.audio)
+    np.testing.assert_array_equal(c.test.head(2), mem.head(2))
+    np.testing.assert_array_equal(clips.head(c.test, 1), mem.audio[:1])
+    assert c.test_targets.shape == (6, 8)
+    np.testing.assert_array_equal(c.test_targets, ss.corpus(tdir, noise=False).test.stream.load()[1])
+    # a Keras model scores the streamed split as it scores the array
+    inp = tf.keras.Input((mem.clip_samples,))
+    model = tf.keras.Model(inp, {"m": tf.reduce_mean(inp, axis=1, keepdims=True)})
+    np.testing.assert_allclose(clips.keras_predict(model, c.test, size=4)["m"],
+                               model.predict(mem.audio, verbose=0)["m"], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.slow
