@@ -234,6 +234,9 @@ class TrainConfig:
     twin_teacher: float = setting(0.0, "distil each binary exit toward this share of the trained float twin's "
                                        "exit embedding (the rest: the teacher's); trains the twin first (default: 0)",
                                   _number(0, 1))
+    twin_init: bool = setting(False, "start the binary student from the trained float twin's weights (trains "
+                                     "the twin first, or reuses its checkpoint), as Bi-Real Net and ReActNet start "
+                                     "from a real-valued network (default: off)")
     self_distill: float = setting(0.0, "in the fine-tune, the earlier exits learn this mix of the last exit's "
                                        "probabilities with the labels (0: labels only; default: 0)", _number(0, 1))
     teacher_views: int = setting(0, "distil also on this many teacher views of every distillation clip: copies "

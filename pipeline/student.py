@@ -103,19 +103,19 @@ def calibrate_exits(model, split):
 
 class TwinGuide:
     """The float twin as a second teacher (`--twin-teacher W`): exit k's distillation target becomes
-    W × the trained twin's exit-k embedding + (1 - W) × the teacher's, both of the clean clip. The
-    twin is trained (or its checkpoint reused) when the guide is made."""
+    W × the trained twin's exit-k embedding + (1 - W) × the teacher's, both of the clean clip. `twin` is
+    the trained twin's Keras model (`train_student(..., float_twin=True).model`)."""
 
-    def __init__(self, corpus, targets, cfg, layout, model, views=None):
+    def __init__(self, targets, cfg, model, twin):
         self.weight = cfg.train.twin_teacher
         self.names = students.exit_names(model, students.EMBEDDING)
         self.scale = distill.target_scale(targets.distillation())  # the twin's outputs are in these units
         log.info(f"student: the float twin guides the binary student ({self.weight} of each exit's target)")
-        self.twin = train_student(corpus, targets, cfg, layout, float_twin=True, views=views)
+        self.twin = twin
 
     def targets(self, audio, teacher_embeddings):
         """{exitK_embedding: [n, dim]} in the teacher's units (audio [n, versions, samples]: [n, versions, dim])."""
-        out = self.twin.model.predict(audio.reshape(-1, audio.shape[-1]), verbose=0)
+        out = self.twin.predict(audio.reshape(-1, audio.shape[-1]), verbose=0)
         w = self.weight
         return {n: (1.0 - w) * teacher_embeddings + w * np.asarray(out[n]).reshape(teacher_embeddings.shape) * self.scale
                 for n in self.names}
@@ -142,10 +142,11 @@ def build_model(corpus, targets, cfg, float_twin=False):
 
 def training_key(corpus, targets, cfg, float_twin=False):
     """What the trained weights depend on (see the module docstring). The twin's never depend on
-    `twin_teacher`, which only guides the binary student."""
+    `twin_teacher` or `twin_init`, which only guide the binary student."""
     extra = {"seed": cfg.seed, "labels": list(corpus.labels), "teacher": targets.info["identity"]}
     if float_twin:
-        return config.key(cfg.data, cfg.teacher, cfg.student, dataclasses.replace(cfg.train, twin_teacher=0.0),
+        return config.key(cfg.data, cfg.teacher, cfg.student, dataclasses.replace(cfg.train, twin_teacher=0.0,
+                                                                                   twin_init=False),
                           extra={**extra, "float_twin": True})
     return config.key(cfg.data, cfg.teacher, cfg.student, cfg.train, extra=extra)
 
@@ -207,7 +208,13 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
         fn()
         save(model, done)
 
-    guide = TwinGuide(corpus, targets, cfg, layout, model, views) if t.twin_teacher and not float_twin else None
+    twin = None  # the trained float twin, when the binary student learns from it (trained first, or reused)
+    if (t.twin_teacher or t.twin_init) and not float_twin:
+        twin = train_student(corpus, targets, cfg, layout, float_twin=True, views=views).model
+    guide = TwinGuide(targets, cfg, model, twin) if t.twin_teacher and not float_twin else None
+    if t.twin_init and not float_twin:  # phases already done reload their own weights over these
+        log.info("student: starting from the trained float twin's weights (--twin-init)")
+        model.set_weights(twin.get_weights())
     ndim = getattr(x, "ndim", 2)  # a stream from shards: plain clips
     seen = (f"{len(x)} clips" + (f" ({len(views)} of them teacher views)" if ndim == 2 and views else "")
             + (f" in {x.shape[1]} versions each (the clip and {x.shape[1] - 1} teacher views, one drawn per "

@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
+from export.layout import Layout
 from helpers import small, tone_batch
-from pipeline import calibrate, distill, student
+from models import students
+from pipeline import calibrate, config, corpus, distill, student, targets
 from pipeline.corpus import Split
 
 
@@ -24,3 +26,20 @@ def test_temperatures_are_folded_into_the_classifiers():
         nll = [float(np.mean(-np.log(p[f"exit{k}_probs"][np.arange(len(y)), y] + 1e-12))) for p in (before, after)]
         assert nll[1] <= nll[0] + 1e-6  # on the clips it was fitted on, the calibrated exit is no worse
     np.testing.assert_allclose(after["exit2_embedding"], before["exit2_embedding"])  # the embedding is untouched
+
+
+@pytest.mark.slow
+def test_twin_init_starts_the_binary_student_from_the_trained_twin(task_dir, stand_in_teacher, tmp_path):
+    flags = ["--data", task_dir, "--teacher", stand_in_teacher, "--clip-seconds", "0.5", "--epochs", "0",
+             "--head-epochs", "0", "--fine-tune-epochs", "0", "--width", "8", "--depth", "1", "--out", str(tmp_path),
+             "--quiet"]
+    cfg, layout = config.from_argv(flags + ["--twin-init"]), Layout(tmp_path)
+    c, goal = targets.teacher_targets(corpus.load_corpus(cfg.data), cfg, layout)
+    started = student.train_student(c, goal, cfg, layout)  # trains the twin first (no epochs: its own init)
+    twin = student.train_student(c, goal, cfg, layout, float_twin=True)  # the checkpoint the start came from
+    assert students.is_binary(started.model) and not students.is_binary(twin.model)
+    for a, b in zip(started.model.get_weights(), twin.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    plain = student.train_student(c, goal, config.from_argv(flags), layout)  # without: its own weights
+    assert plain.key != started.key and twin.key == student.training_key(c, goal, config.from_argv(flags), True)
+    assert any(not np.array_equal(a, b) for a, b in zip(plain.model.get_weights(), twin.model.get_weights()))
