@@ -87,11 +87,10 @@ def float_predict(fb, x):
     it, index = _stock_interpreter(fb, clips.head(x, 1))
     outputs = [d["index"] for d in it.get_output_details()]
     got = []
-    for b in clips.batches(x):
-        for i in range(len(b)):
-            it.set_tensor(index, np.ascontiguousarray(b[i:i + 1], np.float32))
-            it.invoke()
-            got.append([it.get_tensor(o) for o in outputs])
+    for one in clips.each(x):
+        it.set_tensor(index, np.ascontiguousarray(one, np.float32))
+        it.invoke()
+        got.append([it.get_tensor(o) for o in outputs])
     return {n: np.concatenate([g[j] for g in got]) for j, n in enumerate(output_order(fb))}
 
 

@@ -9,6 +9,8 @@ streamed from TFRecord shards, so that a test split of any size is never held wh
 from export import clips
 for batch in clips.batches(audio_or_split, 256):
     ...
+for one in clips.each(audio_or_split):          # [1, samples] at a time
+    ...
 first = clips.head(audio_or_split, 1)          # [1, samples]: what a latency is timed on
 ```
 """
@@ -28,6 +30,13 @@ def batches(clips, size: int = BATCH) -> Iterator[np.ndarray]:
         yield clips[i:i + size]
 
 
+def each(clips) -> Iterator[np.ndarray]:
+    """The clips one at a time, each as a batch of one [1, samples] (what an interpreter is invoked on)."""
+    for b in batches(clips):
+        for i in range(len(b)):
+            yield b[i:i + 1]
+
+
 def head(clips, n: int) -> np.ndarray:
     """The first `n` clips (fewer if there are fewer) as a float32 array."""
     if hasattr(clips, "head"):
@@ -35,7 +44,7 @@ def head(clips, n: int) -> np.ndarray:
     return np.asarray(clips[:n], np.float32)
 
 
-def concat_outputs(parts):
+def _concat(parts):
     """[{name: [b, ...]}] of successive batches → {name: [n, ...]} (an empty dict for no batches)."""
     parts = list(parts)
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
@@ -43,7 +52,7 @@ def concat_outputs(parts):
 
 def keras_predict(model, clips, size: int = BATCH) -> dict:
     """A Keras model's outputs ({name: [n, ...]}) over `clips`, read batch by batch."""
-    return concat_outputs({k: np.asarray(v) for k, v in _named(model, model.predict_on_batch(b)).items()}
+    return _concat({k: np.asarray(v) for k, v in _named(model, model.predict_on_batch(b)).items()}
                           for b in batches(clips, size))
 
 

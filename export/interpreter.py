@@ -34,7 +34,7 @@ class LceModel:
     def predict(self, x):
         """Inputs (an array, or clips read in batches: `export.clips`), run one at a time → {output name:
         [n, ...]}."""
-        outs = [self.run(b[i:i + 1]) for b in clips.batches(x) for i in range(len(b))]
+        outs = [self.run(one) for one in clips.each(x)]
         return {n: np.concatenate([o[j] for o in outs]) for j, n in enumerate(self.names)}
 
     def latency_ms(self, x, runs=50, warmup=5):

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 TARGETS = "targets"
 SPLITS = ("train", "validation", "test", "unlabeled")
-STREAMED = ("train", "unlabeled")  # read from disk while training; the others each time they are scored
 FORMAT_VERSION = 1
 
 
@@ -139,9 +138,14 @@ def _decode(p: Planned, clip_samples):
     return records, labels, skipped
 
 
+def _listing(p: Planned):
+    """A planned shard's name and source files, one line: what the corpus key and a sidecar's source digest hash."""
+    return f"{p.name}|" + "|".join(c.path for c in p.clips)
+
+
 def _source(p: Planned):
     """A digest of the files a planned shard is made from: a decode worker's sidecar names what it decoded."""
-    return hashlib.sha1(f"{p.name}|{p.split}|".join(c.path for c in p.clips).encode()).hexdigest()
+    return hashlib.sha1(f"{_listing(p)}|{p.split}".encode()).hexdigest()
 
 
 def decode_shard(root, p: Planned, clip_samples) -> dict:
@@ -168,7 +172,7 @@ def _decoded(root, p: Planned):
 
 
 def _corpus_key(data, seed, shard_clips, ds, planned):
-    files = hashlib.sha1("\n".join(f"{p.name}|" + "|".join(c.path for c in p.clips) for p in planned).encode())
+    files = hashlib.sha1("\n".join(_listing(p) for p in planned).encode())
     return config.key(data, extra={"seed": seed, "shard_clips": shard_clips, "labels": list(ds.labels),
                                    "files": files.hexdigest(), "version": FORMAT_VERSION})
 
