@@ -97,13 +97,13 @@ def depths(exits, depth):
 
 
 @register("quicknet")
-def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="quicknet"):
+def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react"):
     """QuickNet-style: float stem, `depth` binary residual blocks per section (`first_depth` in the
     first: a cheap first exit, the later sections carry the work; None: `depth` there too), and
     between sections a transition with no MACs (pooling, channels doubled by concatenation). A
-    `depth` of one number per section overrides both. `block` (`blocks.RESIDUAL_BLOCKS`): "quicknet"
-    (x + BN(ReLU(bconv(x)))) or "react" (ReActNet's learned thresholds and RPReLU around the same
-    binary conv)."""
+    `depth` of one number per section overrides both. `block` (`blocks.RESIDUAL_BLOCKS`): "react"
+    (the default: ReActNet's learned thresholds and RPReLU around the binary conv) or "quicknet"
+    (x + BN(ReLU(bconv(x))), QuickNet's own block)."""
     _check(width=width, depth=depth, first_depth=first_depth)
     if block not in blocks.RESIDUAL_BLOCKS:
         raise ConfigError(f"unknown quicknet block '{block}'; choose one of {sorted(blocks.RESIDUAL_BLOCKS)}")

@@ -194,9 +194,9 @@ class StudentConfig:
     depth: Optional[object] = setting(None, "blocks per section, i.e. between two exits: one number, or one per "
                                             "section such as 1,3,3 (default: the family's: quicknet 1 then 3, "
                                             "birealnet 3, ...)", _depth)
-    block: Optional[str] = setting(None, "quicknet's residual block: quicknet (x + BN(ReLU(bconv(x))); the "
-                                         "family's default) or react (ReActNet: a learned sign threshold per "
-                                         "channel before the binary conv, RPReLU after the residual add)",
+    block: Optional[str] = setting(None, "quicknet's residual block: react (ReActNet: a learned sign threshold "
+                                         "per channel before the binary conv, RPReLU after the residual add; the "
+                                         "family's default) or quicknet (x + BN(ReLU(bconv(x))))",
                                    _choice("quicknet", "react"))
     spec_augment: bool = setting(True, "SpecAugment time/frequency masks on the log-mel features while training")
     mel_bins: int = setting(40, "log-mel bands of the front end (default: 40)", _whole(8))

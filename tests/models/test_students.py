@@ -51,7 +51,7 @@ def test_unknown_family_is_a_clear_error():
 
 def test_registry_has_four_families():
     assert {"quicknet", "binarydensenet", "birealnet", "meliusnet"} <= set(students.FAMILIES)
-    assert students.family_options("quicknet") == {"width": 48, "depth": 3, "first_depth": 1, "block": "quicknet"}
+    assert students.family_options("quicknet") == {"width": 48, "depth": 3, "first_depth": 1, "block": "react"}
 
 
 @pytest.mark.slow
@@ -92,7 +92,7 @@ def test_families_build_with_k_exits_and_depth(family, exits):
 @pytest.mark.slow
 def test_react_block_learns_its_thresholds_and_keeps_the_same_binary_convolutions(batch):
     x, _, t = batch
-    plain, react = small("quicknet"), small("quicknet", block="react")
+    plain, react = small("quicknet", block="quicknet"), small("quicknet")  # react: the default
     n_quant = sum(lyr.__class__.__name__ == "QuantConv2D" for lyr in react.layers)
     shifts = [lyr for lyr in react.layers if isinstance(lyr, blocks.LearnedShift)]
     assert len(shifts) == n_quant == sum(isinstance(lyr, blocks.RPReLU) for lyr in react.layers)
