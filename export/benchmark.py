@@ -107,15 +107,17 @@ def score_float_twin(twin_files, audio, labels, root=None):
     return results
 
 
-def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5, stream=None, twin_files=()):
+def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5, stream=None, twin_files=(),
+              baseline_file=None):
     """Median latency (ms, 1 thread) of every exit and stage with LCE's interpreter and of the float
     reference with stock TFLite, all timed round-robin in this process (`round_robin_ms`).
 
     `stream` = (stream/frontend.tflite, stream/stage_1.tflite, stream settings, hop frames) adds the live
     runtime's costs: the front end on one hop's new frames, and stage 1 from log-mel frames;
-    `twin_files` (float_twin/exit_K.tflite) the float twin's exits on stock TFLite + XNNPACK.
+    `twin_files` (float_twin/exit_K.tflite) the float twin's exits on stock TFLite + XNNPACK, `baseline_file`
+    the int8 baseline (`pipeline.baseline`) on stock TFLite + XNNPACK.
     Returns {"exits": [ms], "float_twin": [ms], "stages": [ms], "float_reference": ms or None,
-    "stream_frontend_hop": ms, "stream_stage1": ms}.
+    "stream_frontend_hop": ms, "frontend_clip": ms (the front end on the whole clip), "stream_stage1": ms}.
     """
     x1 = np.ascontiguousarray(clips.head(audio, 1), np.float32)  # every latency is of one clip
     exits = [LceModel(_read(p)) for p in exit_files]
@@ -131,15 +133,20 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
         stage1 = LceModel(_read(stage1_path))
         frames, hop_block = frontend.frames(x1[0])[None], x1[0, :frontend.block_samples(hop_frames)]
         fns["frontend_hop"] = lambda: frontend.frames(hop_block)
+        clip_frontend = FrameFrontEnd(_read(frontend_path), settings["frame_length"], settings["frame_step"])
+        fns["frontend_clip"] = lambda: clip_frontend.frames(x1[0])  # the front end's share of a clip's exit
         fns["stream_stage1"] = lambda: stage1.run(frames)
     for k, path in enumerate(twin_files, 1):
         fns[f"twin{k}"] = float_runner(_read(path), x1)
+    if baseline_file:
+        fns["baseline"] = float_runner(_read(baseline_file), x1)
     ms = round_robin_ms(fns, runs, warmup)
     return {"exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
             "float_twin": [ms[f"twin{k}"] for k in range(1, len(twin_files) + 1)],
             "stages": [ms[f"stage{k}"] for k in range(1, len(stages) + 1)],
             "float_reference": ms.get("float"), "stream_frontend_hop": ms.get("frontend_hop"),
-            "stream_stage1": ms.get("stream_stage1")}
+            "frontend_clip": ms.get("frontend_clip"), "stream_stage1": ms.get("stream_stage1"),
+            "baseline": ms.get("baseline")}
 
 
 def score_exits(exit_files, audio, labels, root=None):
@@ -313,3 +320,8 @@ def measure(layout, audio, runs=50):
     log.info(f"LCE exits (ms): {', '.join(f'{v:.3f}' for v in lat)}; stages (ms): "
              f"{', '.join(f'{v:.3f}' for v in stage_ms)}; float reference: {float_ms and round(float_ms, 3)} ms")
     return figs
+
+
+if __name__ == "__main__":  # an earlier version's command
+    from models.errors import retired_command
+    retired_command("export.benchmark", "benchmark")

@@ -67,6 +67,27 @@ def to_portable(model):
     return converter.convert()
 
 
+def to_int8(model, representative, batch=1):
+    """Convert with TensorFlow's stock converter to int8 (post-training quantization: weights and
+    activations int8, ranges from `representative` clips; float32 input and output, and float where
+    TFLite has no int8 kernel, such as LOG). The batch is fixed at `batch`, so every shape is static.
+
+    Args:
+        model: a float Keras model with one input.
+        representative: [n, ...] inputs that set the activation ranges (a hundred or so clips).
+        batch: the batch size the file takes.
+
+    Returns:
+        The flatbuffer (bytes); it runs on any TFLite runtime (XNNPACK runs its int8 ops).
+    """
+    spec = tf.TensorSpec([batch, *model.inputs[0].shape[1:]], tf.float32)
+    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[None].astype("float32")] for x in representative)
+    return converter.convert()
+
+
 def exit_model(model, k):
     """audio → exit k's classifier only ({exitK_probs})."""
     outs = {output_name(k, PROBS): model.get_layer(output_name(k, PROBS)).output}
@@ -121,7 +142,8 @@ def frontend_model(model):
     """Audio of any length [1, samples] → its log-mel frames [1, frames, bins, 1], with the model's own
     `LogMel` settings (the streaming runtime calls it once per hop on that hop's new frames)."""
     audio = tf.keras.Input((None,), name="audio_block")
-    frame = LogMel(**model.get_layer(FRONTEND).params, name=FRONTEND)(audio)
+    layer = model.get_layer(FRONTEND)
+    frame = LogMel(**layer.params, kind=layer.kind, name=FRONTEND)(audio)
     return tf.keras.Model(audio, frame, name=f"{model.name}_frontend")
 
 
@@ -205,7 +227,7 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None)
     stream = [atomic_write(layout.stream_frontend, to_portable(frontend_model(model))),
               atomic_write(layout.stream_stage1, to_lce(first)),
               stream_lib.write_settings(layout, model.get_layer(FRONTEND).params, first.inputs[0].shape[1],
-                                        model.inputs[0].shape[1])]
+                                        model.inputs[0].shape[1], kind=model.get_layer(FRONTEND).kind)]
     embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank)))
     say(f"export: classifier model.tflite, {n} exits, {n} stages, stream/ (LCE); embedding.tflite (heads "
         f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}) in {layout.root}")

@@ -52,6 +52,10 @@ def _macs(model, graph, op, name):
     if name == "BATCH_MATMUL":
         a = _shape(graph, op.inputs[0])
         return n_out * a[-1]
+    if name == "RFFT2D":  # a real FFT of length N: (N/4) log2 N complex multiplies, 4 real MACs each
+        n = _shape(graph, op.inputs[0])[-1]
+        rows = int(np.prod(_shape(graph, op.inputs[0])[:-1]))
+        return int(rows * n * np.log2(n)) if n > 1 else 0
     if name == "LceBconv2d":
         f = _shape(graph, op.inputs[1])  # [cout, kh, kw, packed cin]
         opts = flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None else {}
@@ -71,7 +75,9 @@ def inspect(fb):
             m = _macs(model, g, op, name)
             counts[name] += 1
             macs[name] += m
-            per_op.append({"op": name, "macs": m,
+            out = _shape(g, op.outputs[0]) if len(op.outputs) else []
+            int8 = len(op.inputs) > 0 and op.inputs[0] >= 0 and g.tensors[op.inputs[0]].type == schema.TensorType.INT8
+            per_op.append({"op": name, "macs": m, "elements": int(np.prod(out)) if out else 0, "int8": bool(int8),
                            "output": g.tensors[op.outputs[0]].name.decode() if len(op.outputs) else ""})
     total = sum(macs.values())
     binary = sum(v for k, v in macs.items() if k in BINARY_OPS)

@@ -40,13 +40,15 @@ def microphone_chunks(hop, device=None, seconds=None):
         import sounddevice as sd
     except (ImportError, OSError) as e:  # OSError: the package is there, the PortAudio library is not
         raise NoMicrophone(f"listening needs sounddevice and PortAudio ({e}); install them with "
-                           "pip install -e \".[listen]\" (and apt-get install libportaudio2), or pass --wav FILE") from None
+                           "pip install -e \".[listen]\" (and apt-get install libportaudio2), "
+                           "or pass --wav FILE") from None
     blocks = queue.Queue()
     try:
         stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=int(hop),
                                 device=device, callback=lambda data, frames, t, status: blocks.put(data[:, 0].copy()))
     except Exception as e:  # sounddevice.PortAudioError and ValueError for a bad device
-        raise NoMicrophone(f"cannot open the input device {device if device is not None else '(default)'}: {e}") from None
+        raise NoMicrophone(f"cannot open the input device "
+                           f"{device if device is not None else '(default)'}: {e}") from None
     read = 0
     with stream:
         while seconds is None or read < seconds * SAMPLE_RATE:

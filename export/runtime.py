@@ -140,8 +140,8 @@ class EarlyExitRuntime:
             if should_stop(probs, k, n, self.threshold):
                 break
             if ACTIVATION not in outs:
-                raise IncompleteExport(f"{self.layout.stage_files()[k - 1]} has no activation output for stage {k + 1}: "
-                                       "the stages folder mixes two exports")
+                raise IncompleteExport(f"{self.layout.stage_files()[k - 1]} has no activation output "
+                                       f"for stage {k + 1}: the stages folder mixes two exports")
             x = outs[ACTIVATION]
         ms = (time.perf_counter() - t0) * 1e3
         label = int(np.argmax(probs))
@@ -195,3 +195,8 @@ class StreamingRuntime(EarlyExitRuntime):
             r = self.run_stages(np.stack(self.frames)[None], first=self.first)
             r["frontend_ms"] = frontend_ms
             decisions.append(((self.frames_seen - s["frames"]) * s["frame_step"], r))
+
+
+if __name__ == "__main__":  # an earlier version's command
+    from models.errors import retired_command
+    retired_command("export.runtime", "classify")

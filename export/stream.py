@@ -24,11 +24,12 @@ from export.layout import IncompleteExport
 SETTINGS = "stream.json"
 
 
-def write_settings(layout, frontend_params, frames, clip_samples):
-    """stream/stream.json: what a live runtime needs to frame audio as the model did."""
+def write_settings(layout, frontend_params, frames, clip_samples, kind=None):
+    """stream/stream.json: what a live runtime needs to frame audio as the model did (and, for people,
+    which front end `kind` frontend.tflite computes)."""
     data = {"sample_rate": frontend_params["sample_rate"], "frame_length": frontend_params["frame_length"],
             "frame_step": frontend_params["frame_step"], "frames": int(frames), "clip_samples": int(clip_samples),
-            "num_mel_bins": frontend_params["num_mel_bins"]}
+            "num_mel_bins": frontend_params["num_mel_bins"], "kind": kind}
     return atomic_write(layout.path(layout.STREAM, SETTINGS), json.dumps(data, indent=2).encode())
 
 

@@ -3,22 +3,41 @@
 ```python
 import tensorflow as tf
 from models.frontend import LogMel, SpecAugment
-feats = LogMel(num_mel_bins=64)(tf.zeros([2, 16000]))   # [2, frames, 64, 1]
-feats = SpecAugment(seed=0)(feats, training=True)       # time/frequency masks, training only
+feats = LogMel(num_mel_bins=40)(tf.zeros([2, 16000]))          # [2, frames, 40, 1]
+feats = LogMel(num_mel_bins=40, kind="stft")(tf.zeros([2, 16000]))  # the same features, FFT ops
+feats = SpecAugment(seed=0)(feats, training=True)              # time/frequency masks, training only
+sorted(FRONTENDS)                                              # ['dft', 'gabor', 'stft']
 ```
-`tf.signal.stft` lowers to TFLite's RFFT2D + ComplexAbs, which LCE's converter and
-both interpreters (LCE and stock TFLite) run.
+How the spectrum is computed is chosen by name (`FRONTENDS`); on a device it is the cost that
+matters, since the front end runs in float on every clip before the first exit:
+
+- "stft": `tf.signal.stft`, which lowers to TFLite's RFFT2D + ComplexAbs (every FFT bin, then
+  the mel matmul).
+- "dft": the same log-mel features (to float rounding), with the DFT computed as one strided
+  convolution over the raw audio whose kernels are the windowed cosines and sines of only the
+  FFT bins the mel filters use, as Google's KWS front ends do (kws_streaming's
+  `mel_non_zero_only`, YAMNet's TFLite path). No framing op, no FFT op: one CONV_2D, which every
+  TFLite runtime runs with its optimised GEMM (ruy / XNNPACK, NEON on ARM).
+- "gabor": one complex Gabor filter per mel band (a Gaussian-windowed complex sinusoid at the
+  band's centre, its bandwidth the band's; LEAF's initialisation, Zeghidour et al. 2021), fixed,
+  as a strided convolution; log of the squared magnitude. 2 × num_mel_bins kernels instead of
+  2 × (used bins): about a sixth of "dft"'s multiply-accumulates at a 25 ms window.
 """
+import math
+
+import numpy as np
 import tensorflow as tf
 
 from models.errors import ConfigError
 
 SAMPLE_RATE = 16000  # Hz: the one sample rate of every clip, teacher call and model input
+FRONTEND_KINDS = ("dft", "gabor", "stft")
+DEFAULT_KIND = "stft"
 
 
 def log_mel(audio, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
             num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
-    """float32 audio [batch, samples] → log-mel magnitudes [batch, frames, num_mel_bins]."""
+    """float32 audio [batch, samples] → log-mel magnitudes [batch, frames, num_mel_bins] (`tf.signal.stft`)."""
     stft = tf.signal.stft(audio, frame_length=frame_length, frame_step=frame_step,
                           fft_length=fft_length, pad_end=False)
     mag = tf.abs(stft)
@@ -31,19 +50,130 @@ def num_frames(samples, frame_length=400, frame_step=160):
     return 1 + (samples - frame_length) // frame_step
 
 
+def dft_kernels(sample_rate=SAMPLE_RATE, frame_length=400, fft_length=512, num_mel_bins=64,
+                lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
+    """The "dft" front end's constants: (kernels [frame_length, 2 × used bins], mel [used bins, num_mel_bins]).
+
+    Kernel columns are the periodic-Hann-windowed cosines, then the negated sines, of the FFT bins
+    (of a `fft_length`-point transform of the frame zero-padded at the end, as `tf.signal.stft`
+    does) that carry any mel weight; `mel` is the mel matrix's rows for those bins.
+    """
+    with tf.init_scope():  # constants, also while a graph is being traced
+        mel = tf.signal.linear_to_mel_weight_matrix(num_mel_bins, fft_length // 2 + 1, sample_rate,
+                                                    lower_edge_hertz, upper_edge_hertz).numpy()
+    used = np.nonzero(mel.sum(axis=1) > 0)[0]
+    bins = np.arange(used[0], used[-1] + 1)
+    n = np.arange(frame_length)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / frame_length)  # tf.signal.hann_window(periodic=True)
+    angle = 2 * np.pi * np.outer(n, bins) / fft_length
+    kernels = np.concatenate([window[:, None] * np.cos(angle), -window[:, None] * np.sin(angle)], axis=1)
+    return kernels.astype(np.float32), mel[bins].astype(np.float32)
+
+
+def gabor_kernels(sample_rate=SAMPLE_RATE, frame_length=400, num_mel_bins=64, lower_edge_hertz=60.0,
+                  upper_edge_hertz=7800.0):
+    """The "gabor" front end's kernels [frame_length, 2 × num_mel_bins]: real parts, then imaginary parts.
+
+    Band n is centred on the n-th of `num_mel_bins` mel-spaced frequencies (the centres of
+    `tf.signal.linear_to_mel_weight_matrix`'s triangles); its Gaussian window's frequency width
+    (full width at half maximum) is the triangle's, its time width capped so that ±3 standard
+    deviations fit in the frame. Each filter is scaled to unit gain at its centre frequency.
+    """
+    def hz_to_mel(f):
+        return 1127.0 * np.log1p(np.asarray(f) / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * np.expm1(np.asarray(m) / 1127.0)
+    edges = mel_to_hz(np.linspace(hz_to_mel(lower_edge_hertz), hz_to_mel(upper_edge_hertz), num_mel_bins + 2))
+    centres, fwhm = edges[1:-1], (edges[2:] - edges[:-2]) / 2.0
+    sigma_f = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))          # Hz
+    sigma_t = np.minimum(1.0 / (2.0 * np.pi * sigma_f), frame_length / 6.0 / sample_rate)  # s
+    t = (np.arange(frame_length) - (frame_length - 1) / 2.0) / sample_rate
+    envelope = np.exp(-0.5 * (t[:, None] / sigma_t[None, :]) ** 2)
+    envelope /= envelope.sum(axis=0, keepdims=True)                  # unit gain at the centre frequency
+    phase = 2 * np.pi * t[:, None] * centres[None, :]
+    return np.concatenate([envelope * np.cos(phase), envelope * np.sin(phase)], axis=1).astype(np.float32)
+
+
+def _strided(audio, kernels, frame_step):
+    """audio [batch, samples] → [batch, frames, kernels]: one VALID conv, stride `frame_step` (TFLite CONV_2D)."""
+    x = tf.expand_dims(audio, -1)  # not tf.reshape to a fixed length: the streaming front end resizes its input
+    return tf.nn.conv1d(x, tf.constant(kernels[:, None, :]), stride=frame_step, padding="VALID")
+
+
+def _stft(audio, p):
+    return log_mel(audio, **p)
+
+
+def _dft(audio, p):
+    kernels, mel = dft_kernels(p["sample_rate"], p["frame_length"], p["fft_length"], p["num_mel_bins"],
+                               p["lower_edge_hertz"], p["upper_edge_hertz"])
+    y = _strided(audio, kernels, p["frame_step"])
+    bins = mel.shape[0]
+    re, im = y[..., :bins], y[..., bins:]
+    return tf.math.log(tf.matmul(tf.sqrt(re * re + im * im), tf.constant(mel)) + 1e-6)
+
+
+def _gabor(audio, p):
+    kernels = gabor_kernels(p["sample_rate"], p["frame_length"], p["num_mel_bins"], p["lower_edge_hertz"],
+                            p["upper_edge_hertz"])
+    y = _strided(audio, kernels, p["frame_step"])
+    n = p["num_mel_bins"]
+    re, im = y[..., :n], y[..., n:]
+    return tf.math.log(re * re + im * im + 1e-6)
+
+
+# how the spectrum is computed, by name (see the module docstring): audio [b, samples], LogMel's params
+# → log band energies [b, frames, num_mel_bins]
+FRONTENDS = {"stft": _stft, "dft": _dft, "gabor": _gabor}
+
+
+def frontend_macs(kind, samples, frame_length=400, frame_step=160, fft_length=512, num_mel_bins=64,
+                  sample_rate=SAMPLE_RATE, lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
+    """Multiply-accumulates of one call of front end `kind` on `samples` samples (what a device's float
+    units do; for "stft" a real FFT counted as (N/4)·log2(N) complex multiplies of 4 MACs each)."""
+    frames = max(0, num_frames(samples, frame_length, frame_step))
+    if kind == "stft":
+        fft = fft_length * math.log2(fft_length)  # (N/4) log2 N complex multiplies × 4 real MACs
+        return int(frames * (fft + (fft_length // 2 + 1) * num_mel_bins))
+    if kind == "dft":
+        kernels, mel = dft_kernels(sample_rate, frame_length, fft_length, num_mel_bins, lower_edge_hertz,
+                                   upper_edge_hertz)
+        return int(frames * (kernels.size + mel.size))
+    if kind == "gabor":
+        return int(frames * frame_length * 2 * num_mel_bins)
+    raise ConfigError(f"unknown front end '{kind}'; choose one of {sorted(FRONTENDS)}")
+
+
 @tf.keras.utils.register_keras_serializable(package="models")
 class LogMel(tf.keras.layers.Layer):
-    """Raw audio [batch, samples] → log-mel image [batch, frames, num_mel_bins, 1]."""
+    """Raw audio [batch, samples] → log-mel image [batch, frames, num_mel_bins, 1], the spectrum computed
+    by front end `kind` (`FRONTENDS`: "dft" by default, "stft", "gabor"); the other arguments are the
+    framing and the mel bands. A config without `kind` (saved before there was a choice) is "stft"."""
 
     def __init__(self, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
-                 num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0, **kwargs):
+                 num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0, kind=DEFAULT_KIND, **kwargs):
         super().__init__(**kwargs)
+        if kind not in FRONTENDS:
+            raise ConfigError(f"unknown front end '{kind}'; choose one of {sorted(FRONTENDS)}")
+        if frame_length > fft_length and kind != "gabor":
+            raise ConfigError(f"front end '{kind}': frame_length {frame_length} is longer than fft_length {fft_length}")
         self.params = dict(sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
                            fft_length=fft_length, num_mel_bins=num_mel_bins,
                            lower_edge_hertz=lower_edge_hertz, upper_edge_hertz=upper_edge_hertz)
+        self.kind = kind
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{"kind": "stft", **config})
 
     def call(self, audio):
-        return tf.expand_dims(log_mel(audio, **self.params), -1)  # not [..., None]: stock TFLite lacks that StridedSlice
+        # not [..., None]: stock TFLite lacks that StridedSlice
+        return tf.expand_dims(FRONTENDS[self.kind](audio, self.params), -1)
+
+    def macs(self, samples):
+        """Multiply-accumulates of one call on `samples` samples (`frontend_macs`)."""
+        return frontend_macs(self.kind, samples, **{k: v for k, v in self.params.items()})
 
     def compute_output_shape(self, input_shape):
         frames = None if input_shape[1] is None else num_frames(
@@ -51,7 +181,7 @@ class LogMel(tf.keras.layers.Layer):
         return tf.TensorShape([input_shape[0], frames, self.params["num_mel_bins"], 1])
 
     def get_config(self):
-        return {**super().get_config(), **self.params}
+        return {**super().get_config(), **self.params, "kind": self.kind}
 
 
 @tf.keras.utils.register_keras_serializable(package="models")

@@ -14,7 +14,8 @@
 
 ```python
 from pipeline import cli
-report = cli.main(["run", "--epochs", "2", "--out", "/tmp/out"])
+report = cli.call(["run", "--epochs", "2", "--out", "/tmp/out"])   # the subcommand's result
+status = cli.main(["classify", "artifacts/demo", "clip.wav"])      # 0: what the console command exits with
 ```
 """
 import argparse
@@ -89,8 +90,8 @@ def _classify(a):
               f"latency: {r['latency_ms']:.2f} ms  threshold: {r['threshold']:.3f}  "
               f"entropies: {', '.join(f'{h:.3f}' for h in r['entropies'])}")
     if len(decisions) > 1:
-        print(f"{len(decisions)} windows of {rt.clip_samples / SAMPLE_RATE:g} s, {rt.clip_samples / 2 / SAMPLE_RATE:g} s "
-              f"apart, cover the {len(x) / SAMPLE_RATE:.2f} s clip")
+        print(f"{len(decisions)} windows of {rt.clip_samples / SAMPLE_RATE:g} s, "
+              f"{rt.clip_samples / 2 / SAMPLE_RATE:g} s apart, cover the {len(x) / SAMPLE_RATE:.2f} s clip")
     return decisions[0][1] if len(decisions) == 1 else [r for _, r in decisions]
 
 
@@ -139,7 +140,7 @@ def parser():
     p.add_argument("--version", action="version", version=f"%(prog)s {__import__('pipeline').__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    # `run` is parsed by pipeline.run.main (its flags are the settings of pipeline.config): listed here for help
+    # `run` is parsed by pipeline.run.call (its flags are the settings of pipeline.config): listed here for help
     sub.add_parser("run", add_help=False, help="the pipeline: audio → teacher → student → LCE files → report "
                                                "(brillsson run --help lists its flags)")
 
@@ -160,11 +161,13 @@ def parser():
     s.add_argument("--out", required=True, help="folder for the SavedModel and teacher.json")
     s.add_argument("--steps", type=int, default=1500, help="training steps, one batch of one task each (default 1500)")
     s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--crop-seconds", type=float, default=1.5, help="random training crops of longer clips (default 1.5)")
+    s.add_argument("--crop-seconds", type=float, default=1.5,
+                   help="random training crops of longer clips (default 1.5)")
     s.add_argument("--lr", type=float, default=1e-3)
     s.add_argument("--embedding-dim", type=int, default=1024)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--widths", default="32,64,128,256,512", help="channels of the conv stages (default 32,64,128,256,512)")
+    s.add_argument("--widths", default="32,64,128,256,512",
+                   help="channels of the conv stages (default 32,64,128,256,512)")
     s.add_argument("--hidden", type=int, default=2048, help="units of the hidden dense layer (default 2048)")
     s.add_argument("--log-every", type=int, default=50, help="progress line every N steps (default 50)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -201,17 +204,25 @@ def parser():
     return p
 
 
-def main(argv=None):
-    """Parse `argv` (default: sys.argv[1:]), run the subcommand, turn typed errors into messages."""
+def call(argv=None):
+    """Parse `argv` (default: sys.argv[1:]), run the subcommand and return its result (a report, a
+    decision, figures); a typed error becomes `SystemExit("error: …")`, status 1."""
     from pipeline import log as log_setup
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["run"]:
         from pipeline import run
-        return run.main(argv[1:], prog="brillsson run")
+        return run.call(argv[1:], prog="brillsson run")
     a = parser().parse_args(argv)
     log_setup.configure(quiet=getattr(a, "quiet", False))
     return as_command(lambda: a.func(a))
 
 
+def main(argv=None) -> int:
+    """The `brillsson` console command: `call(argv)`, then exit status 0. The result is not returned:
+    the console script passes it to `sys.exit`, which would print it and exit 1."""
+    call(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

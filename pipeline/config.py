@@ -26,7 +26,7 @@ import os
 from typing import List, Optional, Tuple
 
 from models.errors import ConfigError
-from models.frontend import SAMPLE_RATE
+from models.frontend import DEFAULT_KIND, FRONTEND_KINDS, SAMPLE_RATE
 
 STAND_IN = "stand-in"
 DEFAULT_TEACHER = "trillsson3"
@@ -149,8 +149,8 @@ class DataConfig:
     calibration_fraction: float = setting(0.0, "when the task lists no validation split: this seeded fraction of "
                                                 "each label's training clips is held out of the classifier "
                                                 "training to calibrate the exits (temperatures, early-exit "
-                                                "thresholds); test clips only score (default: 0: thresholds on the test clips, "
-                                                "with cross-validated figures)",
+                                                "thresholds); test clips only score (default: 0: thresholds on "
+                                                "the test clips, with cross-validated figures)",
                                           _number(0, 1, hi_open=True))
     format: str = setting("memory", "memory: decode every clip into memory for the run (default); shards: decode once "
                                     "into TFRecord shards on disk that training streams (pipeline.shards)",
@@ -200,6 +200,14 @@ class StudentConfig:
                                    _choice("quicknet", "react"))
     spec_augment: bool = setting(True, "SpecAugment time/frequency masks on the log-mel features while training")
     mel_bins: int = setting(40, "log-mel bands of the front end (default: 40)", _whole(8))
+    frontend: str = setting(DEFAULT_KIND, "how the front end computes the spectrum (models.frontend.FRONTENDS): "
+                                          "stft (TFLite's RFFT2D + ComplexAbs, then the mel matmul), dft (the same "
+                                          "log-mel features by one strided convolution over the FFT bins the mel "
+                                          "filters use), gabor (one fixed complex Gabor filter per mel band: a third "
+                                          "of stft's time here, other features) (default: " + DEFAULT_KIND + ")",
+                            _choice(*FRONTEND_KINDS))
+    window_ms: float = setting(25.0, "front-end window in ms; the FFT is the next power of two (default: 25: 400 "
+                                     "samples, FFT 512; 16: 256 samples, FFT 256)", _number(4.0, 64.0))
     hop_ms: float = setting(10.0, "front-end hop in ms (default: 10; 20 halves the frames and everything after "
                                   "them)", _number(1.0, 100.0))
     head_pool: str = setting("time", "what each exit's classifier sees: time (mean over time, frequency kept; "
@@ -277,6 +285,12 @@ class EvalConfig:
     float_twin: bool = setting(False, "also train the float twin (every binary conv full-precision, the same "
                                       "recipe) and report what binarization costs per exit (report.json "
                                       "float_twin)")
+    baseline: str = setting("ds_cnn", "also train this standard int8 keyword model on the same labels and front end "
+                                      "(models.baselines: ds_cnn), stock TFLite int8, and time it round-robin with "
+                                      "the exits (report.json baseline); none: skip", _choice("ds_cnn", "none"))
+    baseline_epochs: int = setting(60, "epochs of the baseline (early stopping as the student's)", _whole(1))
+    baseline_hop_ms: float = setting(20.0, "front-end hop of the baseline (its kws recipe: 20 ms)",
+                                     _number(1.0, 100.0))
     curve_every: int = setting(10, "with --eval-tasks: probe every exit's embedding on those tasks every this many "
                                    "distillation epochs: OUT/curves.json and curves.png (0: off; default: 10)",
                                _whole(0))
@@ -354,7 +368,8 @@ def key(*sections, extra=None):
 def parser(prog="pipeline/run.py", description=None, add_help=True):
     """The run's flags, one per setting; values are checked by `build`, not by argparse."""
     p = argparse.ArgumentParser(prog=prog, description=description, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                argument_default=argparse.SUPPRESS)
     p.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (flat flag names, or one "
                                                     "mapping per section: data, teacher, student, train, export, eval)")
     for sec, f in _all_fields():
@@ -431,7 +446,8 @@ def build(values=None, config_file=None):
     cfg = RunConfig(**{sec: SECTIONS[sec](**kw) for sec, kw in parts.items()}, **top)
     depth = cfg.student.depth
     if isinstance(depth, tuple) and len(depth) != cfg.student.exits:
-        raise ConfigError(f"--depth: {len(depth)} section depths given for {cfg.student.exits} exits: give one per exit")
+        raise ConfigError(f"--depth: {len(depth)} section depths given for {cfg.student.exits} exits: "
+                          "give one per exit")
     if cfg.data.format == "shards" and (cfg.train.twin_teacher or cfg.train.self_distill or cfg.train.teacher_views
                                         or cfg.train.loss == "whitened"):
         raise ConfigError("--data-format shards: --twin-teacher, --self-distill, --teacher-views and --loss whitened "

@@ -100,14 +100,13 @@ class ProbeCurve(tf.keras.callbacks.Callback):
 def plot(points, path, references=None):
     """curves.png: probe accuracy against distillation epochs, a panel per task, a line per exit;
     `references` {task: {"teacher": acc, "log-mel baseline": acc}} as horizontal lines."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # pyplot-free: no backend is chosen
 
     if not points:
         return None
     tasks = list(points[-1]["tasks"])
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(tasks), 3.4))
+    axes = fig.subplots(1, len(tasks), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         pts = [p for p in points if task in p["tasks"]]
         epochs = [p["epoch"] for p in pts]
@@ -122,5 +121,4 @@ def plot(points, path, references=None):
     axes[0][-1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

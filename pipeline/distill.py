@@ -298,6 +298,16 @@ def train_heads(model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir
          callbacks=callbacks, tag=tag)
 
 
+def train_classifier(model, audio, labels, epochs=60, batch_size=32, lr=3e-3, augment=True, val_fraction=0.1,
+                     patience=None, out_dir=None, verbose=1, seed=0, tag=""):
+    """Train a plain classifier (audio → probabilities, one output) on labelled clips, every weight, with
+    the distillation's augmentation and schedule: how the in-run baseline (`pipeline.baseline`) learns."""
+    tf.keras.utils.set_random_seed(seed)
+    _fit(model, audio, labels, phase="baseline", epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam",
+         losses=tf.keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"], augment=augment,
+         val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed, tag=tag)
+
+
 def self_distillation_targets(model, audio, labels, weight):
     """The earlier exits' targets: (1 - weight) × one-hot labels + weight × the last exit's probabilities
     (computed once, before the fine-tune), so an early exit learns where the last one is sure."""

@@ -149,7 +149,8 @@ class EmbeddingModel:
         with open(path, "rb") as f:
             self.model = LceModel(f.read())
         self.path = str(path)
-        self.exits = sorted(k for k, kind in filter(None, map(parse_output_name, self.model.names)) if kind == EMBEDDING)
+        self.exits = sorted(k for k, kind in filter(None, map(parse_output_name, self.model.names))
+                            if kind == EMBEDDING)
         if not self.exits:
             raise DataError(f"{path}: outputs {self.model.names}, no exitK_embedding")
         self.samples = self.model.input_length
@@ -303,13 +304,15 @@ def markdown(r):
             + ["log-mel baseline"] + [f"exit {k} / teacher" for k in range(1, n + 1)])
     lines = ["# Representation evaluation (linear probe, test accuracy)", "",
              f"- model: `{r['model']}` (exits' embeddings run from `embedding.tflite` with LCE's interpreter)",
-             f"- teacher: `{r['teacher']['handle']}`" + (" (stand-in, not TRILLsson)" if r["teacher"]["stand_in"] else ""),
+             f"- teacher: `{r['teacher']['handle']}`"
+             + (" (stand-in, not TRILLsson)" if r["teacher"]["stand_in"] else ""),
              f"- window: {r['window_samples']} samples; {r['windowing']}",
              f"- probe: {r['probe']['model']}, C from {r['probe']['C_grid']} on a seeded "
              f"{r['probe']['val_fraction']:.0%} split of train, refit on all of train", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, t in r["tasks"].items():
-        cells = [name, str(len(t["labels"])), str(t["test_clips"]), report_lib.fmt_value(t["teacher"])] + [report_lib.fmt_value(a) for a in t["exits"]]
+        cells = ([name, str(len(t["labels"])), str(t["test_clips"]), report_lib.fmt_value(t["teacher"])]
+                 + [report_lib.fmt_value(a) for a in t["exits"]])
         cells += [report_lib.fmt_value(t["baseline"])] + [report_lib.fmt_value(x) for x in t["exit_over_teacher"]]
         lines.append("| " + " | ".join(cells) + " |")
     twins = {name: t for name, t in r["tasks"].items() if "twin_exits" in t}
@@ -327,9 +330,7 @@ def markdown(r):
 
 
 def plot(r, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # pyplot-free: no backend is chosen
 
     names = list(r["tasks"])
     series = [("teacher", [r["tasks"][t]["teacher"] for t in names])]
@@ -339,7 +340,8 @@ def plot(r, path):
                    for k in range(1, len(r["exits"]) + 1)]
     series += [("log-mel baseline", [r["tasks"][t]["baseline"] for t in names])]
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(names) + 2), 4))
+    fig = Figure(figsize=(max(5.0, 1.6 * len(names) + 2), 4))
+    ax = fig.subplots()
     for i, (label, vals) in enumerate(series):
         ax.bar(np.arange(len(names)) + (i - (len(series) - 1) / 2) * width,
                [v or 0.0 for v in vals], width, label=label)
@@ -351,7 +353,6 @@ def plot(r, path):
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def write(layout, r):
@@ -360,3 +361,8 @@ def write(layout, r):
     atomic_write(paths[1], markdown(r).encode())
     plot(r, paths[2])
     return paths
+
+
+if __name__ == "__main__":  # an earlier version's command
+    from models.errors import retired_command
+    retired_command("pipeline.evaluate", "evaluate")

@@ -186,8 +186,9 @@ def clips_and_targets(cfg, layout):
     return targets.teacher_targets(c, cfg, layout)
 
 
-def main(argv=None):
-    """`python -m pipeline.extract [run flags]`: decode into shards and extract the teacher's embeddings."""
+def call(argv=None) -> dict:
+    """`python -m pipeline.extract [run flags]`: decode into shards and extract the teacher's embeddings;
+    returns the teacher section of the report."""
     from pipeline import config
     from pipeline import log as log_setup
     from pipeline.errors import as_command
@@ -203,6 +204,13 @@ def main(argv=None):
     return as_command(command)
 
 
+def main(argv=None) -> int:
+    """The command: `call(argv)`, then exit status 0."""
+    call(argv)
+    return 0
+
+
 if __name__ == "__main__":  # the module under its own name: Beam pickles `Job` by where it lives
+    import sys
     from pipeline.extract import main as extract_main
-    extract_main()
+    sys.exit(extract_main())

@@ -10,12 +10,9 @@ report.read(Layout(out_dir))        # report.json back as a dict ({} when there 
 import json
 import os
 
-import matplotlib
+from matplotlib.figure import Figure  # pyplot-free: no backend is chosen, a notebook's stays as it was
 
 from export.files import atomic_write
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 def fmt_value(v, spec=".3f"):
@@ -28,7 +25,8 @@ def markdown(r):
     lines = [f"# Run report: {r.get('run_name', '')}", ""]
     if t.get("stand_in"):
         lines += ["> **Stand-in teacher.** TRILLsson was not used: the teacher is a float model with "
-                  "TRILLsson's interface built by this run (fixed random convolutional features of the log-mel spectrogram). "
+                  "TRILLsson's interface built by this run (fixed random convolutional features of the log-mel "
+                  "spectrogram). "
                   "Accuracy figures say how well the student copies *that* teacher.", ""]
     lines += [f"- teacher: `{t['handle']}` (stand-in: {t['stand_in']}), embedding {t['embedding_dim']}-d, "
               f"{t['clips_embedded']} clips embedded, {t['cache_hits']} cache hits",
@@ -62,6 +60,7 @@ def markdown(r):
     lines += _repeats(r)
     lines += _targets(r)
     lines += _float_twin(r)
+    lines += _baseline(r)
     lines += _embedding(r)
     lines += _deployment(r)
     if "parity" in r:
@@ -90,7 +89,8 @@ def _repeats(r):
                      f" | {fmt(e['embedding_cosine'])} |")
     for name, t in rep.get("early_exit_targets", {}).items():
         cv = t["cross_validated"]
-        lines.append(f"| early exit {name}, cross-validated | {fmt(cv['accuracy'])} at {fmt(cv['mean_latency_ms'], '.2f')} ms"
+        lines.append(f"| early exit {name}, cross-validated | {fmt(cv['accuracy'])} at "
+                     f"{fmt(cv['mean_latency_ms'], '.2f')} ms"
                      f" | {', '.join(f'{v:.3f}' for v in cv['accuracy']['values'])} | |")
     for task, t in rep.get("eval", {}).items():
         lines.append(f"| probe {task}: teacher {fmt(t['teacher'])}, baseline {fmt(t['baseline'])} | "
@@ -132,7 +132,31 @@ def _float_twin(r):
                      fmt_value(t["latency_ms"]), f"{t['bytes']:,}"]
                     for e, t, g in zip(r["exits"], ft["exits"], ft["binarization_gap"])])
     lines += ["", f"{ft['note']}; {ft['binarization_gap'][0]['test_clips']} test clips. Binary last exit over the "
-                  f"twin's last exit: {fmt_value(ft['binary_last_exit_over_twin_last_exit'], '.2f')} ({ft['runtime']})."]
+                  f"twin's last exit: {fmt_value(ft['binary_last_exit_over_twin_last_exit'], '.2f')} "
+                  f"({ft['runtime']})."]
+    return lines
+
+
+def _baseline(r):
+    """The int8 baseline beside the binary student (same labels, front end and test clips)."""
+    b = r.get("baseline")
+    if not b:
+        return []
+    cv = (r.get("early_exit_targets", {}).get("within_1pct") or {}).get("cross_validated") or {}
+    se = f" ± {b['accuracy_se']:.3f}" if b.get("accuracy_se") is not None else ""
+    lines = ["", f"## Baseline: int8 {b['name']} ({b['runtime']})", "",
+             f"`{b['path']}`: {b['bytes']:,} bytes, {b['params']:,} parameters, {b['macs'] / 1e6:.2f} M MACs, "
+             "front-end "
+             f"hop {b['hop_ms']:g} ms. Accuracy {fmt_value(b['accuracy'])}{se} ({b['test_clips']} test clips); "
+             f"{fmt_value(b['latency_ms'])} ms here (timed round-robin with the exits), "
+             f"{b['device_estimate_ms']:.3f} ms estimated on the device below."]
+    if b.get("early_exit_minus_baseline") is not None:
+        lines += ["", f"Early exit within 1 point (cross-validated): {fmt_value(cv.get('accuracy'))} at "
+                      f"{fmt_value(cv.get('mean_latency_ms'))} ms, "
+                      f"**{100 * b['early_exit_minus_baseline']:+.1f} points** "
+                      f"against the baseline at {fmt_value(b['early_exit_over_baseline_latency'], '.2f')}x its latency "
+                      "here" + (f", {b['device_early_exit_over_baseline_latency']:.2f}x on the device estimate"
+                                if b.get("device_early_exit_over_baseline_latency") else "") + "."]
     return lines
 
 
@@ -155,35 +179,70 @@ def _streaming(r):
     return ["", "## Live (streaming) costs", "",
             f"Stages from log-mel frames (ms): {', '.join(fmt_value(v) for v in s['stages_ms'])}; stage 1 is "
             f"**{100 * s['stage1_share']:.0f} %** of the chain (the clip model's stage 1, which computes the whole "
-            f"window's front end: {100 * s['clip_stage1_share']:.0f} %). Front end: {fmt_value(s['frontend_per_hop_ms'])} ms "
+            f"window's front end: {100 * s['clip_stage1_share']:.0f} %). "
+            f"Front end: {fmt_value(s['frontend_per_hop_ms'])} ms "
             f"per decision, one call on the {s['hop_frames']} new frames of each hop. Per "
             f"decision: last exit {fmt_value(s['last_exit_ms'])} ms, early exit (within_1pct) "
             f"{fmt_value(s['early_exit_within_1pct_mean_ms'])} ms.", "", s["note"] + "."]
+
+
+def _device_estimate(r):
+    """What a device would do: estimated stage latencies, the front end's part, early exit on them."""
+    d = r.get("device_estimate")
+    if not d:
+        return []
+    cv = d.get("cross_validated", {}).get("within_1pct", {})
+    rates = d["rates"]
+    lines = ["", f"## What a {d['device']} would do (estimated)", "",
+             "| stage | estimate (ms) | binary | float GEMM | depthwise | FFT | elementwise | log/sqrt | dispatch |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for k, (ms, parts) in enumerate(zip(d["stages_ms"], d["stage_parts_ms"]), 1):
+        lines.append(f"| {k} | {ms:.3f} | " + " | ".join(f"{parts[p]:.3f}" for p in (
+            "binary", "float", "depthwise", "fft", "elementwise", "transcendental", "overhead")) + " |")
+    lines += ["", f"Exits (ms): {', '.join(f'{v:.3f}' for v in d['exits_ms'])}; each over the last exit: "
+                  f"{', '.join(f'{v:.2f}' for v in d['exit_over_last_exit'])}. Front end: {d['frontend_ms']:.3f} ms, "
+                  f"{100 * d['frontend_over_last_exit']:.0f} % of the last exit."]
+    if cv.get("mean_latency_ms") is not None:
+        lines += ["", "Early exit within 1 point, cross-validated on these latencies: "
+                      f"accuracy {cv['accuracy']:.3f} at "
+                      f"{cv['mean_latency_ms']:.3f} ms, **{cv['mean_latency_ms'] / d['exits_ms'][-1]:.2f}x** the last "
+                      "exit."]
+    lines += ["", f"Rates assumed ({d['note']}): binary {rates['binary_macs_per_cycle']:g} MACs/cycle, float GEMM "
+                  f"{rates['float_macs_per_cycle']:g}, depthwise {rates['depthwise_macs_per_cycle']:g}, FFT "
+                  f"{rates['fft_macs_per_cycle']:g}, elementwise {rates['elements_per_cycle']:g} element/cycle, "
+                  "log/sqrt "
+                  f"{rates['transcendental_cycles']:g} cycles/element, {rates['op_overhead_s'] * 1e6:g} us per op, at "
+                  f"{rates['clock_hz'] / 1e9:g} GHz. Why: " + "; ".join(rates.get("notes", ())) + "."]
+    return lines
 
 
 def _deployment(r):
     """Stages, float reference, ratios, early exit and device figures (when present)."""
     lines = []
     if r.get("stages"):
-        lines += ["", "| stage | file | bytes | LCE latency (ms) | binary MACs | float MACs | ops |", "|---|---|---|---|---|---|---|"]
+        lines += ["", "| stage | file | bytes | LCE latency (ms) | binary MACs | float MACs | ops |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {s['index']} | `{s['path']}` | {s.get('bytes', 0):,} | {fmt_value(s['latency_ms'])} | "
                   f"{s.get('binary_macs', 0) / 1e6:.2f} M | {s.get('float_macs', 0) / 1e6:.2f} M | "
                   + ", ".join(f"{k} {v}" for k, v in sorted(s.get("op_counts", {}).items(), key=lambda kv: -kv[1]))
                   + " |" for s in r["stages"]]
     lines += _streaming(r)
+    lines += _device_estimate(r)
     if r.get("float_reference"):
         f, p = r["float_reference"], r.get("performance", {})
         lines += ["", f"Float reference (same network, {f.get('runtime', 'stock TFLite')}): "
                       f"{fmt_value(f['latency_ms'])} ms. Last exit with LCE over float reference: "
                       f"{fmt_value(p.get('last_exit_over_float_reference'), '.2f')}; each exit over the last exit: "
-                      + ", ".join(fmt_value(v, ".2f") for v in p.get("exit_over_last_exit", [])) + " (measured side by side, one process)."]
+                      + ", ".join(fmt_value(v, ".2f") for v in p.get("exit_over_last_exit", []))
+                      + " (measured side by side, one process)."]
     if r.get("early_exit_targets"):
         lines += ["", "## Early exit", "", "| target | threshold | accuracy | mean latency (ms) | exits used | "
                   "cross-validated accuracy | cross-validated latency (ms) |", "|---|---|---|---|---|---|---|"]
         for name, t in r["early_exit_targets"].items():
             cv = t.get("cross_validated", {})
             lines.append(f"| {name} ({t.get('description', '')}) | {t['threshold']:.3f} | {fmt_value(t['accuracy'])} | "
-                         f"{fmt_value(t['mean_latency_ms'])} | {t['exit_histogram']} | {fmt_value(cv.get('accuracy'))} | "
+                         f"{fmt_value(t['mean_latency_ms'])} | {t['exit_histogram']} | "
+                         f"{fmt_value(cv.get('accuracy'))} | "
                          f"{fmt_value(cv.get('mean_latency_ms'))} |")
         last = r["exits"][-1]
         noise = next(iter(r["early_exit_targets"].values())).get("noise", {})
@@ -200,14 +259,16 @@ def _deployment(r):
         lines += ["", "Mean exit index per class at the default threshold (higher = harder): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in sorted(pc.items(), key=lambda kv: kv[1]))]
     for device, figs in r.get("lce_benchmark", {}).items():
-        lines += ["", f"## lce_benchmark_model on {device}", "", "| file | latency (ms) | memory (MB) |", "|---|---|---|"]
+        lines += ["", f"## lce_benchmark_model on {device}", "", "| file | latency (ms) | memory (MB) |",
+                  "|---|---|---|"]
         if "exits_ms" in figs:  # figures of `brillsson benchmark OUT` here
             rows = [(f"exits/exit_{i}.tflite", {"latency_ms": v}) for i, v in enumerate(figs["exits_ms"], 1)]
             rows += [(f"stages/stage_{i}.tflite", {"latency_ms": v}) for i, v in enumerate(figs["stages_ms"], 1)]
         else:
             rows = list(figs.items())
         for f, v in rows:
-            lines.append(f"| `{f}` | {fmt_value(v.get('latency_ms'))} | {fmt_value(v.get('memory_overall_mb'), '.1f')} |"
+            lines.append(f"| `{f}` | {fmt_value(v.get('latency_ms'))} | "
+                         f"{fmt_value(v.get('memory_overall_mb'), '.1f')} |"
                          if "error" not in v else f"| `{f}` | failed: {v['error']} | |")
     return lines
 
@@ -215,8 +276,8 @@ def _deployment(r):
 def plot_tradeoff(r, path):
     ex = [e for e in r["exits"] if e.get("accuracy") is not None]  # none without test clips
     per_class = r.get("early_exit_per_class_mean_exit") or {}
-    fig, axes = plt.subplots(1, 2 if per_class else 1, figsize=(10.5 if per_class else 5.5, 4),
-                             gridspec_kw={"width_ratios": [3, 2]} if per_class else None)
+    fig = Figure(figsize=(10.5 if per_class else 5.5, 4))
+    axes = fig.subplots(1, 2 if per_class else 1, gridspec_kw={"width_ratios": [3, 2]} if per_class else None)
     ax = axes[0] if per_class else axes
     ax.plot([e["latency_ms"] for e in ex], [e["accuracy"] for e in ex], "o-", label="exit k alone")
     rep = r.get("repeats")
@@ -232,6 +293,10 @@ def plot_tradeoff(r, path):
     if twin:  # what the same network scores with full-precision convolutions (its latency: XNNPACK float)
         ax.plot([t["latency_ms"] for t in twin], [t["accuracy"] for t in twin], "d--", color="tab:red", alpha=0.8,
                 label="float twin (XNNPACK)")
+    base = r.get("baseline") or {}
+    if base.get("accuracy") is not None and base.get("latency_ms"):  # what a user would pick instead
+        ax.errorbar(base["latency_ms"], base["accuracy"], yerr=base.get("accuracy_se") or 0, fmt="X", ms=10,
+                    color="tab:purple", capsize=3, label=f"int8 {base['name']} baseline (stock TFLite)")
     if r.get("early_exit"):
         pts = sorted(r["early_exit"], key=lambda p: p["threshold"])
         ax.plot([p["mean_latency_ms"] for p in pts], [p["accuracy"] for p in pts], "-", alpha=0.6, lw=1,
@@ -260,7 +325,6 @@ def plot_tradeoff(r, path):
         side.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def read(layout):

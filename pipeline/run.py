@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # `python pipeline/run.py`: the repository, not p
 from export import manifest  # noqa: E402
 from export.files import read_json  # noqa: E402
 from export.layout import Layout  # noqa: E402
-from pipeline import artifacts, distill, extract, figures, report, spread, student, targets, views, workers  # noqa: E402
+from pipeline import artifacts, baseline, distill, extract, figures, report, spread, student, targets, views, workers  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
 from pipeline.errors import ConfigError, DiskFull, as_command  # noqa: E402
 from pipeline.lock import OutputLock  # noqa: E402
@@ -69,9 +69,16 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
         twin = student.train_student(corpus, goal, cfg, layout, float_twin=True, views=extra)
         twin_files, embedding = artifacts.export_float_twin(twin.model, layout, cfg.export.embedding_rank)
         twin_embedding = [embedding]
-    figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs, twin_files=twin_files)
-    twin_files = twin_files + twin_embedding
-    manifest.write(layout, made.files.all() + twin_files + [made.labels, layout.thresholds], model=trained.key)
+    base = None
+    if cfg.eval.baseline != "none":
+        if getattr(corpus, "streamed", False):
+            log.info("baseline: skipped with --data-format shards (it trains on clips in memory)")
+        else:
+            base = baseline.train_baseline(corpus, cfg, layout)
+    figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs, twin_files=twin_files,
+                           baseline=base)
+    extra_files = twin_files + twin_embedding + ([base.path] if base else [])
+    manifest.write(layout, made.files.all() + extra_files + [made.labels, layout.thresholds], model=trained.key)
     teacher_section = goal.section()
     if extra is not None:
         teacher_section["views"] = extra.section()
@@ -87,7 +94,7 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
         "model": made.section(),
         **figs.section(),
         "settings": cfg.flat(),
-        "files": [layout.relative(p) for p in made.files.all() + twin_files + [made.labels, layout.thresholds]],
+        "files": [layout.relative(p) for p in made.files.all() + extra_files + [made.labels, layout.thresholds]],
     }
     if twin is not None:
         r["float_twin"]["student"] = twin.section()
@@ -146,7 +153,8 @@ def run(cfg: RunConfig) -> dict:
         free = shutil.disk_usage(where if os.path.isdir(where) else layout.root).free
         raise DiskFull(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free; a run of the demo "
                        "writes about 72 MB, a large corpus its teacher cache and checkpoints on top). Free space "
-                       "and rerun with the same --out: finished work is kept, nothing half-written is trusted") from None
+                       "and rerun with the same --out: finished work is kept, nothing half-written is "
+                       "trusted") from None
 
 
 def _run_locked(cfg, layout):
@@ -198,8 +206,9 @@ def tf_keras_reset():
     tf.keras.backend.clear_session()
 
 
-def main(argv=None, prog="pipeline/run.py"):
-    """`python pipeline/run.py [flags]` and `brillsson run [flags]`: parse, configure logging, run."""
+def call(argv=None, prog="pipeline/run.py") -> dict:
+    """`python pipeline/run.py [flags]` and `brillsson run [flags]`: parse, configure logging, run;
+    returns the report (a typed error: `SystemExit("error: …")`, status 1)."""
     from pipeline import config
     from pipeline import log as log_setup
 
@@ -210,5 +219,11 @@ def main(argv=None, prog="pipeline/run.py"):
     return as_command(command)
 
 
+def main(argv=None, prog="pipeline/run.py") -> int:
+    """The command: `call(argv)`, then exit status 0."""
+    call(argv, prog=prog)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

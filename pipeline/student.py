@@ -117,13 +117,17 @@ class TwinGuide:
         """{exitK_embedding: [n, dim]} in the teacher's units (audio [n, versions, samples]: [n, versions, dim])."""
         out = self.twin.predict(audio.reshape(-1, audio.shape[-1]), verbose=0)
         w = self.weight
-        return {n: (1.0 - w) * teacher_embeddings + w * np.asarray(out[n]).reshape(teacher_embeddings.shape) * self.scale
+        return {n: (1.0 - w) * teacher_embeddings
+                + w * np.asarray(out[n]).reshape(teacher_embeddings.shape) * self.scale
                 for n in self.names}
 
 
 def frontend(s):
-    """`LogMel` framing of the student section: the hop (`hop_ms`) in samples, the window and FFT kept."""
-    return {"frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000))}
+    """`LogMel` settings of the student section: the front end's kind, the window (`window_ms`; the FFT the
+    next power of two) and the hop (`hop_ms`) in samples."""
+    window = int(round(s.window_ms * SAMPLE_RATE / 1000))
+    return {"kind": s.frontend, "frame_length": window, "fft_length": 1 << (window - 1).bit_length(),
+            "frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000))}
 
 
 def build_model(corpus, targets, cfg, float_twin=False):

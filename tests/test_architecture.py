@@ -23,7 +23,8 @@ def test_a_broken_layer_is_caught(tmp_path):
     """The contract is not vacuous: an upward import in a copy of the tree breaks it."""
     import shutil
     for pkg in ("models", "export", "pipeline"):
-        shutil.copytree(os.path.join(ROOT, pkg), tmp_path / pkg, ignore=shutil.ignore_patterns("demo_data", "__pycache__"))
+        shutil.copytree(os.path.join(ROOT, pkg), tmp_path / pkg,
+                        ignore=shutil.ignore_patterns("demo_data", "__pycache__"))
     shutil.copy(os.path.join(ROOT, "setup.cfg"), tmp_path / "setup.cfg")
     with open(tmp_path / "models" / "blocks.py", "a") as f:
         f.write("\nfrom pipeline import config  # noqa\n")

@@ -29,7 +29,7 @@ def tiny(task_dir, out, *extra):
 def finished(task_dir, tmp_path_factory):
     """A finished run with 3 exits."""
     out = tmp_path_factory.mktemp("finished") / "out"
-    return out, run.main(tiny(task_dir, out))
+    return out, run.call(tiny(task_dir, out))
 
 
 @pytest.mark.slow
@@ -51,7 +51,7 @@ def test_a_mixed_export_folder_is_refused_naming_the_file(finished, tmp_path, ca
     clip = os.path.join(clip, sorted(os.listdir(clip))[0])
     for argv in (["classify", str(mixed), clip], ["benchmark", str(mixed), "--runs", "1"]):
         with pytest.raises(SystemExit) as e:
-            cli.main(argv)
+            cli.call(argv)
         assert str(stage) in str(e.value.code) and "mixes two models" in str(e.value.code), argv
     (tmp_path / "app" / "app" / "src" / "main").mkdir(parents=True)
     with pytest.raises(IncompleteExport, match="mixes two models"):
@@ -60,7 +60,7 @@ def test_a_mixed_export_folder_is_refused_naming_the_file(finished, tmp_path, ca
     # an export that never finished (no manifest) is refused too
     os.remove(mixed / manifest.NAME)
     with pytest.raises(SystemExit, match="export.json: the export there is unfinished"):
-        cli.main(["classify", str(mixed), clip])
+        cli.call(["classify", str(mixed), clip])
 
 
 @pytest.mark.slow
@@ -68,11 +68,11 @@ def test_a_rerun_with_fewer_exits_leaves_no_stale_files(finished, task_dir, tmp_
     out, _ = finished
     again = tmp_path / "again"
     shutil.copytree(out, again)
-    r = run.main(tiny(task_dir, again, "--exits", "2"))
+    r = run.call(tiny(task_dir, again, "--exits", "2"))
     lay = Layout(again)
     assert [os.path.basename(p) for p in lay.exit_files()] == ["exit_1.tflite", "exit_2.tflite"]
     assert len(lay.stage_files()) == len(lay.stage_files(portable=True)) == 2 and len(r["stages"]) == 2
-    figs = cli.main(["benchmark", str(again), "--runs", "2"])
+    figs = cli.call(["benchmark", str(again), "--runs", "2"])
     assert len(figs["exits_ms"]) == len(figs["stages_ms"]) == 2
     # the Android copy: the app's assets hold this export's stages only, none of an earlier one
     assets = tmp_path / "app_project" / "app" / "src" / "main" / "assets"
@@ -96,7 +96,7 @@ def test_a_truncated_checkpoint_is_reported_and_recomputed_to_the_same_weights(f
     for p in (final, distilled, heads):  # as a kill in the middle of saving would leave them
         p.write_bytes(p.read_bytes()[:1000])
     capsys.readouterr()
-    r2 = run.main(tiny(task_dir, again))
+    r2 = run.call(tiny(task_dir, again))
     printed = capsys.readouterr().out
     assert f"{final}: unreadable or mismatched checkpoint" in printed and str(distilled) in printed
     assert [e["accuracy"] for e in r2["exits"]] == [e["accuracy"] for e in r["exits"]]
@@ -116,7 +116,7 @@ def test_a_second_run_on_the_same_out_stops_at_once(task_dir, tmp_path):
     out = tmp_path / "busy"
     with OutputLock(out):
         with pytest.raises(SystemExit) as e:
-            run.main(tiny(task_dir, out))
+            run.call(tiny(task_dir, out))
     assert f"{out} is in use by another run (pid {os.getpid()})" in str(e.value.code)
     assert not (out / "teacher").exists()  # stopped before any work
 
@@ -131,12 +131,12 @@ def test_bad_settings_and_folders_end_in_one_line(tmp_path, task_dir):
              (["--config", str(tmp_path / "broken.yaml")], "broken.yaml: not valid YAML")]
     for argv, msg in cases:
         with pytest.raises(SystemExit) as e:
-            run.main(["--data", task_dir, *argv])
+            run.call(["--data", task_dir, *argv])
         assert msg in str(e.value.code), argv
     for argv, msg in ((["classify", str(tmp_path), "x.wav"], "no export.json"),
                       (["evaluate", "--model", str(tmp_path), "--tasks", str(tmp_path / "nope")], "no export.json")):
         with pytest.raises(SystemExit) as e:
-            cli.main(argv)
+            cli.call(argv)
         assert msg in str(e.value.code), argv
 
 
@@ -145,11 +145,11 @@ def test_runtime_threshold_nan_and_long_clips(finished, tmp_path, capsys):
     from helpers import tone_clip, write_wav
     out, _ = finished
     with pytest.raises(SystemExit, match=r"threshold is a normalized entropy in \[0, 1\], got nan"):
-        cli.main(["classify", str(out), "x.wav", "--threshold", "nan"])
+        cli.call(["classify", str(out), "x.wav", "--threshold", "nan"])
     long = write_wav(tmp_path / "long.wav", np.concatenate([tone_clip(300, seconds=1.0), tone_clip(2500, seconds=1.2)]))
     with pytest.raises(SystemExit, match="nope: task folder does not exist"):
-        cli.main(["evaluate", "--model", str(out), "--tasks", str(tmp_path / "nope")])
-    decisions = cli.main(["classify", str(out), long])
+        cli.call(["evaluate", "--model", str(out), "--tasks", str(tmp_path / "nope")])
+    decisions = cli.call(["classify", str(out), long])
     printed = capsys.readouterr().out
     assert len(decisions) == 8  # 2.2 s in 0.5 s windows every 0.25 s: 7, plus one for the tail
     assert "8 windows of 0.5 s, 0.25 s apart, cover the 2.20 s clip" in printed and "   1.70 s  label:" in printed
@@ -161,7 +161,7 @@ def test_a_one_label_task_finishes_with_a_report(tmp_path):
     for split, n in (("train", 4), ("test", 1)):
         for j in range(n):
             write_wav(tmp_path / "one" / split / "only" / f"c{j}.wav", tone_clip(500, seed=j + 10 * (split == "test")))
-    r = run.main(tiny(str(tmp_path / "one"), tmp_path / "out", "--exits", "2"))
+    r = run.call(tiny(str(tmp_path / "one"), tmp_path / "out", "--exits", "2"))
     t = r["early_exit_targets"]["within_1pct"]
     assert r["data"]["labels"] == ["only"] and t["cross_validated"]["accuracy"] is None
     assert "too few" in t["cross_validated"]["note"]
@@ -180,7 +180,7 @@ KILLED_EXPORT = textwrap.dedent("""
         return write(path, data)
     convert.atomic_write = dies_on_stage_2
     from pipeline import run
-    run.main({argv!r})
+    run.call({argv!r})
 """)
 
 
@@ -195,8 +195,8 @@ def test_a_run_killed_while_exporting_leaves_a_refused_folder_then_a_rerun_compl
     assert p.returncode == -9, p.stderr[-2000:]
     assert (again / "stages" / "stage_1.tflite").exists()  # the new model's first segment was written
     with pytest.raises(SystemExit, match="the export there is unfinished"):
-        cli.main(["benchmark", str(again), "--runs", "1"])
-    r = run.main(argv)  # the rerun reuses the trained weights and finishes the export
+        cli.call(["benchmark", str(again), "--runs", "1"])
+    r = run.call(argv)  # the rerun reuses the trained weights and finishes the export
     assert manifest.verify(Layout(again))["model"] == r["student"]["key"] != first["student"]["key"]
 
 
@@ -214,7 +214,7 @@ def test_a_full_disk_stops_with_one_message_and_nothing_trusted(task_dir, tmp_pa
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
         with pytest.raises(SystemExit) as e:
-            run.main(tiny(task_dir, small / "out"))
+            run.call(tiny(task_dir, small / "out"))
         assert "no space left on the device" in str(e.value.code) and str(small) in str(e.value.code)
         assert not (small / "out" / manifest.NAME).exists()
         leftovers = [f for _, _, fs in os.walk(small) for f in fs if ".tmp-" in f]

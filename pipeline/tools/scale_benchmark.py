@@ -15,7 +15,7 @@ from pipeline.tools import scale_benchmark
 scale_benchmark.replicate("/work/data/s1/keywords", "/tmp/k10", times=10)   # 10 links per file
 rc, seconds, peak_mb = scale_benchmark.peak_memory(["pipeline/run.py", "--data", "/tmp/k10"], "/tmp/run.log")
 ```
-"""
+"""  # noqa: E501 (docstring kept as written; only its first line is used, as the --help description)
 import argparse
 import json
 import os

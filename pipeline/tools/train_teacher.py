@@ -211,7 +211,8 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
         stats[t["name"]].append((float(loss), float(acc)))
         if s % log_every == 0 or s == steps:
             el = time.time() - t0
-            parts = ", ".join(f"{n} loss {np.mean([a for a, _ in v[-20:]]):.3f} acc {np.mean([b for _, b in v[-20:]]):.2f}"
+            parts = ", ".join(f"{n} loss {np.mean([a for a, _ in v[-20:]]):.3f} "
+                              f"acc {np.mean([b for _, b in v[-20:]]):.2f}"
                               for n, v in stats.items() if v)
             log.log(PROGRESS, f"step {s}/{steps}: {parts}; {el:.0f} s, ETA {el / s * (steps - s):.0f} s")
 
@@ -225,7 +226,8 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
                             f"{'-'.join(map(str, widths))}, mean+max pooling, batch norm, dense {hidden} + batch norm, "
                             "linear embedding; heads: layer norm + dense per task",
             "embedding_dim": loaded.dim, "params": int(trunk.count_params()),
-            "tasks": {t["name"]: {"root": t["root"], "labels": t["labels"], "clip_seconds": t["clip_samples"] / SAMPLE_RATE,
+            "tasks": {t["name"]: {"root": t["root"], "labels": t["labels"],
+                                  "clip_seconds": t["clip_samples"] / SAMPLE_RATE,
                                   "train_clips": len(t["train"][0]), "test_clips": len(t["test"][0]),
                                   "skipped": t["skipped"]} for t in tasks},
             "steps": steps, "batch_size": batch_size, "crop_seconds": crop_seconds, "lr": lr, "seed": seed,

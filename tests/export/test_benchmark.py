@@ -32,16 +32,16 @@ count=50 first=5012 curr=4431 min=4380 max=5012 avg=4450.2 std=90
 Inference timings in us: Init: 2345, First inference: 5012, Warmup (avg): 4612.5, Inference (avg): 4450.2
 Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the actual memory footprint of the model at runtime. Take the information at your discretion.
 Memory footprint delta from the start of the tool (MB): init=3.02734 overall=4.5
-""",
+""",  # noqa: E501 (real tool output, verbatim)
     "info": """INFO: STARTING!
 INFO: count=50 first=2990275 curr=2913402 min=2727568 max=3189954 avg=2.95034e+06 std=109798
 INFO: Inference timings in us: Init: 17187, First inference: 3512391, Warmup (avg): 3.51239e+06, Inference (avg): 2.95034e+06
 INFO: Memory footprint delta from the start of the tool (MB): init=4.21094 overall=46.0859
 INFO: Overall peak memory footprint (MB) via periodic monitoring: 48.5
-""",
+""",  # noqa: E501 (real tool output, verbatim)
     "logcat": """07-08 15:34:26.202 I/tflite  ( 5395): Inference timings in us: Init: 92318, First inference: 187533, Warmup (avg): 211669, Inference (avg): 145528
 07-08 15:34:26.202 I/tflite  ( 5395): Memory footprint delta from the start of the tool (MB): init=286.73 overall=337
-""",
+""",  # noqa: E501 (real tool output, verbatim)
 }
 
 
@@ -66,7 +66,7 @@ def test_pi_script_output_is_parsed_and_merged_into_the_report(exported, tmp_pat
     saved = ("=== FILE: exits/exit_1.tflite\n" + REAL_OUTPUTS["info"]
              + "=== FILE: stages/stage_1.tflite\nbenchmark failed for stages/stage_1.tflite\n")
     (tmp_path / "pi.txt").write_text(saved)
-    figs = cli.main(["benchmark", out, "--parse", str(tmp_path / "pi.txt"), "--device", "Raspberry Pi 4"])
+    figs = cli.call(["benchmark", out, "--parse", str(tmp_path / "pi.txt"), "--device", "Raspberry Pi 4"])
     assert figs["exits/exit_1.tflite"]["inference_avg_us"] == 2.95034e6 and "error" in figs["stages/stage_1.tflite"]
     report = json.load(open(os.path.join(out, "report.json")))
     assert report["lce_benchmark"]["Raspberry Pi 4"]["exits/exit_1.tflite"]["latency_ms"] == pytest.approx(2950.34)
@@ -75,7 +75,7 @@ def test_pi_script_output_is_parsed_and_merged_into_the_report(exported, tmp_pat
 @pytest.mark.slow
 def test_benchmark_cli_times_every_exit_and_stage(exported):
     _, out, _, _ = exported
-    figs = cli.main(["benchmark", out, "--runs", "3"])
+    figs = cli.call(["benchmark", out, "--runs", "3"])
     assert len(figs["exits_ms"]) == 3 and len(figs["stages_ms"]) == 3
     assert all(v > 0 for v in figs["exits_ms"] + figs["stages_ms"])
     assert figs["exit_over_last_exit"][-1] == 1.0
@@ -94,6 +94,6 @@ def test_lce_benchmark_runs_the_binary_on_every_file_and_merges(exported, tmp_pa
                     'Inference (avg): 700"\n')
     fake.chmod(0o755)
     monkeypatch.chdir(tmp_path)
-    figs = cli.main(["benchmark", out, "--lce-benchmark", "bin/lce_benchmark_model", "--device", "x86 stand-in"])
+    figs = cli.call(["benchmark", out, "--lce-benchmark", "bin/lce_benchmark_model", "--device", "x86 stand-in"])
     assert sorted(figs) == sorted(benchmark.device_files(Layout(out))) and len(figs) == 6
     assert all(v["inference_avg_us"] == 700 for v in figs.values())

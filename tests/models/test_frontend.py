@@ -6,7 +6,8 @@ import tensorflow as tf
 from export import convert, flatbuffer
 from helpers import CLIP
 from models import students
-from models.frontend import LogMel, SpecAugment
+from models.errors import ConfigError
+from models.frontend import FRONTENDS, LogMel, SpecAugment, dft_kernels, gabor_kernels
 
 
 def test_logmel_layer_round_trips_config():
@@ -42,3 +43,71 @@ def test_spec_augment_vanishes_from_the_converted_model():
     assert with_aug.get_layer("spec_augment")
     a, b = (flatbuffer.inspect(convert.to_lce(mm))["op_counts"] for mm in (with_aug, plain))
     assert a == b
+
+
+def test_every_front_end_round_trips_its_kind_and_an_old_config_means_stft():
+    for kind in FRONTENDS:
+        layer = LogMel(num_mel_bins=40, kind=kind)
+        assert LogMel.from_config(layer.get_config()).kind == kind
+    old = {k: v for k, v in LogMel(num_mel_bins=40).get_config().items() if k != "kind"}
+    assert LogMel.from_config(old).kind == "stft"  # saved before there was a choice
+    with pytest.raises(ConfigError, match="unknown front end 'fft'"):
+        LogMel(kind="fft")
+    with pytest.raises(ConfigError, match="longer than fft_length"):
+        LogMel(kind="dft", frame_length=400, fft_length=256)
+
+
+@pytest.mark.parametrize("frame_length,fft_length", [(400, 512), (256, 256)])
+def test_dft_front_end_computes_the_stft_features_with_one_conv_and_no_fft_op(frame_length, fft_length):
+    x = np.random.default_rng(0).uniform(-0.3, 0.3, (2, CLIP)).astype(np.float32)
+    args = dict(num_mel_bins=40, frame_length=frame_length, fft_length=fft_length)
+    want = LogMel(kind="stft", **args)(x).numpy()
+    got = LogMel(kind="dft", **args)(x).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    ops = {}
+    for kind in ("stft", "dft"):
+        audio = tf.keras.Input((CLIP,))
+        ops[kind] = flatbuffer.inspect(convert.to_portable(tf.keras.Model(audio, LogMel(kind=kind, **args)(audio))))
+    assert "RFFT2D" in ops["stft"]["op_counts"] and "RFFT2D" not in ops["dft"]["op_counts"]
+    assert ops["dft"]["op_counts"].get("CONV_2D") == 1
+    # only the bins that carry mel weight: fewer kernels than the FFT's bins, real and imaginary
+    kernels, mel = dft_kernels(frame_length=frame_length, fft_length=fft_length, num_mel_bins=40)
+    assert kernels.shape == (frame_length, 2 * mel.shape[0]) and mel.shape[0] < fft_length // 2 + 1
+    assert ops["dft"]["total_macs"] == LogMel(kind="dft", **args).macs(CLIP)
+
+
+def test_gabor_front_end_puts_a_tone_in_its_mel_band():
+    layer = LogMel(kind="gabor", num_mel_bins=40)
+    sr = 16000
+    t = np.arange(CLIP) / sr
+    bands = []
+    for f in (300.0, 1000.0, 4000.0):
+        y = layer(np.sin(2 * np.pi * f * t)[None].astype(np.float32)).numpy()[0, :, :, 0]
+        bands.append(int(np.argmax(y.mean(axis=0))))
+    assert bands[0] < bands[1] < bands[2]
+    kernels = gabor_kernels(num_mel_bins=40)
+    assert kernels.shape == (400, 80)
+    assert layer.macs(CLIP) == (1 + (CLIP - 400) // 160) * 400 * 80
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["dft", "gabor"])
+def test_conv_front_ends_run_in_lce_and_resize_for_streaming(kind):
+    """The converted front end matches Keras in LCE's interpreter, and the stock interpreter resizes
+    its input to a block of any length (the streaming front end)."""
+    from export.interpreter import LceModel
+    x = np.random.default_rng(1).uniform(-0.3, 0.3, (1, CLIP)).astype(np.float32)
+    audio = tf.keras.Input((CLIP,))
+    model = tf.keras.Model(audio, LogMel(kind=kind, num_mel_bins=40)(audio))
+    np.testing.assert_allclose(LceModel(convert.to_lce(model)).run(x)[0], model(x).numpy(), atol=1e-4)
+    block = tf.keras.Input((None,))
+    streaming = tf.keras.Model(block, LogMel(kind=kind, num_mel_bins=40)(block))
+    it = tf.lite.Interpreter(model_content=convert.to_portable(streaming))
+    index = it.get_input_details()[0]["index"]
+    it.resize_tensor_input(index, [1, 1200])
+    it.allocate_tensors()
+    it.set_tensor(index, x[:, :1200])
+    it.invoke()
+    frames = it.get_tensor(it.get_output_details()[0]["index"])
+    assert frames.shape == (1, 1 + (1200 - 400) // 160, 40, 1)
+    np.testing.assert_allclose(frames, model(x).numpy()[:, :frames.shape[1]], atol=1e-4)

@@ -15,7 +15,7 @@ from pipeline import cli
 def test_runtime_cli_prints_the_answer(exported, tmp_path, capsys):
     _, out, _, _ = exported
     clip = write_wav(tmp_path / "c.wav", tone_clip(900, seconds=0.3))
-    r = cli.main(["classify", out, clip, "--threshold", "0.3"])
+    r = cli.call(["classify", out, clip, "--threshold", "0.3"])
     printed = capsys.readouterr().out
     assert f"label: {r['label']}" in printed and r["label"] in ("low", "mid", "high")
     assert f"exit: {r['exit']}/3" in printed
@@ -27,7 +27,7 @@ def test_listen_feeds_a_file_through_the_live_path_and_prints_each_decision(expo
     _, out, _, x = exported
     clip = write_wav(tmp_path / "long.wav", np.concatenate([tone_clip(f, seconds=0.4, seed=i)
                                                             for i, f in enumerate([300, 2500, 900, 300])]))
-    decisions = cli.main(["listen", out, "--wav", clip, "--hop-ms", "120", "--threshold", "0.4"])
+    decisions = cli.call(["listen", out, "--wav", clip, "--hop-ms", "120", "--threshold", "0.4"])
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith(f"listening to {clip}: a decision every 0.12 s")
     assert len(decisions) >= 5 and len(printed) == 1 + len(decisions)
@@ -46,6 +46,6 @@ def test_listen_without_a_microphone_library_says_what_to_install(exported, monk
         return real_import(name, *args, **kwargs)
     monkeypatch.setattr(builtins, "__import__", no_sounddevice)
     with pytest.raises(SystemExit) as e:  # as_command: "error: …" on stderr, status 1
-        cli.main(["listen", exported[1], "--seconds", "1"])
+        cli.call(["listen", exported[1], "--seconds", "1"])
     message = str(e.value.code)
     assert message.startswith("error: listening needs sounddevice") and 'pip install -e ".[listen]"' in message

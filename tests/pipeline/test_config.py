@@ -29,11 +29,11 @@ def test_bad_flags_are_clear_errors(capsys, tmp_path):
                       (["--strategy", "tpu"], "invalid choice: 'tpu'"),
                       (["--val-fraction", "1.5"], "must be in [0, 1)")):
         with pytest.raises(SystemExit) as e:
-            run.main(argv + ["--out", str(tmp_path / "never")])
+            run.call(argv + ["--out", str(tmp_path / "never")])
         assert msg in str(e.value.code), argv
     assert not (tmp_path / "never").exists()  # refused before anything was written
     args = config.build({"exit_weights": "0.5,1", "exits": 2, "spec_augment": False, "optimizer": "bop"})
     assert args.train.exit_weights == [0.5, 1.0] and args.student.spec_augment is False
     assert args.train.optimizer == "bop"
     with pytest.raises(SystemExit, match="2 exit weights given for 3 exits"):
-        run.main(["--exit-weights", "0.5,1", "--exits", "3", "--out", str(tmp_path / "never")])
+        run.call(["--exit-weights", "0.5,1", "--exits", "3", "--out", str(tmp_path / "never")])

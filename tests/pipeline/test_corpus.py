@@ -22,7 +22,8 @@ def test_validation_is_a_seeded_share_of_each_label_taken_from_train():
     np.testing.assert_array_equal(v.validation.audio[:, 0], [int(i[1:-4]) for i in v.validation.ids])
     assert v.with_validation(0.2, seed=3) is v  # already has one
     again = c.with_validation(0.2, seed=3)
-    assert again.validation.ids == v.validation.ids and c.with_validation(0.2, seed=4).validation.ids != v.validation.ids
+    assert (again.validation.ids == v.validation.ids
+            and c.with_validation(0.2, seed=4).validation.ids != v.validation.ids)
 
 
 def test_a_listed_validation_split_or_fraction_zero_leaves_the_corpus_alone():

@@ -19,8 +19,8 @@ from pipeline import config, corpus, run, targets
 def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2",
-            "--head-epochs", "2", "--width", "16", "--out", str(out), "--quiet"]
-    r = run.main(argv)
+            "--head-epochs", "2", "--baseline-epochs", "2", "--width", "16", "--out", str(out), "--quiet"]
+    run.call(argv)
     printed = capsys.readouterr().out
     assert "STAND-IN teacher" in printed and str(out) in printed
 
@@ -46,8 +46,22 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     assert set(report["early_exit_targets"]) == {"within_1pct", "fastest_95pct"}
     assert report["early_exit"] and all(sum(p["exit_histogram"]) == 6 for p in report["early_exit"])
     assert report["model"]["not_binarized"] == []
+    # the int8 baseline, trained on the same labels and timed with the exits
+    base = report["baseline"]
+    assert base["name"] == "ds_cnn" and base["latency_ms"] > 0 and 0.0 <= base["accuracy"] <= 1.0
+    with open(out / base["path"], "rb") as f:
+        ops = flatbuffer.inspect(f.read())
+    assert "LceBconv2d" not in ops["op_counts"] and any(op["int8"] for op in ops["ops"]) and base["bytes"] > 0
+    assert base["path"] in report["files"] and "Baseline: int8 ds_cnn" in (out / "report.md").read_text()
+    # what a Raspberry Pi would do, from op and MAC counts
+    dev = report["device_estimate"]
+    assert len(dev["stages_ms"]) == 3 and dev["exits_ms"] == sorted(dev["exits_ms"]) and dev["frontend_ms"] > 0
+    assert dev["rates"]["clock_hz"] == 1.5e9 and "Raspberry Pi 4" in (out / "report.md").read_text()
+    assert report["performance"]["frontend_clip_ms"] > 0
+    assert ({"front end (whole clip) / last exit", "exit 1 latency / last exit"}
+            <= {t["target"] for t in report["targets"]})
 
-    again = run.main(argv)  # same --out: teacher cache and trained weights are reused
+    again = run.call(argv)  # same --out: teacher cache and trained weights are reused
     assert again["teacher"]["clips_embedded"] == 0 and again["teacher"]["cache_hits"] == 24
     assert again["teacher"]["teacher_calls"] == 0
     assert "reusing trained weights" in capsys.readouterr().out
@@ -58,7 +72,7 @@ def test_nothing_usable_exits_non_zero_with_message(tmp_path):
     (tmp_path / "data" / "a").mkdir(parents=True)
     (tmp_path / "data" / "a" / "x.wav").write_bytes(b"not audio")
     try:
-        run.main(["--data", str(tmp_path / "data"), "--teacher", "stand-in", "--out", str(tmp_path / "o")])
+        run.call(["--data", str(tmp_path / "data"), "--teacher", "stand-in", "--out", str(tmp_path / "o")])
     except SystemExit as e:
         assert "no usable training clips" in str(e.code)
     else:
@@ -126,7 +140,7 @@ def test_salted_folder_runs_to_the_end_and_a_rerun_calls_no_teacher(stand_in_tea
             "--epochs", "2", "--head-epochs", "1", "--fine-tune-epochs", "0", "--exits", "1", "--width", "8",
             "--runs", "2", "--quiet",
             "--out", str(tmp_path / "out")]
-    r = run.main(argv)
+    r = run.call(argv)
     printed = capsys.readouterr().out
     skipped = {s["path"]: s["reason"] for s in r["data"]["skipped"]}
     assert set(skipped) == set(bad)
@@ -161,7 +175,7 @@ def test_nothing_usable_left_exits_with_a_clear_message(tmp_path, capsys):
         (tmp_path / "data" / "x").mkdir(parents=True, exist_ok=True)
         (tmp_path / "data" / "x" / name).write_bytes(content)
     with pytest.raises(SystemExit) as e:
-        run.main(["--data", str(tmp_path / "data"), "--teacher", "stand-in", "--out", str(tmp_path / "o")])
+        run.call(["--data", str(tmp_path / "data"), "--teacher", "stand-in", "--out", str(tmp_path / "o")])
     assert "no usable training clips" in str(e.value.code) and "3 files skipped" in str(e.value.code)
     printed = capsys.readouterr().out
     assert all(n in printed for n in ("a.wav", "b.wav", "c.flac"))
@@ -203,10 +217,10 @@ def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir
     argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "3",
             "--head-epochs", "2", "--fine-tune-epochs", "1", "--width", "8", "--exits", "2", "--runs", "2",
             "--quiet"]
-    single = run.main(argv + ["--out", str(tmp_path / "single")])
+    single = run.call(argv + ["--out", str(tmp_path / "single")])
     assert single["student"]["training_mode"] == "deterministic"
     assert "Training mode: **deterministic**" in (tmp_path / "single" / "report.md").read_text()
-    rep = run.main(argv + ["--repeats", "2", "--out", str(tmp_path / "rep")])
+    rep = run.call(argv + ["--repeats", "2", "--out", str(tmp_path / "rep")])
 
     seed0 = json.loads((tmp_path / "rep" / "seeds" / "seed-0" / "report.json").read_text())
     seed1 = json.loads((tmp_path / "rep" / "seeds" / "seed-1" / "report.json").read_text())
@@ -221,7 +235,8 @@ def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir
         assert e["accuracy"]["values"] == [seed0["exits"][k]["accuracy"], seed1["exits"][k]["accuracy"]]
         assert e["accuracy"]["sd"] >= 0 and e["accuracy"]["n"] == 2
     cv = spread["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"]
-    assert cv["values"] == [s["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"] for s in (seed0, seed1)]
+    assert cv["values"] == [s["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"]
+                            for s in (seed0, seed1)]
     shipped = seed0 if spread["shipped_seed"] == 0 else seed1
     assert rep["seed"] == spread["shipped_seed"] and rep["exits"] == shipped["exits"]
     assert ((tmp_path / "rep" / "model.tflite").read_bytes()
@@ -239,7 +254,7 @@ def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_d
     argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "2",
             "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--quiet", "--float-twin", "--runs", "3",
             "--eval-tasks", task_dir, "--curve-every", "1"]
-    r = run.main(argv)
+    r = run.call(argv)
     ft = r["float_twin"]
     assert [t["index"] for t in ft["exits"]] == [1, 2, 3] and len(ft["binarization_gap"]) == 3
     for t, e, g in zip(ft["exits"], r["exits"], ft["binarization_gap"]):
@@ -275,7 +290,7 @@ def test_twin_teacher_trains_the_twin_first_and_mixes_its_exits_into_the_targets
     argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "1",
             "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--runs", "2", "--float-twin",
             "--teacher-views", "1", "--twin-teacher", "0.5"]
-    r = run.main(argv)
+    r = run.call(argv)
     printed = capsys.readouterr().out
     assert "targets 0.5 x the float twin's exits + 0.5 x the teacher" in printed
     # teacher views: embedded once (both students see them), each clip in 2 versions

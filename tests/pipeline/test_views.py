@@ -100,7 +100,8 @@ def test_each_epoch_draws_one_version_per_clip_and_validation_sees_the_first():
     import tensorflow as tf
     from pipeline import distill
     n, versions = 6, 3
-    x = np.repeat(np.arange(versions, dtype=np.float32)[None, :, None], n, axis=0) * np.ones((n, versions, 4), np.float32)
+    x = (np.repeat(np.arange(versions, dtype=np.float32)[None, :, None], n, axis=0)
+         * np.ones((n, versions, 4), np.float32))
     y = {"e": x[..., :2].copy()}
     train = list(distill._dataset(x, y, batch_size=n, seed=0))
     drawn = train[0][0].numpy()[:, 0]

@@ -1,6 +1,5 @@
 """The scale benchmark's parts: a corpus replicated by links, a child's own peak memory."""
 import os
-import sys
 
 import pytest
 

@@ -40,7 +40,7 @@ def trained(tasks, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("trained") / "teacher")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        cli.main(["train-teacher", "--data", tasks[0], "--data", tasks[1], "--out", out, *TINY])
+        cli.call(["train-teacher", "--data", tasks[0], "--data", tasks[1], "--out", out, *TINY])
     return out, buf.getvalue()
 
 
@@ -66,7 +66,7 @@ def test_cli_trains_and_writes_trillsson_interface(trained):
 @pytest.mark.slow
 def test_training_is_seeded(tasks, trained, tmp_path):
     out, _ = trained
-    info = cli.main(["train-teacher", "--data", tasks[0], "--data", tasks[1], "--out", str(tmp_path / "again"), *TINY])
+    info = cli.call(["train-teacher", "--data", tasks[0], "--data", tasks[1], "--out", str(tmp_path / "again"), *TINY])
     x = np.stack([tone_clip(300), tone_clip(2000), tone_clip(900)])
     np.testing.assert_allclose(teacher.load(out)(x), teacher.load(str(tmp_path / "again"))(x), rtol=1e-3, atol=1e-3)
     assert info["probe_accuracy"] == json.loads(open(os.path.join(out, "teacher.json")).read())["probe_accuracy"]
