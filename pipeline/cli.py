@@ -7,6 +7,9 @@
     brillsson classify OUT CLIP.wav [--threshold 0.3] [--portable]
     brillsson listen OUT [--wav CLIP.wav] [--hop-ms 500] [--seconds 30]   # live, one decision per hop
     brillsson vectors OUT.json                 # shared early-exit test vectors for other runtimes
+    brillsson extract [run flags]              # decode into shards and embed them (--data-format shards)
+    brillsson workers --local N --out DIR -- [run flags]   # multi-worker training on this host
+    brillsson scale-benchmark --data DIR --work DIR --out FIGURES.json
 
 `python -m pipeline …` is the same command. Library code raises typed errors
 (`pipeline.errors`); only this module turns them into one line on stderr and an exit code:
@@ -144,6 +147,13 @@ def parser():
     sub.add_parser("run", add_help=False, help="the pipeline: audio → teacher → student → LCE files → report "
                                                "(brillsson run --help lists its flags)")
 
+    sub.add_parser("extract", add_help=False, help="decode a task into shards and embed it with the teacher "
+                                                    "(the run's flags; brillsson extract --help)")
+    sub.add_parser("workers", add_help=False, help="train on N local workers (MultiWorkerMirroredStrategy) and "
+                                                    "check their weights agree (brillsson workers --help)")
+    sub.add_parser("scale-benchmark", add_help=False, help="peak memory and throughput at 1x and Nx the data "
+                                                            "(brillsson scale-benchmark --help)")
+
     s = sub.add_parser("evaluate", help="linear probes of the teacher, every exit and a log-mel baseline")
     s.add_argument("--model", required=True, help="a run's output folder (exits/exit_K.tflite, report.json)")
     s.add_argument("--tasks", required=True, action="append", metavar="DIR",
@@ -204,14 +214,20 @@ def parser():
     return p
 
 
+# subcommand → (module, function(argv, prog)) for the jobs whose flags their own module parses
+PASS_THROUGH = {"run": ("pipeline.run", "call"), "extract": ("pipeline.extract", "call"),
+                "workers": ("pipeline.workers", "main"), "scale-benchmark": ("pipeline.tools.scale_benchmark", "main")}
+
+
 def call(argv=None):
     """Parse `argv` (default: sys.argv[1:]), run the subcommand and return its result (a report, a
     decision, figures); a typed error becomes `SystemExit("error: …")`, status 1."""
     from pipeline import log as log_setup
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["run"]:
-        from pipeline import run
-        return run.call(argv[1:], prog="brillsson run")
+    if argv[:1] and argv[0] in PASS_THROUGH:  # subcommands that parse their own flags
+        import importlib
+        module, fn = PASS_THROUGH[argv[0]]
+        return getattr(importlib.import_module(module), fn)(argv[1:], prog=f"brillsson {argv[0]}")
     a = parser().parse_args(argv)
     log_setup.configure(quiet=getattr(a, "quiet", False))
     return as_command(lambda: a.func(a))

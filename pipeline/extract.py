@@ -186,7 +186,7 @@ def clips_and_targets(cfg, layout):
     return targets.teacher_targets(c, cfg, layout)
 
 
-def call(argv=None) -> dict:
+def call(argv=None, prog="brillsson extract") -> dict:
     """`python -m pipeline.extract [run flags]`: decode into shards and extract the teacher's embeddings;
     returns the teacher section of the report."""
     from pipeline import config
@@ -194,7 +194,7 @@ def call(argv=None) -> dict:
     from pipeline.errors import as_command
 
     def command():
-        cfg = config.from_argv(argv, prog="python -m pipeline.extract", description=__doc__.split("\n")[0])
+        cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n")[0])
         log_setup.configure(quiet=cfg.quiet)
         from export.layout import Layout
         layout = Layout(cfg.out_dir)

@@ -171,14 +171,14 @@ def _digest(folder):
     return weights_digest(max(done, key=os.path.getmtime)) if done else None
 
 
-def main(argv=None):
-    """`python -m pipeline.workers --local N --out OUT -- [run flags]`: N local workers; exit status 1 unless
-    every worker finished and their weights agree."""
+def main(argv=None, prog="brillsson workers"):
+    """`brillsson workers --local N --out OUT -- [run flags]` (or `python -m pipeline.workers …`): N local
+    workers; exit status 1 unless every worker finished and their weights agree."""
     from pipeline import log as log_setup
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = argv[argv.index("--") + 1:] if "--" in argv else []
     own = argv[:argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(prog="python -m pipeline.workers", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--local", type=int, default=2, help="worker processes on this host (default: 2)")
     p.add_argument("--out", help="folder: OUT/worker-K per worker, and their logs")
     p.add_argument("--timeout", type=float, default=None, help="seconds before the workers are killed")

@@ -160,8 +160,9 @@ def training_throughput(a, figures):
     _save(a.out, figures)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m pipeline.tools.scale_benchmark", description=__doc__.split("\n")[0])
+def main(argv=None, prog="brillsson scale-benchmark"):
+    """`brillsson scale-benchmark --data DIR --work DIR --out FIGURES.json [...]`: the data-at-scale figures."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True)
     p.add_argument("--unlabeled")
     p.add_argument("--work", required=True, help="scratch folder: the replicated corpus, runs, logs")

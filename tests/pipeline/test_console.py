@@ -66,3 +66,12 @@ def test_a_module_that_used_to_be_a_command_names_the_subcommand_and_fails(modul
     assert done.returncode == 2
     errors = error_lines(done.stderr)
     assert len(errors) == 1 and f"brillsson {subcommand}" in errors[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subcommand", ["run", "extract", "workers", "scale-benchmark", "evaluate", "benchmark",
+                                        "classify", "listen", "train-teacher", "vectors"])
+def test_every_job_is_a_subcommand_whose_help_exits_0(subcommand):
+    done = console(subcommand, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: brillsson {subcommand}")
