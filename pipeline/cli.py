@@ -10,6 +10,8 @@
     brillsson extract [run flags]              # decode into shards and embed them (--data-format shards)
     brillsson workers --local N --out DIR -- [run flags]   # multi-worker training on this host
     brillsson scale-benchmark --data DIR --work DIR --out FIGURES.json
+    brillsson pareto OUT_A OUT_B … --out pareto.png   # choose a default: runs over their seeds
+    brillsson frontend-benchmark [--windows 25,16]     # every front end side by side
 
 `python -m pipeline …` is the same command. Library code raises typed errors
 (`pipeline.errors`); only this module turns them into one line on stderr and an exit code:
@@ -154,6 +156,12 @@ def parser():
     sub.add_parser("scale-benchmark", add_help=False, help="peak memory and throughput at 1x and Nx the data "
                                                             "(brillsson scale-benchmark --help)")
 
+    sub.add_parser("pareto", add_help=False, help="accuracy vs latency of several runs over their seeds, on a "
+                                                   "Raspberry Pi 4 estimate and as measured (brillsson pareto --help)")
+
+    sub.add_parser("frontend-benchmark", add_help=False, help="every front end side by side: MACs, latency here "
+                                                               "(LCE, stock TFLite), Pi 4 estimate")
+
     s = sub.add_parser("evaluate", help="linear probes of the teacher, every exit and a log-mel baseline")
     s.add_argument("--model", required=True, help="a run's output folder (exits/exit_K.tflite, report.json)")
     s.add_argument("--tasks", required=True, action="append", metavar="DIR",
@@ -216,7 +224,9 @@ def parser():
 
 # subcommand → (module, function(argv, prog)) for the jobs whose flags their own module parses
 PASS_THROUGH = {"run": ("pipeline.run", "call"), "extract": ("pipeline.extract", "call"),
-                "workers": ("pipeline.workers", "main"), "scale-benchmark": ("pipeline.tools.scale_benchmark", "main")}
+                "workers": ("pipeline.workers", "main"), "scale-benchmark": ("pipeline.tools.scale_benchmark", "main"),
+                "pareto": ("pipeline.tools.pareto", "main"),
+                "frontend-benchmark": ("pipeline.tools.frontend_benchmark", "main")}
 
 
 def call(argv=None):

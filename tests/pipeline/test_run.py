@@ -61,6 +61,14 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     assert ({"front end (whole clip) / last exit", "exit 1 latency / last exit"}
             <= {t["target"] for t in report["targets"]})
 
+    # the Pareto tool reads the run back: its accuracies, and device latencies from the stage files
+    from pipeline.tools import pareto
+    rows = pareto.main([str(out), "--out", str(tmp_path / "pareto.png"), "--labels", "tiny"])
+    assert (tmp_path / "pareto.png").exists() and (tmp_path / "pareto.md").read_text().count("| tiny |") == 1
+    assert [e["accuracy"]["mean"] for e in rows[0]["exits"]] == [e["accuracy"] for e in report["exits"]]
+    assert rows[0]["exits"][0]["device_ms"]["mean"] == pytest.approx(dev["exits_ms"][0])
+    assert rows[0]["seeds"] == 1 and rows[0]["test_clips"] == 6
+
     again = run.call(argv)  # same --out: teacher cache and trained weights are reused
     assert again["teacher"]["clips_embedded"] == 0 and again["teacher"]["cache_hits"] == 24
     assert again["teacher"]["teacher_calls"] == 0
