@@ -133,10 +133,17 @@ def _family(v):
     return v
 
 
-def setting(default, help, check=None, flag=None, nargs=None, metavar=None):
-    """A field of a section: its default, help text, check (value → value, raises ValueError) and flag."""
+def setting(default, help, check=None, flag=None, nargs=None, metavar=None, experimental=False):
+    """A field of a section: its default, help text, check (value → value, raises ValueError) and flag;
+    `experimental`: a research knob, not a measured gain (listed apart in --help)."""
     return dataclasses.field(default=default, metadata={"help": help, "check": check, "flag": flag,
-                                                        "nargs": nargs, "metavar": metavar})
+                                                        "nargs": nargs, "metavar": metavar,
+                                                        "experimental": experimental})
+
+
+# the --help groups, by section; the research knobs that are not measured gains go to "experimental"
+HELP_GROUPS = {"data": "data", "teacher": "teacher", "student": "student", "train": "training",
+               "export": "export", "eval": "evaluation", None: "run"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +158,7 @@ class DataConfig:
                                                 "training to calibrate the exits (temperatures, early-exit "
                                                 "thresholds); test clips only score (default: 0: thresholds on "
                                                 "the test clips, with cross-validated figures)",
-                                          _number(0, 1, hi_open=True))
+                                          _number(0, 1, hi_open=True), experimental=True)
     format: str = setting("memory", "memory: decode every clip into memory for the run (default); shards: decode once "
                                     "into TFRecord shards on disk that training streams (pipeline.shards)",
                           _choice("memory", "shards"), flag="data-format")
@@ -212,14 +219,15 @@ class StudentConfig:
                                   "them)", _number(1.0, 100.0))
     head_pool: str = setting("time", "what each exit's classifier sees: time (mean over time, frequency kept; "
                                      "default) or global (the embedding head's pooled features, --embedding-pool)",
-                             _choice("global", "time"))
+                             _choice("global", "time"), experimental=True)
     embedding_pool: str = setting("band_stats", "what each exit's embedding head sees: band_stats (mean and "
                                                 "standard deviation over time of every channel in every frequency "
                                                 "row; default), stats (the same over time and frequency), global "
                                                 "(average over time and frequency)",
                                   _choice("global", "stats", "band_stats"))
     head_bands: Optional[int] = setting(None, "with --head-pool time: frequency bands each exit's classifier sees "
-                                              "(default: every row of the exit's feature map)", _whole(1))
+                                              "(default: every row of the exit's feature map)", _whole(1),
+                                              experimental=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,31 +240,35 @@ class TrainConfig:
     loss: str = setting("mse", "distillation loss at every exit: mse, cosine, l1, or whitened (mse after "
                                "whitening the teacher's embeddings: every direction they vary in counts the same) "
                                "(default: mse)",
-                        _choice("mse", "cosine", "l1", "whitened"))
+                        _choice("mse", "cosine", "l1", "whitened"), experimental=True)
     exit_weights: Optional[List[float]] = setting(None, "distillation loss weight per exit, e.g. 0.5,0.75,1 "
-                                                        "(default: 1 for every exit)", _exit_weights)
+                                                        "(default: 1 for every exit)", _exit_weights, experimental=True)
     optimizer: str = setting("adam", "adam: Adam on latent weights, clipped (default); bop: larq's Bop for "
-                                     "binary kernels (CaseOptimizer), Adam for the rest", _choice("adam", "bop"))
+                                     "binary kernels (CaseOptimizer), Adam for the rest", _choice("adam", "bop"),
+                                     experimental=True)
     lr: float = setting(2e-3, "distillation learning rate, cosine-decayed (default: 2e-3)", _number(0.0))
     label_weight: float = setting(1.0, "label loss weight in the fine-tune (default: 1)", _number(0.0))
     twin_teacher: float = setting(0.0, "distil each binary exit toward this share of the trained float twin's "
                                        "exit embedding (the rest: the teacher's); trains the twin first (default: 0)",
-                                  _number(0, 1))
+                                  _number(0, 1), experimental=True)
     twin_init: bool = setting(False, "start the binary student from the trained float twin's weights (trains "
                                      "the twin first, or reuses its checkpoint), as Bi-Real Net and ReActNet start "
-                                     "from a real-valued network (default: off)")
+                                     "from a real-valued network (default: off)", experimental=True)
     self_distill: float = setting(0.0, "in the fine-tune, the earlier exits learn this mix of the last exit's "
-                                       "probabilities with the labels (0: labels only; default: 0)", _number(0, 1))
+                                       "probabilities with the labels (0: labels only; default: 0)", _number(0, 1),
+                                       experimental=True)
     teacher_views: int = setting(0, "distil also on this many teacher views of every distillation clip: copies "
                                      "changed by --view-kinds whose targets are the teacher's embeddings of the "
-                                     "copies themselves (embedded once, cached) (default: 0)", _whole(0))
+                                     "copies themselves (embedded once, cached) (default: 0)", _whole(0),
+                                     experimental=True)
     view_kinds: Tuple[str, ...] = setting(("speed", "mix"), "what makes a teacher view: speed (resampled 0.85-1.15x: "
                                                           "a new pseudo-voice), mix (another clip added at 0-15 "
-                                                          "dB below) (default: speed,mix)", _view_kinds)
+                                                          "dB below) (default: speed,mix)", _view_kinds,
+                                                          experimental=True)
     view_mode: str = setting("sample", "how the teacher views are used: sample (each epoch sees one version of "
                                        "every clip, the clip or one of its views: an epoch costs the same) or add "
                                        "(every view is one more clip: an epoch costs 1 + K times as much) (default: "
-                                       "sample)", _choice("sample", "add"))
+                                       "sample)", _choice("sample", "add"), experimental=True)
     val_fraction: float = setting(0.1, "seeded fraction of the clips held out for validation loss (default: 0.1)",
                                   _number(0, 1, hi_open=True))
     patience: int = setting(20, "stop a phase when its validation loss has not improved for this many epochs "
@@ -372,16 +384,22 @@ def parser(prog="pipeline/run.py", description=None, add_help=True):
                                 argument_default=argparse.SUPPRESS)
     p.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (flat flag names, or one "
                                                     "mapping per section: data, teacher, student, train, export, eval)")
+    groups = {name: p.add_argument_group(name) for name in list(HELP_GROUPS.values()) + ["experimental"]}
+    groups["experimental"].description = "research knobs: their alternatives to the default are not measured gains"
     for sec, f in _all_fields():
         dest, flag = _dest(f), "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
+        g = groups["experimental" if f.metadata.get("experimental") else HELP_GROUPS[sec]]
+        text = f.metadata["help"]
+        if "default" not in text and f.default is not None and not (f.type is bool or f.type == "bool"):
+            shown = ",".join(map(str, f.default)) if isinstance(f.default, (tuple, list)) else f.default
+            text += f" (default: {shown})"  # printed from the code, never retyped
         if f.type is bool or f.type == "bool":
             if f.default:
-                p.add_argument(f"--no-{flag[2:]}", dest=dest, action="store_false", help="no " + f.metadata["help"])
+                g.add_argument(f"--no-{flag[2:]}", dest=dest, action="store_false", help="no " + text)
             else:
-                p.add_argument(flag, dest=dest, action="store_true", help=f.metadata["help"])
+                g.add_argument(flag, dest=dest, action="store_true", help=text)
         else:
-            p.add_argument(flag, dest=dest, help=f.metadata["help"], nargs=f.metadata.get("nargs"),
-                           metavar=f.metadata.get("metavar"))
+            g.add_argument(flag, dest=dest, help=text, nargs=f.metadata.get("nargs"), metavar=f.metadata.get("metavar"))
     return p
 
 

@@ -47,6 +47,8 @@ def markdown() -> str:
         for f in fields:
             key = f"`{name}: {{{f.name}: …}}`" if name else f"`{f.name}`"
             text = f.metadata["help"].replace("|", "\\|")
+            if f.metadata.get("experimental"):
+                text = "*experimental:* " + text
             lines.append(f"| {_flag(f)} | {key} | {_default(f)} | {text} |")
     return "\n".join(lines) + "\n"
 
