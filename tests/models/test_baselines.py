@@ -1,0 +1,36 @@
+"""models.baselines and export.convert.to_int8: the int8 DS-CNN a user would pick instead."""
+import numpy as np
+import pytest
+
+from export import convert, estimate, flatbuffer
+from export.benchmark import float_predict
+from helpers import CLIP, tone_clip
+from models import baselines
+from models.errors import ConfigError
+
+
+def test_ds_cnn_is_the_small_kws_recipe_on_the_students_front_end():
+    m = baselines.build("ds_cnn", num_classes=3, clip_samples=CLIP, frontend={"kind": "gabor", "frame_step": 320})
+    assert m.get_layer("log_mel").kind == "gabor" and m.get_layer("log_mel").params["frame_step"] == 320
+    assert m.get_layer("ds_conv").kernel_size == (10, 4) and m.get_layer("ds_conv").strides == (2, 2)
+    assert sum(layer.name.endswith("_dw") for layer in m.layers) == 4 and m.output_shape == (None, 3)
+    with pytest.raises(ConfigError, match="unknown baseline 'resnet'"):
+        baselines.build("resnet")
+
+
+@pytest.mark.slow
+def test_int8_conversion_keeps_the_decisions_and_runs_on_stock_tflite():
+    x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 900, 2500] * 8)])
+    m = baselines.build("ds_cnn", num_classes=3, clip_samples=CLIP, spec_augment=False)
+    m(x, training=True)  # moves the batch-norm statistics off their initial values
+    fb = convert.to_int8(m, x)
+    info = flatbuffer.inspect(fb)
+    assert any(op["int8"] and op["op"] == "CONV_2D" for op in info["ops"])  # quantized, not float
+    assert "LceBconv2d" not in info["op_counts"]
+    probs = next(iter(float_predict(fb, x).values()))
+    want = m(x, training=False).numpy()
+    assert probs.shape == want.shape and np.abs(probs - want).max() < 0.15
+    assert np.mean(np.argmax(probs, 1) == np.argmax(want, 1)) >= 0.8
+    # every shape static (batch 1), so the device estimate counts the real MACs: int8 GEMMs at the int8 rate
+    e = estimate.estimate(fb)
+    assert e["parts_ms"]["float"] > 0 and info["total_macs"] > 1e5
