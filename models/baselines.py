@@ -22,6 +22,12 @@ layers = tf.keras.layers
 BASELINES = {}
 
 
+def _bn(name):
+    # momentum 0.9, as the students' (Keras' 0.99 leaves the moving statistics near their start after the few
+    # hundred steps a small task trains for, and inference then sees unnormalised log-mel)
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+
+
 def register(name):
     """`@register("name")` adds a baseline: fn(x, num_classes, **options) → class probabilities."""
     def wrap(fn):
@@ -34,14 +40,14 @@ def register(name):
 def ds_cnn(x, num_classes, filters=64, blocks=4, dropout=0.2):
     """Log-mel image [batch, frames, bins, 1] → class probabilities (DS-CNN-S)."""
     x = layers.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False, name="ds_conv")(x)
-    x = layers.BatchNormalization(name="ds_conv_bn")(x)
+    x = _bn("ds_conv_bn")(x)
     x = layers.ReLU(name="ds_conv_relu")(x)
     for b in range(1, blocks + 1):
         x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"ds{b}_dw")(x)
-        x = layers.BatchNormalization(name=f"ds{b}_dw_bn")(x)
+        x = _bn(f"ds{b}_dw_bn")(x)
         x = layers.ReLU(name=f"ds{b}_dw_relu")(x)
         x = layers.Conv2D(filters, 1, use_bias=False, name=f"ds{b}_pw")(x)
-        x = layers.BatchNormalization(name=f"ds{b}_pw_bn")(x)
+        x = _bn(f"ds{b}_pw_bn")(x)
         x = layers.ReLU(name=f"ds{b}_pw_relu")(x)
     x = layers.GlobalAveragePooling2D(name="ds_pool")(x)
     x = layers.Dropout(dropout, name="ds_dropout")(x)
@@ -69,7 +75,7 @@ def build(name: str = "ds_cnn", num_classes: int = 12, clip_samples: int = SAMPL
         raise ConfigError(f"unknown baseline '{name}'; choose one of {sorted(BASELINES)}")
     audio = tf.keras.Input((clip_samples,), name="audio")
     x = LogMel(**{"num_mel_bins": num_mel_bins, **(frontend or {})}, name="log_mel")(audio)
-    x = layers.BatchNormalization(name="input_bn")(x)
+    x = _bn("input_bn")(x)
     if spec_augment:
         x = SpecAugment(seed=seed, name="spec_augment")(x)
     return tf.keras.Model(audio, BASELINES[name](x, num_classes, **options), name=name)
