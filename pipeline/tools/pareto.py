@@ -154,11 +154,14 @@ def main(argv=None, prog="brillsson pareto") -> List[dict]:
     p.add_argument("outs", nargs="+", metavar="OUT", help="run folders (with seeds/ from --repeats, or one run)")
     p.add_argument("--out", required=True, help="the PNG; its figures go beside it as .json and .md")
     p.add_argument("--labels", help="comma-separated names, one per OUT (default: the folder names)")
+    p.add_argument("--no-baseline", action="store_true", help="leave the int8 baselines out of the figures")
     a = p.parse_args(argv)
     labels = a.labels.split(",") if a.labels else None
     if labels and len(labels) != len(a.outs):
         p.error(f"{len(labels)} labels for {len(a.outs)} run folders")
     rows = collect(a.outs, labels)
+    if a.no_baseline:
+        rows = [{**r, "baseline": None} for r in rows]
     stem = os.path.splitext(a.out)[0]
     atomic_write(stem + ".json", json.dumps(rows, indent=1).encode())
     atomic_write(stem + ".md", markdown(rows).encode())
