@@ -1,8 +1,8 @@
 """Benchmarks of an exported run: LCE interpreter here, `lce_benchmark_model` on a device.
 
     brillsson benchmark OUT [--runs 50]                       # every exit and stage, here
-    brillsson benchmark OUT --lce-benchmark PATH [--ssh USER@HOST] [--device NAME]
-    brillsson benchmark OUT --parse pi_output.txt --device "Raspberry Pi 4"
+    brillsson benchmark OUT --lce-benchmark PATH [--ssh USER@HOST] [--device-name NAME]
+    brillsson benchmark OUT --parse pi_output.txt --device-name "Raspberry Pi 4"
 
 ```python
 from export import benchmark
@@ -255,7 +255,7 @@ def parse_script_output(text):
 PI_SCRIPT = """#!/bin/sh
 # Runs LCE's lce_benchmark_model on every exit and stage of this folder, 1 thread.
 # Usage (on the device, from this folder's parent): sh pi/run_benchmark.sh /path/to/lce_benchmark_model > pi_output.txt
-# Then, back on the machine with the pipeline: brillsson benchmark OUT --parse pi_output.txt --device NAME
+# Then, back on the machine with the pipeline: brillsson benchmark OUT --parse pi_output.txt --device-name NAME
 set -e
 BIN=${1:-./lce_benchmark_model}
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"  # absolute, before leaving the caller's folder

@@ -1,7 +1,7 @@
 """Early-exit runtimes: run the staged segments, stop at the first confident exit.
 
     brillsson classify OUT CLIP.wav [--threshold 0.3]
-    brillsson listen OUT [--wav CLIP.wav] [--hop-ms 500]      # live: microphone (or a file) in hops
+    brillsson listen OUT [--wav CLIP.wav] [--every-ms 500]      # live: microphone (or a file) in hops
 
 ```python
 from export.runtime import EarlyExitRuntime, StreamingRuntime

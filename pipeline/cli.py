@@ -1,11 +1,11 @@
 """The command line: one command, `brillsson`, with a subcommand per job.
 
     brillsson run [flags]                      # the pipeline (same as `python pipeline/run.py [flags]`)
-    brillsson evaluate --model OUT --tasks DIR [--tasks DIR …] [--teacher HANDLE] [--out DIR]
+    brillsson evaluate OUT --tasks DIR [--tasks DIR …] [--teacher HANDLE] [--results DIR]
     brillsson train-teacher --data DIR [--data DIR …] --out TEACHER_DIR [--steps 1500]
-    brillsson benchmark OUT [--runs 50] [--lce-benchmark PATH [--ssh USER@HOST]] [--parse FILE] [--device NAME]
+    brillsson benchmark OUT [--runs 50] [--lce-benchmark PATH [--ssh USER@HOST]] [--parse FILE] [--device-name NAME]
     brillsson classify OUT CLIP.wav [--threshold 0.3] [--portable]
-    brillsson listen OUT [--wav CLIP.wav] [--hop-ms 500] [--seconds 30]   # live, one decision per hop
+    brillsson listen OUT [--wav CLIP.wav] [--every-ms 500] [--seconds 30]   # live, one decision per hop
     brillsson vectors OUT.json                 # shared early-exit test vectors for other runtimes
     brillsson extract [run flags]              # decode into shards and embed them (--data-format shards)
     brillsson workers --local N --out DIR -- [run flags]   # multi-worker training on this host
@@ -38,7 +38,7 @@ log = logging.getLogger("pipeline.cli")  # not __name__: run as a script this mo
 
 def _evaluate(a):
     from pipeline import evaluate
-    return evaluate.evaluate(a.model, a.tasks, teacher=a.teacher, teacher_output=a.teacher_output, out_dir=a.out,
+    return evaluate.evaluate(a.out, a.tasks, teacher=a.teacher, teacher_output=a.teacher_output, out_dir=a.results,
                              seed=a.seed)
 
 
@@ -68,7 +68,7 @@ def _benchmark(a):
         else:
             text = benchmark.run_lce_benchmark(layout, a.lce_benchmark, a.ssh)
         figs = benchmark.parse_script_output(text)
-        device = a.device or (a.ssh.split("@")[-1] if a.ssh else os.uname().nodename)
+        device = a.device_name or (a.ssh.split("@")[-1] if a.ssh else os.uname().nodename)
         for f, v in figs.items():
             print(f"{device}: {f}: " + (f"{v['latency_ms']:.3f} ms" if "latency_ms" in v else v["error"]))
     else:
@@ -76,7 +76,7 @@ def _benchmark(a):
             n = LceModel(f.read()).input_length
         x = np.random.default_rng(0).uniform(-0.3, 0.3, (1, n)).astype(np.float32)
         figs = benchmark.measure(layout, x, runs=a.runs)
-        device = a.device or "lce_interpreter_here"
+        device = a.device_name or "lce_interpreter_here"
     r = benchmark.merge_device_figures(report.read(layout), device, figs)
     report.write(layout, r)
     return figs
@@ -105,12 +105,12 @@ def _listen(a):
     from export.runtime import StreamingRuntime
     from models.frontend import SAMPLE_RATE
     from pipeline import audio as audio_io
-    hop = int(round(a.hop_ms * SAMPLE_RATE / 1000)) if a.hop_ms else None
+    hop = int(round(a.every_ms * SAMPLE_RATE / 1000)) if a.every_ms else None
     rt = StreamingRuntime(a.out, a.threshold, hop_samples=hop)
     if a.wav:
         source, where = file_chunks(audio_io.load(a.wav), rt.hop_samples), a.wav
     else:
-        device = int(a.device) if a.device and a.device.isdigit() else a.device
+        device = int(a.input_device) if a.input_device and a.input_device.isdigit() else a.input_device
         source, where = microphone_chunks(rt.hop_samples, device=device, seconds=a.seconds), "the microphone"
     print(f"listening to {where}: a decision every {rt.hop_samples / SAMPLE_RATE:g} s on the last "
           f"{rt.clip_samples / SAMPLE_RATE:g} s, threshold {rt.threshold:.3f} (Ctrl-C stops)", flush=True)
@@ -163,12 +163,12 @@ def parser():
                                                                "(LCE, stock TFLite), Pi 4 estimate")
 
     s = sub.add_parser("evaluate", help="linear probes of the teacher, every exit and a log-mel baseline")
-    s.add_argument("--model", required=True, help="a run's output folder (exits/exit_K.tflite, report.json)")
+    s.add_argument("out", help="a run's output folder (embedding.tflite, report.json)")
     s.add_argument("--tasks", required=True, action="append", metavar="DIR",
                    help="task folder (DIR/<label>/… or DIR/train|test/<label>/…); repeat for more tasks")
     s.add_argument("--teacher", help="teacher handle (default: teacher.handle of MODEL/report.json)")
     s.add_argument("--teacher-output", help="teacher output key (default: the run's, else 'embedding')")
-    s.add_argument("--out", help="output folder (default: the model folder)")
+    s.add_argument("--results", metavar="DIR", help="folder for eval.json, eval.md, eval.png (default: OUT)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=_evaluate)
@@ -197,7 +197,8 @@ def parser():
     s.add_argument("--lce-benchmark", metavar="PATH", help="lce_benchmark_model binary (here, or on --ssh host)")
     s.add_argument("--ssh", metavar="USER@HOST", help="copy the files to this host and benchmark there")
     s.add_argument("--parse", metavar="FILE", help="read the saved output of OUT/pi/run_benchmark.sh")
-    s.add_argument("--device", help="device name for the figures (default: host name or 'this machine')")
+    s.add_argument("--device-name", metavar="NAME", help="device name for the figures (default: the host name)")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=_benchmark)
 
     s = sub.add_parser("classify", help="the early-exit runtime on one audio file")
@@ -205,19 +206,23 @@ def parser():
     s.add_argument("clip", help="audio file (any format the pipeline reads)")
     s.add_argument("--threshold", type=_number, help="entropy threshold in [0, 1] (default: thresholds.json)")
     s.add_argument("--portable", action="store_true", help="run stages_portable/ (stock TFLite ops)")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=_classify)
 
     s = sub.add_parser("listen", help="live early exit: microphone (or --wav FILE) through the streaming runtime")
     s.add_argument("out", help="a run's output folder (stream/, stages/, labels.txt, thresholds.json)")
     s.add_argument("--wav", metavar="FILE", help="feed this file in hops instead of the microphone")
-    s.add_argument("--hop-ms", type=_number, help="a decision every this many ms (default: half the window)")
+    s.add_argument("--every-ms", type=_number, help="a decision every this many ms (default: half the window)")
     s.add_argument("--threshold", type=_number, help="entropy threshold in [0, 1] (default: thresholds.json)")
     s.add_argument("--seconds", type=_number, help="stop after this many seconds of microphone audio")
-    s.add_argument("--device", help="sounddevice input device (name or index; default: the system's)")
+    s.add_argument("--input-device", metavar="DEVICE",
+                   help="sounddevice input device (name or index; default: the system's)")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=_listen)
 
     s = sub.add_parser("vectors", help="write the shared early-exit test vectors other runtimes check against")
     s.add_argument("path", help="output .json file")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=_vectors)
     return p
 

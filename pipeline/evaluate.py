@@ -1,6 +1,6 @@
 """Representation evaluation, NOSS style: a linear probe on frozen embeddings, per task.
 
-    brillsson evaluate --model OUT --tasks DIR [--tasks DIR ...] [--teacher HANDLE]
+    brillsson evaluate OUT --tasks DIR [--tasks DIR ...] [--teacher HANDLE]
                        [--teacher-output KEY] [--out DIR]
 
 For every task folder (the `--data` layout, read with `pipeline.datasets.scan`) it measures

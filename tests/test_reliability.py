@@ -134,7 +134,7 @@ def test_bad_settings_and_folders_end_in_one_line(tmp_path, task_dir):
             run.call(["--data", task_dir, *argv])
         assert msg in str(e.value.code), argv
     for argv, msg in ((["classify", str(tmp_path), "x.wav"], "no export.json"),
-                      (["evaluate", "--model", str(tmp_path), "--tasks", str(tmp_path / "nope")], "no export.json")):
+                      (["evaluate", str(tmp_path), "--tasks", str(tmp_path / "nope")], "no export.json")):
         with pytest.raises(SystemExit) as e:
             cli.call(argv)
         assert msg in str(e.value.code), argv
@@ -148,7 +148,7 @@ def test_runtime_threshold_nan_and_long_clips(finished, tmp_path, capsys):
         cli.call(["classify", str(out), "x.wav", "--threshold", "nan"])
     long = write_wav(tmp_path / "long.wav", np.concatenate([tone_clip(300, seconds=1.0), tone_clip(2500, seconds=1.2)]))
     with pytest.raises(SystemExit, match="nope: task folder does not exist"):
-        cli.call(["evaluate", "--model", str(out), "--tasks", str(tmp_path / "nope")])
+        cli.call(["evaluate", str(out), "--tasks", str(tmp_path / "nope")])
     decisions = cli.call(["classify", str(out), long])
     printed = capsys.readouterr().out
     assert len(decisions) == 8  # 2.2 s in 0.5 s windows every 0.25 s: 7, plus one for the tail

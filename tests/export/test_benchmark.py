@@ -66,7 +66,7 @@ def test_pi_script_output_is_parsed_and_merged_into_the_report(exported, tmp_pat
     saved = ("=== FILE: exits/exit_1.tflite\n" + REAL_OUTPUTS["info"]
              + "=== FILE: stages/stage_1.tflite\nbenchmark failed for stages/stage_1.tflite\n")
     (tmp_path / "pi.txt").write_text(saved)
-    figs = cli.call(["benchmark", out, "--parse", str(tmp_path / "pi.txt"), "--device", "Raspberry Pi 4"])
+    figs = cli.call(["benchmark", out, "--parse", str(tmp_path / "pi.txt"), "--device-name", "Raspberry Pi 4"])
     assert figs["exits/exit_1.tflite"]["inference_avg_us"] == 2.95034e6 and "error" in figs["stages/stage_1.tflite"]
     report = json.load(open(os.path.join(out, "report.json")))
     assert report["lce_benchmark"]["Raspberry Pi 4"]["exits/exit_1.tflite"]["latency_ms"] == pytest.approx(2950.34)
@@ -94,6 +94,6 @@ def test_lce_benchmark_runs_the_binary_on_every_file_and_merges(exported, tmp_pa
                     'Inference (avg): 700"\n')
     fake.chmod(0o755)
     monkeypatch.chdir(tmp_path)
-    figs = cli.call(["benchmark", out, "--lce-benchmark", "bin/lce_benchmark_model", "--device", "x86 stand-in"])
+    figs = cli.call(["benchmark", out, "--lce-benchmark", "bin/lce_benchmark_model", "--device-name", "x86 stand-in"])
     assert sorted(figs) == sorted(benchmark.device_files(Layout(out))) and len(figs) == 6
     assert all(v["inference_avg_us"] == 700 for v in figs.values())

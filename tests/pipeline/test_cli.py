@@ -27,7 +27,7 @@ def test_listen_feeds_a_file_through_the_live_path_and_prints_each_decision(expo
     _, out, _, x = exported
     clip = write_wav(tmp_path / "long.wav", np.concatenate([tone_clip(f, seconds=0.4, seed=i)
                                                             for i, f in enumerate([300, 2500, 900, 300])]))
-    decisions = cli.call(["listen", out, "--wav", clip, "--hop-ms", "120", "--threshold", "0.4"])
+    decisions = cli.call(["listen", out, "--wav", clip, "--every-ms", "120", "--threshold", "0.4"])
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith(f"listening to {clip}: a decision every 0.12 s")
     assert len(decisions) >= 5 and len(printed) == 1 + len(decisions)

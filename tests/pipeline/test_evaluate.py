@@ -56,8 +56,8 @@ def model_dir(task_dir, stand_in_teacher, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluated_run(model_dir, task_dir, long_task):
-    """`brillsson evaluate --model OUT --tasks A --tasks B` (teacher from report.json)."""
-    r = cli.call(["evaluate", "--model", str(model_dir), "--tasks", task_dir, "--tasks", long_task])
+    """`brillsson evaluate OUT --tasks A --tasks B` (teacher from report.json)."""
+    r = cli.call(["evaluate", str(model_dir), "--tasks", task_dir, "--tasks", long_task])
     return model_dir, r
 
 
@@ -102,7 +102,7 @@ def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_di
     out, _ = evaluated_run
     before = json.loads((out / "eval.json").read_text())
     cache_files = sorted(os.listdir(out / "eval_cache" / "student"))
-    again = cli.call(["evaluate", "--model", str(out), "--tasks", task_dir])  # default --out: the model folder
+    again = cli.call(["evaluate", str(out), "--tasks", task_dir])  # default --results: the run folder
     assert "clips embedded" not in capsys.readouterr().out  # nothing computed: every window from the cache
     assert sorted(os.listdir(out / "eval_cache" / "student")) == cache_files
     assert again["tasks"][os.path.basename(task_dir)] == before["tasks"][os.path.basename(task_dir)]
@@ -113,7 +113,7 @@ def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_di
     assert e1.ident != e2.ident and e1.ident == evaluate.EmbeddingModel(out / "embedding.tflite").exit(1).ident
 
     # --out elsewhere, explicit teacher: a fresh cache, the same figures
-    other = cli.call(["evaluate", "--model", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher,
+    other = cli.call(["evaluate", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher,
                            "--out", str(tmp_path / "ev")])
     printed = capsys.readouterr().out
     assert re.search(r"exit 2: \d+/\d+ clips embedded", printed)
