@@ -59,7 +59,15 @@ def _stock_interpreter(fb, x):
 
 
 def float_runner(fb, x):
-    """One invocation of the stock TFLite interpreter, 1 thread, on the first clip of `x`."""
+    """One invocation of the stock TFLite interpreter, 1 thread, on the first clip of `x`.
+
+    Args:
+        fb: a stock TFLite flatbuffer (bytes).
+        x: inputs [n, ...]; only the first is used.
+
+    Returns:
+        A function of no arguments that runs one invocation (for `round_robin_ms`).
+    """
     it, index = _stock_interpreter(fb, x)
     x1 = np.ascontiguousarray(x[:1], np.float32)
 
@@ -70,7 +78,18 @@ def float_runner(fb, x):
 
 
 def stage_inputs(stages, audio):
-    """The input each stage really gets: audio for stage 1, then the activation of the stage before."""
+    """The input each stage really gets: audio for stage 1, then the activation of the stage before.
+
+    Args:
+        stages: [(path, `LceModel`)] of the stages in order.
+        audio: clips [n, samples]; only the first is used.
+
+    Returns:
+        One input per stage, each a batch of one.
+
+    Raises:
+        IncompleteExport: when a stage follows one without an activation output (mixed exports).
+    """
     inputs, x = [], np.ascontiguousarray(audio[:1], np.float32)
     for path, m in stages:
         if x is None:
@@ -83,7 +102,15 @@ def stage_inputs(stages, audio):
 
 def float_predict(fb, x):
     """Every clip of `x` (an array, or clips read in batches: `export.clips`) through a stock-TFLite model
-    (XNNPACK, 1 thread), one at a time: {output: [n, ...]}."""
+    (XNNPACK, 1 thread), one at a time: {output: [n, ...]}.
+
+    Args:
+        fb: a stock TFLite flatbuffer (bytes).
+        x: the clips, an array [n, ...] or a split (`export.clips`).
+
+    Returns:
+        {output name: [n, ...]} in the signature's output names.
+    """
     it, index = _stock_interpreter(fb, clips.head(x, 1))
     outputs = [d["index"] for d in it.get_output_details()]
     got = []
@@ -96,7 +123,17 @@ def float_predict(fb, x):
 
 def score_float_twin(twin_files, audio, labels, root=None):
     """For each float_twin/exit_K.tflite: bytes and accuracy on `audio` with stock TFLite (and the
-    probabilities under "probs", not for the report)."""
+    probabilities under "probs", not for the report).
+
+    Args:
+        twin_files: the float twin's exit files, ordered by K.
+        audio: the clips, an array [n, samples].
+        labels: the class index of each clip [n].
+        root: the folder the reported paths are relative to; None: the paths as given.
+
+    Returns:
+        [{"index", "path", "bytes", "accuracy" (None without labels), "probs" [n, C]}], one per exit.
+    """
     results = []
     for k, path in enumerate(twin_files, 1):
         fb = _read(path)
@@ -118,6 +155,20 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
     the int8 baseline (`pipeline.baseline`) on stock TFLite + XNNPACK.
     Returns {"exits": [ms], "float_twin": [ms], "stages": [ms], "float_reference": ms or None,
     "stream_frontend_hop": ms, "frontend_clip": ms (the front end on the whole clip), "stream_stage1": ms}.
+
+    Args:
+        exit_files: exits/exit_K.tflite, ordered by K.
+        stage_files: stages/stage_K.tflite, ordered by K.
+        float_reference: float_reference.tflite, or None to skip it.
+        audio: the clips (an array or a split, `export.clips`); every latency is of the first.
+        runs: timed rounds.
+        warmup: untimed rounds first.
+        stream: (front-end path, streaming stage 1 path, stream settings dict, hop frames), or None.
+        twin_files: the float twin's exit files, ordered by K.
+        baseline_file: the int8 baseline's flatbuffer, or None.
+
+    Returns:
+        The dict above, with "baseline": ms; an entry that was not timed is None (a list is empty).
     """
     x1 = np.ascontiguousarray(clips.head(audio, 1), np.float32)  # every latency is of one clip
     exits = [LceModel(_read(p)) for p in exit_files]
@@ -154,6 +205,15 @@ def score_exits(exit_files, audio, labels, root=None):
     `export.clips`).
 
     Also returns every exit's probabilities on `audio` under the key "probs" (not for the report).
+
+    Args:
+        exit_files: exits/exit_K.tflite, ordered by K.
+        audio: the clips, an array [n, samples] or a split.
+        labels: the class index of each clip [n].
+        root: the folder the reported paths are relative to; None: the paths as given.
+
+    Returns:
+        [{"index", "path", "bytes", "accuracy" (None without labels), "probs" [n, C]}], one per exit.
     """
     results = []
     for k, path in enumerate(exit_files, 1):
@@ -172,7 +232,19 @@ def score_exits(exit_files, audio, labels, root=None):
 def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=None):
     """embedding.tflite: bytes and, per exit, the cosine of its embedding to the teacher's on `audio`;
     with `full_heads` ({exitK_embedding: [n, d]} of the full-rank float heads), the cosine those had,
-    so the cost of the smaller heads is measured on the same clips."""
+    so the cost of the smaller heads is measured on the same clips.
+
+    Args:
+        path: embedding.tflite.
+        audio: the clips, an array [n, samples] or a split.
+        teacher_embeddings: the teacher's embeddings of the clips [n, d]; None: no cosines.
+        full_heads: {exitK_embedding: [n, d]} of the full-rank heads; None: no full-rank cosines.
+        root: the folder the reported path is relative to; None: the path as given.
+
+    Returns:
+        {"path", "bytes", "clips", "exits": [{"index", "output", "dim", "cosine_to_teacher",
+        "full_rank_cosine_to_teacher"} (the cosines only when computed)]}.
+    """
     fb = _read(path)
     outs = LceModel(fb).predict(audio) if len(audio) else {}
     exits = []
@@ -191,7 +263,17 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
 
 
 def parity(model, fb, audio):
-    """Keras vs LCE TFLite on the same clips: worst absolute difference and top-1 agreement per exit."""
+    """Keras vs LCE TFLite on the same clips: worst absolute difference and top-1 agreement per exit.
+
+    Args:
+        model: the Keras model that `fb` was converted from.
+        fb: its LCE flatbuffer (bytes).
+        audio: the clips, an array [n, samples] or a split.
+
+    Returns:
+        {"max_abs_diff", "per_output": {name: worst difference}, "clips", "top1_agreement" (the lowest over
+        exits; None without probabilities), "top1_agreement_per_exit": {exitK_probs: agreement}}.
+    """
     lce_out = LceModel(fb).predict(audio)
     keras_out = clips.keras_predict(model, audio)
     worst, agree = {}, {}
@@ -204,6 +286,15 @@ def parity(model, fb, audio):
 
 
 def ratios(exits, float_ms):
+    """Latency ratios of the exits, for the report.
+
+    Args:
+        exits: one dict with "latency_ms" per exit, ordered by K.
+        float_ms: the float reference's latency in ms, or None.
+
+    Returns:
+        {"last_exit_over_float_reference": ratio or None, "exit_over_last_exit": [ratio per exit]}.
+    """
     last = exits[-1]["latency_ms"]
     return {"last_exit_over_float_reference": last / float_ms if float_ms else None,
             "exit_over_last_exit": [e["latency_ms"] / last for e in exits]}
@@ -221,7 +312,18 @@ _FILE = re.compile(r"^=== FILE: (\S+)", re.M)
 
 
 def parse_lce_benchmark(text):
-    """Figures of one (lce_)benchmark_model run; log prefixes ("INFO: ", logcat) are fine."""
+    """Figures of one (lce_)benchmark_model run; log prefixes ("INFO: ", logcat) are fine.
+
+    Args:
+        text: the output of one run.
+
+    Returns:
+        {"init_us", "first_inference_us", "warmup_avg_us", "inference_avg_us", "latency_ms"}, plus
+        "memory_init_mb", "memory_overall_mb" and "memory_peak_mb" when the output reports them.
+
+    Raises:
+        ValueError: when the output has no "Inference timings in us" line.
+    """
     m = _TIMINGS.search(text)
     if not m:
         raise ValueError("no 'Inference timings in us: ...' line in the benchmark output")
@@ -238,7 +340,17 @@ def parse_lce_benchmark(text):
 
 
 def parse_script_output(text):
-    """Output of OUT/pi/run_benchmark.sh: '=== FILE: path' then that file's benchmark output."""
+    """Output of OUT/pi/run_benchmark.sh: '=== FILE: path' then that file's benchmark output.
+
+    Args:
+        text: the script's whole output.
+
+    Returns:
+        {file path: `parse_lce_benchmark` figures, or {"error": message} for a section without timings}.
+
+    Raises:
+        ValueError: when the text has no '=== FILE:' section.
+    """
     marks = list(_FILE.finditer(text))
     if not marks:
         raise ValueError("no '=== FILE:' sections: is this the output of run_benchmark.sh?")
@@ -268,11 +380,26 @@ done
 
 
 def device_files(layout):
-    """exits/exit_K.tflite then stages/stage_K.tflite, relative to the output folder, ordered by K."""
+    """exits/exit_K.tflite then stages/stage_K.tflite, relative to the output folder, ordered by K.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+
+    Returns:
+        The relative paths of the files present.
+    """
     return [layout.relative(p) for p in layout.exit_files() + layout.stage_files()]
 
 
 def write_pi_script(layout):
+    """Write OUT/pi/run_benchmark.sh, which runs lce_benchmark_model on every exit and stage.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+
+    Returns:
+        The script's path.
+    """
     os.makedirs(os.path.dirname(layout.pi_script), exist_ok=True)
     with open(layout.pi_script, "w") as f:
         f.write(PI_SCRIPT % " ".join(device_files(layout)))
@@ -281,7 +408,21 @@ def write_pi_script(layout):
 
 
 def run_lce_benchmark(layout, binary, ssh=None, remote_dir="/tmp/brillsson_bench"):
-    """Run lce_benchmark_model on every exit and stage, here or on USER@HOST over ssh/scp."""
+    """Run lce_benchmark_model on every exit and stage, here or on USER@HOST over ssh/scp.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+        binary: the path of lce_benchmark_model (on the device when `ssh` is given).
+        ssh: USER@HOST to copy the files to and run there; None: run here.
+        remote_dir: the folder on the device the files are copied to.
+
+    Returns:
+        The script's standard output (for `parse_script_output`).
+
+    Raises:
+        RuntimeError: when the script exits with a non-zero status.
+        subprocess.CalledProcessError: when an ssh or scp command fails.
+    """
     script = write_pi_script(layout)
     if ssh:
         files = [script] + [layout.path(f) for f in device_files(layout)]
@@ -299,14 +440,36 @@ def run_lce_benchmark(layout, binary, ssh=None, remote_dir="/tmp/brillsson_bench
 
 
 def merge_device_figures(report, device, figures):
-    """`report` (a run's report.json, as a dict) with device figures added under lce_benchmark[device]."""
+    """`report` (a run's report.json, as a dict) with device figures added under lce_benchmark[device].
+
+    Args:
+        report: the report dict (not modified).
+        device: the device's name.
+        figures: that device's figures (e.g. `parse_script_output`'s).
+
+    Returns:
+        A new dict: `report` with lce_benchmark[device] set to `figures`, other devices' kept.
+    """
     return {**report, "lce_benchmark": {**report.get("lce_benchmark", {}), device: figures}}
 
 
 # ---- here: LCE interpreter + float reference ----------------------------------------------
 
 def measure(layout, audio, runs=50):
-    """Latency of every exit and stage with LCE's interpreter and the float reference."""
+    """Latency of every exit and stage with LCE's interpreter and the float reference.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+        audio: the clips (an array or a split); every latency is of the first.
+        runs: timed rounds.
+
+    Returns:
+        {"exits_ms", "stages_ms", "float_reference_ms" (None without the file), "runs",
+        "exit_over_last_exit", and "last_exit_over_float_reference" when there is a float reference}.
+
+    Raises:
+        IncompleteExport: when the folder has no exits/exit_1.tflite.
+    """
     exits = layout.exit_files()
     if not exits:
         layout.require(layout.exit(1))

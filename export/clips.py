@@ -22,7 +22,15 @@ BATCH = 256  # clips decoded at a time: 16 MB of 1 s float32 clips
 
 
 def batches(clips, size: int = BATCH) -> Iterator[np.ndarray]:
-    """The clips of `clips` (an array or a split with `batches`) in order, `size` at a time."""
+    """The clips of `clips` (an array or a split with `batches`) in order, `size` at a time.
+
+    Args:
+        clips: an array [n, samples] or a split with `batches(size)`.
+        size: clips per batch.
+
+    Returns:
+        An iterator of arrays [<= size, samples].
+    """
     if hasattr(clips, "batches"):
         yield from clips.batches(size)
         return
@@ -31,14 +39,29 @@ def batches(clips, size: int = BATCH) -> Iterator[np.ndarray]:
 
 
 def each(clips) -> Iterator[np.ndarray]:
-    """The clips one at a time, each as a batch of one [1, samples] (what an interpreter is invoked on)."""
+    """The clips one at a time, each as a batch of one [1, samples] (what an interpreter is invoked on).
+
+    Args:
+        clips: an array [n, samples] or a split.
+
+    Returns:
+        An iterator of arrays [1, samples].
+    """
     for b in batches(clips):
         for i in range(len(b)):
             yield b[i:i + 1]
 
 
 def head(clips, n: int) -> np.ndarray:
-    """The first `n` clips (fewer if there are fewer) as a float32 array."""
+    """The first `n` clips (fewer if there are fewer) as a float32 array.
+
+    Args:
+        clips: an array [n, samples] or a split with `head(n)`.
+        n: how many clips.
+
+    Returns:
+        A float32 array [<= n, samples].
+    """
     if hasattr(clips, "head"):
         return np.asarray(clips.head(n), np.float32)
     return np.asarray(clips[:n], np.float32)
@@ -51,7 +74,16 @@ def _concat(parts):
 
 
 def keras_predict(model, clips, size: int = BATCH) -> dict:
-    """A Keras model's outputs ({name: [n, ...]}) over `clips`, read batch by batch."""
+    """A Keras model's outputs ({name: [n, ...]}) over `clips`, read batch by batch.
+
+    Args:
+        model: a Keras model.
+        clips: an array [n, samples] or a split.
+        size: clips per batch.
+
+    Returns:
+        {output name: [n, ...]} (empty when there are no clips).
+    """
     return _concat({k: np.asarray(v) for k, v in _named(model, model.predict_on_batch(b)).items()}
                           for b in batches(clips, size))
 

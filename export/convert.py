@@ -47,12 +47,25 @@ class ExportedFiles:
     stages_portable: List[str] = dataclasses.field(default_factory=list)
 
     def all(self):
+        """Every file of the export.
+
+        Returns:
+            The absolute paths written, those that are None (no portable model) left out.
+        """
         return [p for p in (self.model, *self.exits, *self.stages, self.embedding, *self.stream, self.portable,
                             *self.stages_portable, self.float_reference) if p]
 
 
 def to_lce(model, target="arm"):
-    """Convert with LCE: binary QuantConv2D layers become LceBconv2d."""
+    """Convert with LCE: binary QuantConv2D layers become LceBconv2d.
+
+    Args:
+        model: a Keras model (a student, or a part of one such as `classifier_model`).
+        target: LCE's converter target ("arm" or "xcore").
+
+    Returns:
+        The LCE flatbuffer (bytes), float32 input and outputs.
+    """
     return lce.convert_keras_model(model, inference_input_type=tf.float32,
                                    inference_output_type=tf.float32, target=target)
 
@@ -62,6 +75,12 @@ def to_portable(model):
 
     The binary convolutions become float convolutions on ±1 inputs and weights, so the
     outputs equal the LCE model's up to float rounding.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        The stock TFLite flatbuffer (bytes).
     """
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     return converter.convert()
@@ -89,20 +108,44 @@ def to_int8(model, representative, batch=1):
 
 
 def exit_model(model, k):
-    """audio → exit k's classifier only ({exitK_probs})."""
+    """audio → exit k's classifier only ({exitK_probs}).
+
+    Args:
+        model: a student built by `models.students.build`.
+        k: the exit, 1-based.
+
+    Returns:
+        A Keras model on the student's input (same weights) with the one output exitK_probs.
+    """
     outs = {output_name(k, PROBS): model.get_layer(output_name(k, PROBS)).output}
     return tf.keras.Model(model.inputs, outs, name=f"{model.name}_exit{k}")
 
 
 def classifier_model(model):
-    """audio → every exit's probabilities (no embedding head)."""
+    """audio → every exit's probabilities (no embedding head).
+
+    Args:
+        model: a student built by `models.students.build`.
+
+    Returns:
+        A Keras model on the student's input (same weights) with outputs {exitK_probs}.
+    """
     outs = {n: model.get_layer(n).output for n in exit_names(model, PROBS)}
     return tf.keras.Model(model.inputs, outs, name=f"{model.name}_classifier")
 
 
 def low_rank(kernel, bias, rank):
     """A dense layer's kernel [c, d] as two factors [c, r] · [r, d] (truncated SVD, the best rank-r
-    approximation) with the bias on the second; None when `rank` would not make it smaller."""
+    approximation) with the bias on the second; None when `rank` would not make it smaller.
+
+    Args:
+        kernel: the dense kernel, an array [c, d].
+        bias: the dense bias [d], passed through unchanged.
+        rank: r, the inner size of the factors; None or 0 keeps the full kernel.
+
+    Returns:
+        (a [c, r] float32, b [r, d] float32, bias), or None when r × (c + d) >= c × d or `rank` is unset.
+    """
     c, d = kernel.shape
     if not rank or rank * (c + d) >= c * d:
         return None
@@ -116,6 +159,14 @@ def embedding_model(model, rank=None, exits=None):
 
     The heads are float (LCE has no binary dense op): exit k's costs channels × teacher dim
     floats, most of the file. A rank-r factor pair costs r × (channels + teacher dim).
+
+    Args:
+        model: a student built by `models.students.build` (trained: the factors come from its weights).
+        rank: the rank of each head's factorisation; None keeps every head full.
+        exits: the exits (1-based) to include; None: every exit.
+
+    Returns:
+        A Keras model on the student's input with outputs {exitK_embedding}.
     """
     names = exit_names(model, EMBEDDING)
     ks = list(exits) if exits else list(range(1, len(names) + 1))
@@ -140,7 +191,14 @@ def embedding_model(model, rank=None, exits=None):
 
 def frontend_model(model):
     """Audio of any length [1, samples] → its log-mel frames [1, frames, bins, 1], with the model's own
-    `LogMel` settings (the streaming runtime calls it once per hop on that hop's new frames)."""
+    `LogMel` settings (the streaming runtime calls it once per hop on that hop's new frames).
+
+    Args:
+        model: a student whose front end is the `LogMel` layer named `FRONTEND`.
+
+    Returns:
+        A Keras model with the input "audio_block" [batch, None] and the log-mel frames as output.
+    """
     audio = tf.keras.Input((None,), name="audio_block")
     layer = model.get_layer(FRONTEND)
     frame = LogMel(**layer.params, kind=layer.kind, name=FRONTEND)(audio)
@@ -148,7 +206,17 @@ def frontend_model(model):
 
 
 def streaming_stage_model(model):
-    """Stage 1 from log-mel frames [1, frames, bins, 1] instead of audio (same weights)."""
+    """Stage 1 from log-mel frames [1, frames, bins, 1] instead of audio (same weights).
+
+    Args:
+        model: a student built by `models.students.build`.
+
+    Returns:
+        A Keras model with the input "log_mel" and stage 1's outputs ({exit1_probs, "activation"}).
+
+    Raises:
+        ValueError: when stage 1's outputs depend on more than the front end's output.
+    """
     first = stage_model(model, 1)
     inp, outs = _subgraph(first, first.get_layer(FRONTEND).output, dict(zip(first.output_names, first.outputs)),
                           input_name="log_mel")
@@ -156,7 +224,15 @@ def streaming_stage_model(model):
 
 
 def boundary(model, k):
-    """The activation at block boundary k (what exit k pools)."""
+    """The activation at block boundary k (what exit k pools).
+
+    Args:
+        model: a student built by `models.students.build`.
+        k: the boundary (exit), 1-based.
+
+    Returns:
+        The Keras tensor that is the input of layer exitK_pool.
+    """
     return model.get_layer(output_name(k, POOL)).input
 
 
@@ -186,7 +262,18 @@ def _subgraph(model, start, ends, input_name):
 
 
 def stage_model(model, k):
-    """Segment k: activation k-1 (audio for k = 1) → {"activation" (k < K), "exitK_probs"}."""
+    """Segment k: activation k-1 (audio for k = 1) → {"activation" (k < K), "exitK_probs"}.
+
+    Args:
+        model: a student built by `models.students.build`.
+        k: the stage, 1-based (K, the number of exits, is the last).
+
+    Returns:
+        A Keras model (same weights) named "<model>_stage<k>"; its input is "activation<k-1>" for k > 1.
+
+    Raises:
+        ValueError: when the stage's outputs depend on more than the activation at boundary k-1.
+    """
     n = len(exit_names(model))
     ends = {output_name(k, PROBS): model.get_layer(output_name(k, PROBS)).output}
     if k < n:
@@ -204,7 +291,16 @@ def export_float_twin(twin, layout, embedding_rank=None):
     """float_twin/exit_K.tflite: each exit's classifier of the trained float twin, stock TFLite ops
     (timed with XNNPACK beside the binary exits), and float_twin/embedding.tflite (its exits'
     embeddings, heads factorised as the binary student's: what `pipeline.evaluate` probes beside
-    the binary's). Returns (exit paths, embedding path)."""
+    the binary's). Returns (exit paths, embedding path).
+
+    Args:
+        twin: the trained float twin (`models.students.float_twin`).
+        layout: the run's output folder, a `Layout` or a path.
+        embedding_rank: the rank of the factorised embedding heads (`low_rank`); None keeps them full.
+
+    Returns:
+        (the paths of float_twin/exit_K.tflite ordered by K, the path of float_twin/embedding.tflite).
+    """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
     exits = [atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k)))
              for k in range(1, len(exit_names(twin)) + 1)]
@@ -215,6 +311,16 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None)
     """Write every file of a run's output folder (`export.layout.Layout`) that comes from the model.
 
     Returns the `ExportedFiles`.
+
+    Args:
+        model: the trained student (`models.students.build`).
+        layout: the run's output folder, a `Layout` or a path.
+        portable: also write model_portable.tflite and stages_portable/ (stock TFLite ops).
+        progress: a function called with a one-line message after each group of files; None: silent.
+        embedding_rank: the rank of the factorised embedding heads in embedding.tflite; None keeps them full.
+
+    Returns:
+        The `ExportedFiles` (absolute paths); without `portable`, no portable model and no portable stages.
     """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
     say = progress or (lambda msg: None)

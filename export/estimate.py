@@ -42,7 +42,11 @@ class Device:
     notes: tuple = ()
 
     def rates(self) -> Dict[str, object]:
-        """The assumed rates as a dict (report.json, report.md)."""
+        """The assumed rates as a dict (report.json, report.md).
+
+        Returns:
+            {field name: value} of every field, `notes` included.
+        """
         return {k: v for k, v in dataclasses.asdict(self).items()}
 
 
@@ -73,6 +77,17 @@ DEVICES = {"rpi4": RASPBERRY_PI_4}
 
 
 def get(device: Union[str, Device]) -> Device:
+    """The `Device` of a name.
+
+    Args:
+        device: a `Device` (returned as it is) or a name of `DEVICES`.
+
+    Returns:
+        The `Device`.
+
+    Raises:
+        KeyError: for an unknown name.
+    """
     if isinstance(device, Device):
         return device
     if device not in DEVICES:
@@ -90,6 +105,9 @@ def estimate(fb: bytes, device: Union[str, Device] = "rpi4") -> dict:
     Returns:
         {"ms": total, "parts_ms": {"binary", "float" (GEMMs, float or int8), "depthwise", "fft", "elementwise",
         "transcendental", "overhead"}, "device": the device's name}.
+
+    Raises:
+        KeyError: for an unknown device name.
     """
     d = get(device)
     parts = dict.fromkeys(("binary", "float", "depthwise", "fft", "elementwise", "transcendental", "overhead"), 0.0)

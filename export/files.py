@@ -17,7 +17,15 @@ import uuid
 
 
 def atomic_write(path, data):
-    """Write `data` (bytes, or a function that writes to an open binary file) to `path`; returns `path`."""
+    """Write `data` (bytes, or a function that writes to an open binary file) to `path`; returns `path`.
+
+    Args:
+        path: the target file (a str or path-like); its folder is created if missing.
+        data: bytes, or a function called with the open temporary file.
+
+    Returns:
+        `path` as a str.
+    """
     path = str(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
@@ -38,7 +46,14 @@ def atomic_write(path, data):
 
 
 def sha256(path):
-    """SHA-256 of a file, read in 1 MiB blocks."""
+    """SHA-256 of a file, read in 1 MiB blocks.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The digest as a hex string.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -48,7 +63,14 @@ def sha256(path):
 
 def read_json(path):
     """The JSON document in `path`, or None when the file is missing, unreadable or not JSON (a file a
-    rerun may trust only after checking it)."""
+    rerun may trust only after checking it).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The parsed document, or None.
+    """
     try:
         with open(path) as f:
             return json.load(f)

@@ -27,6 +27,15 @@ def _model(fb):
 
 
 def op_name(model, op):
+    """The name of an op: its custom code, else its builtin operator's name.
+
+    Args:
+        model: the parsed flatbuffer (`schema.ModelT`).
+        op: one of its operators.
+
+    Returns:
+        The op's name, e.g. "CONV_2D" or "LceBconv2d".
+    """
     code = model.operatorCodes[op.opcodeIndex]
     if code.customCode:
         return code.customCode.decode()
@@ -66,7 +75,15 @@ def _macs(model, graph, op, name):
 
 
 def inspect(fb):
-    """Op counts, MACs per op type and the fraction of MACs in LCE binary ops."""
+    """Op counts, MACs per op type and the fraction of MACs in LCE binary ops.
+
+    Args:
+        fb: a TFLite flatbuffer (bytes); its first subgraph is read.
+
+    Returns:
+        {"op_counts", "macs" (per op type), "total_macs", "binary_macs", "binary_mac_fraction",
+        "ops": [{"op", "macs", "elements", "int8", "output"} per op, in order], "bytes"}.
+    """
     model = _model(fb)
     counts, macs, per_op = collections.Counter(), collections.Counter(), []
     for g in model.subgraphs[:1]:
@@ -87,7 +104,14 @@ def inspect(fb):
 
 
 def output_order(fb):
-    """Signature output names, listed in the order the interpreter returns outputs."""
+    """Signature output names, listed in the order the interpreter returns outputs.
+
+    Args:
+        fb: a TFLite flatbuffer (bytes).
+
+    Returns:
+        The names; tensor names where there is no signature (or it does not name an output).
+    """
     model = _model(fb)
     g = model.subgraphs[0]
     if not model.signatureDefs:
@@ -102,6 +126,14 @@ def check_binarization(model, fb, warn=None):
     Returns the names of the layers that did not become LceBconv2d, after printing a loud
     warning naming each one (a float conv where a binary one was meant costs 32x the memory
     and most of the speed).
+
+    Args:
+        model: the Keras model `fb` was converted from.
+        fb: its LCE flatbuffer (bytes).
+        warn: a function called with each warning; None: the module's logger.
+
+    Returns:
+        The names of the QuantConv2D layers that did not become LceBconv2d.
     """
     warn = warn or log.warning
     fbm = _model(fb)

@@ -47,9 +47,25 @@ class Layout:
         self.root = os.path.abspath(str(root))
 
     def path(self, *parts):
+        """A path under the folder.
+
+        Args:
+            *parts: path components relative to `root`.
+
+        Returns:
+            The absolute path.
+        """
         return os.path.join(self.root, *parts)
 
     def relative(self, path):
+        """A path relative to the folder.
+
+        Args:
+            path: a path (normally under `root`).
+
+        Returns:
+            `path` relative to `root`.
+        """
         return os.path.relpath(path, self.root)
 
     model = property(lambda self: self.path(self.MODEL))
@@ -72,9 +88,25 @@ class Layout:
     eval_cache = property(lambda self: self.path(self.EVAL_CACHE))
 
     def exit(self, k):
+        """exits/exit_K.tflite.
+
+        Args:
+            k: the exit, 1-based.
+
+        Returns:
+            The absolute path (whether or not the file exists).
+        """
         return self.path(self.EXITS, f"exit_{int(k)}.tflite")
 
     def float_twin_exit(self, k):
+        """float_twin/exit_K.tflite.
+
+        Args:
+            k: the exit, 1-based.
+
+        Returns:
+            The absolute path (whether or not the file exists).
+        """
         return self.path(self.FLOAT_TWIN, f"exit_{int(k)}.tflite")
 
     @property
@@ -88,10 +120,23 @@ class Layout:
         return self.path(self.FLOAT_TWIN, "embedding.tflite")
 
     def float_twin_files(self):
-        """float_twin/exit_K.tflite present, ordered by K."""
+        """float_twin/exit_K.tflite present, ordered by K.
+
+        Returns:
+            The absolute paths; empty when there is no float_twin folder.
+        """
         return self._indexed(self.FLOAT_TWIN)
 
     def stage(self, k, portable=False):
+        """stages/stage_K.tflite, or stages_portable/stage_K.tflite.
+
+        Args:
+            k: the stage, 1-based.
+            portable: the stock-TFLite stage instead of the LCE one.
+
+        Returns:
+            The absolute path (whether or not the file exists).
+        """
         return self.path(self.STAGES_PORTABLE if portable else self.STAGES, f"stage_{int(k)}.tflite")
 
     def _indexed(self, folder):
@@ -102,15 +147,36 @@ class Layout:
         return [os.path.join(d, f) for _, f in sorted(found)]
 
     def exit_files(self):
-        """exits/exit_K.tflite present, ordered by K."""
+        """exits/exit_K.tflite present, ordered by K.
+
+        Returns:
+            The absolute paths; empty when there is no exits folder.
+        """
         return self._indexed(self.EXITS)
 
     def stage_files(self, portable=False):
-        """stages/stage_K.tflite (or stages_portable/) present, ordered by K."""
+        """stages/stage_K.tflite (or stages_portable/) present, ordered by K.
+
+        Args:
+            portable: list stages_portable/ instead of stages/.
+
+        Returns:
+            The absolute paths; empty when there is no such folder.
+        """
         return self._indexed(self.STAGES_PORTABLE if portable else self.STAGES)
 
     def require(self, *paths):
-        """Raise `IncompleteExport` naming the first of `paths` that is missing."""
+        """Raise `IncompleteExport` naming the first of `paths` that is missing.
+
+        Args:
+            *paths: the paths that must exist (at least one).
+
+        Returns:
+            The one path when one is given, else the tuple of `paths`.
+
+        Raises:
+            IncompleteExport: naming the first missing path.
+        """
         for p in paths:
             if not os.path.exists(p):
                 raise IncompleteExport(f"{self.root}: no {self.relative(p)} (is it a finished run's output "

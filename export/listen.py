@@ -27,7 +27,15 @@ class NoMicrophone(BrillssonError):
 
 
 def file_chunks(audio, hop):
-    """A clip as a live source would deliver it: `hop` samples at a time."""
+    """A clip as a live source would deliver it: `hop` samples at a time.
+
+    Args:
+        audio: the clip's samples (flattened, cast to float32).
+        hop: samples per chunk.
+
+    Returns:
+        An iterator of float32 arrays of `hop` samples (the last may be shorter).
+    """
     audio = np.asarray(audio, np.float32).ravel()
     for i in range(0, len(audio), int(hop)):
         yield audio[i:i + int(hop)]
@@ -35,7 +43,19 @@ def file_chunks(audio, hop):
 
 def microphone_chunks(hop, device=None, seconds=None):
     """Mono float32 blocks of `hop` samples at 16 kHz from an input device, until `seconds` have been
-    read (None: until interrupted)."""
+    read (None: until interrupted).
+
+    Args:
+        hop: samples per block.
+        device: a sounddevice input device (index or name); None: the default.
+        seconds: how long to listen; None: until interrupted.
+
+    Returns:
+        An iterator of float32 arrays [hop].
+
+    Raises:
+        NoMicrophone: when sounddevice or PortAudio is missing, or the device cannot be opened.
+    """
     try:
         import sounddevice as sd
     except (ImportError, OSError) as e:  # OSError: the package is there, the PortAudio library is not
@@ -58,6 +78,14 @@ def microphone_chunks(hop, device=None, seconds=None):
 
 
 def listen(runtime, chunks):
-    """Every decision of `runtime` (a `StreamingRuntime`) on the audio `chunks`: (start sample, result)."""
+    """Every decision of `runtime` (a `StreamingRuntime`) on the audio `chunks`: (start sample, result).
+
+    Args:
+        runtime: a `StreamingRuntime`.
+        chunks: an iterable of audio arrays (`file_chunks`, `microphone_chunks`).
+
+    Returns:
+        An iterator of (window start sample, decision), as `StreamingRuntime.push` gives them.
+    """
     for chunk in chunks:
         yield from runtime.push(chunk)

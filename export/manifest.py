@@ -26,11 +26,23 @@ VERSION = 1
 
 
 def path(layout):
+    """Where the manifest is.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+
+    Returns:
+        The absolute path of export.json in the folder.
+    """
     return layout.path(NAME)
 
 
 def begin(layout):
-    """Untrust the previous export: remove its manifest, then its exit and stage files."""
+    """Untrust the previous export: remove its manifest, then its exit and stage files.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+    """
     if os.path.exists(path(layout)):
         os.remove(path(layout))
     for f in layout.exit_files() + layout.stage_files() + layout.stage_files(portable=True):
@@ -38,14 +50,33 @@ def begin(layout):
 
 
 def write(layout, files, model):
-    """Write the manifest of `files` (absolute paths under the folder) for the model identified by `model`."""
+    """Write the manifest of `files` (absolute paths under the folder) for the model identified by `model`.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+        files: the absolute paths of the exported files.
+        model: what identifies the model they came from (e.g. a hash), stored as given.
+
+    Returns:
+        The manifest's path.
+    """
     entries = {layout.relative(p): {"sha256": sha256(p), "bytes": os.path.getsize(p)} for p in files}
     data = {"version": VERSION, "model": model, "files": entries}
     return atomic_write(path(layout), json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def read(layout):
-    """The manifest as a dict; `IncompleteExport` when there is none or it is unreadable."""
+    """The manifest as a dict; `IncompleteExport` when there is none or it is unreadable.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+
+    Returns:
+        {"version", "model", "files": {relative path: {"sha256", "bytes"}}}.
+
+    Raises:
+        IncompleteExport: when the manifest is missing, unreadable or has no file list.
+    """
     p = path(layout)
     try:
         with open(p) as f:
@@ -68,6 +99,16 @@ def verify(layout, needed=None):
     Every listed file must exist with its SHA-256; with `needed` (relative paths or folder names),
     those must be listed too, and no file of a listed folder may be unlisted (a stage of another
     export). Returns the manifest. Raises `IncompleteExport` naming the first file that differs.
+
+    Args:
+        layout: the run's output folder, a `Layout` or a path.
+        needed: relative paths or folder names that must be part of the export; None: none.
+
+    Returns:
+        The manifest (`read`).
+
+    Raises:
+        IncompleteExport: naming the first file that is missing, differs or is not listed.
     """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
     data = read(layout)

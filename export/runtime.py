@@ -36,7 +36,14 @@ from models.students import PROBS, output_name
 
 
 def normalized_entropy(p):
-    """H(p)/ln(C) in double precision, summed in index order (as the Java app does)."""
+    """H(p)/ln(C) in double precision, summed in index order (as the Java app does).
+
+    Args:
+        p: the probabilities of C classes (any array-like; flattened).
+
+    Returns:
+        The normalized entropy as a float in [0, 1]; 0.0 for C <= 1.
+    """
     p = np.asarray(p, np.float64).ravel()
     if len(p) <= 1:
         return 0.0
@@ -48,12 +55,31 @@ def normalized_entropy(p):
 
 
 def should_stop(probs, k, num_exits, threshold):
-    """k is 1-based. True if exit k answers."""
+    """k is 1-based. True if exit k answers.
+
+    Args:
+        probs: exit k's probabilities.
+        k: the exit, 1-based.
+        num_exits: the number of exits (the last always answers).
+        threshold: the normalized-entropy threshold.
+
+    Returns:
+        True when k is the last exit or the normalized entropy of `probs` is at or below `threshold`.
+    """
     return k == num_exits or normalized_entropy(probs) <= threshold
 
 
 def decide(per_exit_probs, threshold):
-    """The decision the runtime makes, given every exit's probabilities (1-based exit)."""
+    """The decision the runtime makes, given every exit's probabilities (1-based exit).
+
+    Args:
+        per_exit_probs: one array of class probabilities per exit, in exit order.
+        threshold: the normalized-entropy threshold.
+
+    Returns:
+        {"exit": k, "label": class index (ties → lowest), "probability": its probability, "entropies": the
+        normalized entropies of exits 1..k}; None when `per_exit_probs` is empty.
+    """
     entropies = []
     n = len(per_exit_probs)
     for k, p in enumerate(per_exit_probs, 1):
@@ -65,7 +91,17 @@ def decide(per_exit_probs, threshold):
 
 
 def load_thresholds(layout):
-    """The default target's threshold from OUT/thresholds.json."""
+    """The default target's threshold from OUT/thresholds.json.
+
+    Args:
+        layout: the run's output folder, a `Layout` or a path.
+
+    Returns:
+        The threshold of the target named by the file's "default".
+
+    Raises:
+        IncompleteExport: when the folder has no thresholds.json.
+    """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
     with open(layout.require(layout.thresholds)) as f:
         t = json.load(f)
@@ -102,13 +138,25 @@ class EarlyExitRuntime:
 
     @property
     def clip_samples(self):
-        """The number of samples stage 1 takes."""
+        """The number of samples stage 1 takes.
+
+        Returns:
+            The last dimension of stage 1's input (an int).
+        """
         return self.stages[0].input_length
 
     def classify_long(self, audio, hop=None):
         """Slide the model's window over a clip of any length, `hop` samples apart (default: half a
         window); returns [(start sample, classify result)]. A clip under 1.5 windows is one window,
-        centre-cropped or zero-padded (centred), as the training clips were."""
+        centre-cropped or zero-padded (centred), as the training clips were.
+
+        Args:
+            audio: float audio [samples] of any length (flattened).
+            hop: samples between window starts; None: half a window.
+
+        Returns:
+            [(start sample, `classify` result)] in order; the last window ends at the clip's end.
+        """
         n = self.clip_samples
         hop = int(hop or n // 2)
         audio = np.asarray(audio, np.float32).ravel()
@@ -123,12 +171,31 @@ class EarlyExitRuntime:
         return [(s, self.classify(audio[s:s + n])) for s in starts]
 
     def classify(self, audio):
-        """audio: float32 [samples] (the model's clip length)."""
+        """audio: float32 [samples] (the model's clip length).
+
+        Args:
+            audio: one clip of `clip_samples` samples.
+
+        Returns:
+            The decision of `run_stages`.
+        """
         return self.run_stages(np.asarray(audio, np.float32)[None, :])
 
     def run_stages(self, x, first=None):
         """Stage after stage from input `x` of stage 1 (or of `first`, a replacement for stage 1), until
-        an exit is confident; the decision."""
+        an exit is confident; the decision.
+
+        Args:
+            x: the input of stage 1 (or of `first`), a batch of one.
+            first: an `LceModel` run instead of stage 1 (the streaming stage 1 on log-mel frames); None: stage 1.
+
+        Returns:
+            {"label" (its name from labels.txt, else its index), "label_index", "probability", "probabilities",
+            "exit" (1-based), "entropies" (exits 1..exit), "latency_ms" (the stages run), "threshold"}.
+
+        Raises:
+            IncompleteExport: when a stage other than the last has no activation output (mixed exports).
+        """
         n = len(self.stages)
         entropies = []
         t0 = time.perf_counter()
@@ -178,7 +245,15 @@ class StreamingRuntime(EarlyExitRuntime):
     def push(self, samples):
         """Feed audio (float32, any length); returns [(window start sample, decision)] for every window
         completed by these samples. A decision's `latency_ms` covers the stages; `frontend_ms` the one
-        front-end call on the frames that arrived since the previous decision."""
+        front-end call on the frames that arrived since the previous decision.
+
+        Args:
+            samples: the next audio samples (float, any length, flattened); they are buffered until a
+                window or hop is complete.
+
+        Returns:
+            [(window start sample, `run_stages` decision with "frontend_ms" added)], possibly empty.
+        """
         s = self.settings
         self.pending = np.concatenate([self.pending, np.asarray(samples, np.float32).ravel()])
         decisions = []

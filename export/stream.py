@@ -26,7 +26,18 @@ SETTINGS = "stream.json"
 
 def write_settings(layout, frontend_params, frames, clip_samples, kind=None):
     """stream/stream.json: what a live runtime needs to frame audio as the model did (and, for people,
-    which front end `kind` frontend.tflite computes)."""
+    which front end `kind` frontend.tflite computes).
+
+    Args:
+        layout: the run's output folder (`Layout`).
+        frontend_params: the `LogMel` layer's `params` (sample_rate, frame_length, frame_step, num_mel_bins).
+        frames: the frames of one clip (stage 1's input length in frames).
+        clip_samples: the samples of one clip.
+        kind: the front end's kind, recorded for people; None when unknown.
+
+    Returns:
+        The path of stream/stream.json.
+    """
     data = {"sample_rate": frontend_params["sample_rate"], "frame_length": frontend_params["frame_length"],
             "frame_step": frontend_params["frame_step"], "frames": int(frames), "clip_samples": int(clip_samples),
             "num_mel_bins": frontend_params["num_mel_bins"], "kind": kind}
@@ -34,6 +45,17 @@ def write_settings(layout, frontend_params, frames, clip_samples, kind=None):
 
 
 def read_settings(layout):
+    """The settings of stream/stream.json that a runtime uses.
+
+    Args:
+        layout: the run's output folder (`Layout`).
+
+    Returns:
+        {"sample_rate", "frame_length", "frame_step", "frames", "clip_samples"}, each an int.
+
+    Raises:
+        IncompleteExport: when the file is missing, not JSON or lacks a setting.
+    """
     path = layout.require(layout.path(layout.STREAM, SETTINGS))
     try:
         with open(path) as f:
@@ -55,11 +77,28 @@ class FrameFrontEnd:
         self.length = None
 
     def block_samples(self, frames):
-        """The samples that hold `frames` whole frames."""
+        """The samples that hold `frames` whole frames.
+
+        Args:
+            frames: the number of frames.
+
+        Returns:
+            (frames - 1) × frame_step + frame_length.
+        """
         return (int(frames) - 1) * self.frame_step + self.frame_length
 
     def frames(self, block):
-        """Every whole frame of `block` (frames start `frame_step` apart): [frames, bins, 1]."""
+        """Every whole frame of `block` (frames start `frame_step` apart): [frames, bins, 1].
+
+        Args:
+            block: audio samples (flattened, cast to float32).
+
+        Returns:
+            The log-mel frames, a numpy array [frames, bins, 1].
+
+        Raises:
+            ValueError: when the block is shorter than one frame.
+        """
         block = np.ascontiguousarray(np.asarray(block, np.float32).ravel()[None, :])
         if block.shape[1] < self.frame_length:
             raise ValueError(f"a block of {block.shape[1]} samples holds no {self.frame_length}-sample frame")

@@ -23,17 +23,43 @@ def _f32(p):
 
 
 def entropy_case(p):
+    """One entropy test case.
+
+    Args:
+        p: class probabilities (stored as float32 values).
+
+    Returns:
+        {"probs": the probabilities, "normalized_entropy": `normalized_entropy` of them}.
+    """
     p = _f32(p)
     return {"probs": p, "normalized_entropy": normalized_entropy(p)}
 
 
 def decision_case(threshold, per_exit):
+    """One decision test case.
+
+    Args:
+        threshold: the normalized-entropy threshold.
+        per_exit: one array of class probabilities per exit (stored as float32 values).
+
+    Returns:
+        {"threshold", "probs": per exit, and `decide`'s "exit", "label", "probability", "entropies"}.
+    """
     per_exit = [_f32(p) for p in per_exit]
     return {"threshold": float(threshold), "probs": per_exit, **decide(per_exit, threshold)}
 
 
 def edge_cases(seed=0, classes=12, exits=3):
-    """Uniform, one-hot, ties, thresholds 0 and 1, entropies exactly at the threshold, random."""
+    """Uniform, one-hot, ties, thresholds 0 and 1, entropies exactly at the threshold, random.
+
+    Args:
+        seed: the seed of the random (Dirichlet) cases.
+        classes: classes of most cases.
+        exits: exits of the random decision cases.
+
+    Returns:
+        (entropy cases, decision cases), lists of `entropy_case` and `decision_case` dicts.
+    """
     rng = np.random.default_rng(seed)
 
     def dirichlet(alpha, c=classes):
@@ -63,7 +89,16 @@ def edge_cases(seed=0, classes=12, exits=3):
 
 
 def build(per_exit_probs=None, thresholds=(0.0, 0.3, 0.5, 1.0), seed=0):
-    """Edge cases, plus (if given) real per-exit probabilities [exits, clips, classes]."""
+    """Edge cases, plus (if given) real per-exit probabilities [exits, clips, classes].
+
+    Args:
+        per_exit_probs: [exits, clips, classes] probabilities of a real model; None: edge cases only.
+        thresholds: the thresholds each real clip is decided at.
+        seed: the edge cases' seed.
+
+    Returns:
+        {"version", "tolerance", "entropy_cases", "decision_cases"}.
+    """
     ent, dec = edge_cases(seed)
     if per_exit_probs is not None:
         n_clips = len(per_exit_probs[0])
@@ -76,13 +111,30 @@ def build(per_exit_probs=None, thresholds=(0.0, 0.3, 0.5, 1.0), seed=0):
 
 
 def write(path, per_exit_probs=None, thresholds=(0.0, 0.3, 0.5, 1.0)):
+    """Write the test vectors (`build`) as JSON.
+
+    Args:
+        path: the file to write.
+        per_exit_probs: [exits, clips, classes] probabilities of a real model; None: edge cases only.
+        thresholds: the thresholds each real clip is decided at.
+
+    Returns:
+        `path`.
+    """
     with open(path, "w") as f:
         json.dump(build(per_exit_probs, thresholds), f, indent=1)
     return path
 
 
 def check(data):
-    """Decisions of `data` that disagree with the Python runtime (empty when all agree)."""
+    """Decisions of `data` that disagree with the Python runtime (empty when all agree).
+
+    Args:
+        data: a test-vector document (`build`).
+
+    Returns:
+        The disagreeing cases as "entropy_cases[i]" and "decision_cases[i]" strings.
+    """
     bad = []
     for i, c in enumerate(data["entropy_cases"]):
         if abs(normalized_entropy(c["probs"]) - c["normalized_entropy"]) > data["tolerance"]:

@@ -29,7 +29,14 @@ def _bn(name):
 
 
 def register(name):
-    """`@register("name")` adds a baseline: fn(x, num_classes, **options) → class probabilities."""
+    """`@register("name")` adds a baseline: fn(x, num_classes, **options) → class probabilities.
+
+    Args:
+        name: the baseline's key in `BASELINES`.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+    """
     def wrap(fn):
         BASELINES[name] = fn
         return fn
@@ -38,7 +45,18 @@ def register(name):
 
 @register("ds_cnn")
 def ds_cnn(x, num_classes, filters=64, blocks=4, dropout=0.2):
-    """Log-mel image [batch, frames, bins, 1] → class probabilities (DS-CNN-S)."""
+    """Log-mel image [batch, frames, bins, 1] → class probabilities (DS-CNN-S).
+
+    Args:
+        x: the log-mel image, a Keras tensor.
+        num_classes: classes of the task.
+        filters: channels of every convolution.
+        blocks: depthwise-separable blocks.
+        dropout: the dropout rate before the classifier.
+
+    Returns:
+        The softmax output [batch, num_classes] (layer "probs").
+    """
     x = layers.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False, name="ds_conv")(x)
     x = _bn("ds_conv_bn")(x)
     x = layers.ReLU(name="ds_conv_relu")(x)
@@ -70,6 +88,9 @@ def build(name: str = "ds_cnn", num_classes: int = 12, clip_samples: int = SAMPL
 
     Returns:
         An untrained Keras model named `name`.
+
+    Raises:
+        ConfigError: for an unknown `name` (or bad front-end settings).
     """
     if name not in BASELINES:
         raise ConfigError(f"unknown baseline '{name}'; choose one of {sorted(BASELINES)}")

@@ -35,7 +35,17 @@ layers = tf.keras.layers
 
 
 def binary_conv(filters, kernel_size=3, strides=1, name=None):
-    """A QuantConv2D that LCE converts to `LceBconv2d` (sign inputs, ±1 kernel, pad with +1)."""
+    """A QuantConv2D that LCE converts to `LceBconv2d` (sign inputs, ±1 kernel, pad with +1).
+
+    Args:
+        filters: output channels.
+        kernel_size: the kernel's size (an int or a pair).
+        strides: the stride (an int or a pair).
+        name: the layer's name.
+
+    Returns:
+        An unbuilt `lq.layers.QuantConv2D` (padding "same", no bias).
+    """
     return lq.layers.QuantConv2D(
         filters, kernel_size, strides=strides, padding="same", pad_values=1.0,
         input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
@@ -43,6 +53,14 @@ def binary_conv(filters, kernel_size=3, strides=1, name=None):
 
 
 def batch_norm(name=None):
+    """The batch norm used throughout (momentum 0.9, epsilon 1e-5).
+
+    Args:
+        name: the layer's name.
+
+    Returns:
+        An unbuilt `BatchNormalization` layer.
+    """
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
@@ -52,6 +70,14 @@ def stem(x, filters, name="stem"):
     A 3×3 stride-2 conv to a few channels, then a 3×3 stride-2 depthwise conv whose depth
     multiplier fans them out to `filters` (no pointwise conv: that one cost as much as the
     rest of the stem together).
+
+    Args:
+        x: the log-mel image, a Keras tensor [batch, frames, bins, 1].
+        filters: output channels.
+        name: the prefix of its layers' names.
+
+    Returns:
+        The stem's output [batch, ⌈frames / 4⌉, ⌈bins / 4⌉, filters].
     """
     first = math.gcd(filters, 8)
     x = layers.Conv2D(first, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
@@ -63,7 +89,16 @@ def stem(x, filters, name="stem"):
 
 
 def residual_block(x, name, kernel_size=3):
-    """QuickNet block: binary conv → ReLU → BN, added to the input."""
+    """QuickNet block: binary conv → ReLU → BN, added to the input.
+
+    Args:
+        x: a Keras tensor [batch, h, w, c].
+        name: the prefix of its layers' names.
+        kernel_size: the binary conv's kernel size.
+
+    Returns:
+        A tensor of the same shape as `x`.
+    """
     filters = x.shape[-1]
     y = binary_conv(filters, kernel_size, name=f"{name}_bconv")(x)
     y = layers.ReLU(name=f"{name}_relu")(y)
@@ -83,10 +118,23 @@ class LearnedShift(layers.Layer):
     """
 
     def build(self, input_shape):
+        """Create the shift, one per channel.
+
+        Args:
+            input_shape: the input's shape; its last dimension is the channels.
+        """
         self.shift = self.add_weight(name="shift", shape=(input_shape[-1],), initializer="zeros")
         super().build(input_shape)
 
     def call(self, x):
+        """Shift each channel.
+
+        Args:
+            x: a tensor [..., channels].
+
+        Returns:
+            x + shift, the same shape.
+        """
         return x + self.shift
 
 
@@ -102,6 +150,11 @@ class RPReLU(layers.Layer):
     """
 
     def build(self, input_shape):
+        """Create g, a and z, one of each per channel.
+
+        Args:
+            input_shape: the input's shape; its last dimension is the channels.
+        """
         c = (input_shape[-1],)
         self.before = self.add_weight(name="shift_in", shape=c, initializer="zeros")
         self.slope = self.add_weight(name="slope", shape=c, initializer=tf.keras.initializers.Constant(0.25))
@@ -109,6 +162,14 @@ class RPReLU(layers.Layer):
         super().build(input_shape)
 
     def call(self, x):
+        """Apply RPReLU.
+
+        Args:
+            x: a tensor [..., channels].
+
+        Returns:
+            PReLU(x - g) + z, the same shape.
+        """
         y = x - self.before
         return tf.nn.relu(y) - self.slope * tf.nn.relu(-y) + self.after
 
@@ -116,7 +177,16 @@ class RPReLU(layers.Layer):
 def react_block(x, name, kernel_size=3):
     """QuickNet's residual block with ReActNet's learned distributions: RSign (a learned threshold per
     channel, `LearnedShift`) → binary conv → BN, added to the input, then `RPReLU`. The same binary
-    MACs as `residual_block`; per element four float ops more."""
+    MACs as `residual_block`; per element four float ops more.
+
+    Args:
+        x: a Keras tensor [batch, h, w, c].
+        name: the prefix of its layers' names.
+        kernel_size: the binary conv's kernel size.
+
+    Returns:
+        A tensor of the same shape as `x`.
+    """
     filters = x.shape[-1]
     y = LearnedShift(name=f"{name}_rsign")(x)
     y = binary_conv(filters, kernel_size, name=f"{name}_bconv")(y)
@@ -138,6 +208,14 @@ def pool_transition(x, name, widen=True):
     Replaces QuickNet's float depthwise + pointwise transition: that pointwise conv was
     ~40 % of the float MACs outside the log-mel front end, and the binary blocks that follow
     mix the channels anyway (as ReActNet's channel duplication does).
+
+    Args:
+        x: a Keras tensor [batch, h, w, c].
+        name: the prefix of its layers' names.
+        widen: concatenate the average pool to double the channels; False: the max-pool only.
+
+    Returns:
+        A tensor [batch, ⌈h / 2⌉, ⌈w / 2⌉, 2c] (c without `widen`).
     """
     pooled = layers.MaxPool2D(3, strides=2, padding="same", name=f"{name}_maxpool")(x)
     if widen:
@@ -148,7 +226,16 @@ def pool_transition(x, name, widen=True):
 
 def transition(x, filters, name):
     """Float transition: max-pool, ReLU, 1×1 conv to `filters` channels (BinaryDenseNet,
-    MeliusNet: the channel reduction of a dense section), BN."""
+    MeliusNet: the channel reduction of a dense section), BN.
+
+    Args:
+        x: a Keras tensor [batch, h, w, c].
+        filters: output channels.
+        name: the prefix of its layers' names.
+
+    Returns:
+        A tensor [batch, ⌈h / 2⌉, ⌈w / 2⌉, filters].
+    """
     x = layers.MaxPool2D(3, strides=2, padding="same", name=f"{name}_pool")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
@@ -161,6 +248,18 @@ def bireal_block(x, name, strides=1, filters=None):
     With `strides=2` (and `filters`, default 2× the input) it is the downsampling block: the
     binary conv strides, the shortcut is a 2×2 average pool whose channels are repeated to
     `filters` (ReActNet's duplication instead of Bi-Real's float 1×1 conv: no float MACs).
+
+    Args:
+        x: a Keras tensor [batch, h, w, c].
+        name: the prefix of its layers' names.
+        strides: the binary conv's stride (2: the downsampling block).
+        filters: output channels, a multiple of c; None: 2c with `strides` > 1, else c.
+
+    Returns:
+        A tensor [batch, ⌈h / strides⌉, ⌈w / strides⌉, filters].
+
+    Raises:
+        ValueError: when `filters` is not a multiple of the input's channels.
     """
     filters = filters or (x.shape[-1] * (2 if strides > 1 else 1))
     y = binary_conv(filters, 3, strides=strides, name=f"{name}_bconv")(x)
@@ -181,6 +280,14 @@ def dense_layer(x, growth, name):
     The BN after the conv (LCE folds it into the binary conv's output transform) keeps the new
     channels at the scale of the old ones: a binary conv's raw outputs are integers up to
     9 × channels, which the exit heads and float transitions would otherwise see unscaled.
+
+    Args:
+        x: a Keras tensor [batch, h, w, c].
+        growth: the new channels.
+        name: the prefix of its layers' names.
+
+    Returns:
+        A tensor [batch, h, w, c + growth].
     """
     y = batch_norm(f"{name}_bn")(x)
     y = binary_conv(growth, 3, name=f"{name}_bconv")(y)
@@ -198,17 +305,42 @@ class AddToLast(layers.Layer):
     """
 
     def call(self, inputs):
+        """Add y to the last channels of x.
+
+        Args:
+            inputs: [x [..., c], y [..., g]] with g <= c.
+
+        Returns:
+            A tensor shaped as x.
+        """
         x, y = inputs
         g = y.shape[-1]
         return tf.concat([x[..., :-g], x[..., -g:] + y], axis=-1)
 
     def compute_output_shape(self, input_shapes):
+        """The output shape: x's.
+
+        Args:
+            input_shapes: [x's shape, y's shape].
+
+        Returns:
+            x's shape.
+        """
         return input_shapes[0]
 
 
 def improvement_layer(x, growth, name):
     """MeliusNet improvement block: BN → binary 3×3 conv over all channels → `growth` outputs
-    → BN, added to the newest `growth` channels (raises their quality without adding channels)."""
+    → BN, added to the newest `growth` channels (raises their quality without adding channels).
+
+    Args:
+        x: a Keras tensor [batch, h, w, c], c >= growth.
+        growth: the channels improved (the last `growth` of x).
+        name: the prefix of its layers' names.
+
+    Returns:
+        A tensor of the same shape as `x`.
+    """
     y = batch_norm(f"{name}_bn")(x)
     y = binary_conv(growth, 3, name=f"{name}_bconv")(y)
     y = batch_norm(f"{name}_bn_out")(y)

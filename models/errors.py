@@ -30,6 +30,13 @@ def retired_command(module: str, subcommand: str) -> None:
     if __name__ == "__main__":
         retired_command("pipeline.evaluate", "evaluate")
     ```
+
+    Args:
+        module: the module's dotted name, as it was run.
+        subcommand: the `brillsson` subcommand that replaces it.
+
+    Raises:
+        SystemExit: always, with status 2.
     """
     import sys
     print(f"error: `python -m {module}` is no longer a command; use `brillsson {subcommand}` "

@@ -42,7 +42,21 @@ DEFAULT_KIND = "gabor"
 
 def log_mel(audio, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
             num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
-    """float32 audio [batch, samples] → log-mel magnitudes [batch, frames, num_mel_bins] (`tf.signal.stft`)."""
+    """float32 audio [batch, samples] → log-mel magnitudes [batch, frames, num_mel_bins] (`tf.signal.stft`).
+
+    Args:
+        audio: a float32 tensor [batch, samples].
+        sample_rate: Hz.
+        frame_length: samples per frame.
+        frame_step: samples between frame starts.
+        fft_length: the FFT's size.
+        num_mel_bins: mel bands.
+        lower_edge_hertz: the lowest band's lower edge.
+        upper_edge_hertz: the highest band's upper edge.
+
+    Returns:
+        log(mel-weighted magnitudes + 1e-6), a tensor [batch, frames, num_mel_bins].
+    """
     stft = tf.signal.stft(audio, frame_length=frame_length, frame_step=frame_step,
                           fft_length=fft_length, pad_end=False)
     mag = tf.abs(stft)
@@ -52,6 +66,16 @@ def log_mel(audio, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, ff
 
 
 def num_frames(samples, frame_length=400, frame_step=160):
+    """The whole frames in `samples` samples (no padding at the end).
+
+    Args:
+        samples: the audio's length.
+        frame_length: samples per frame.
+        frame_step: samples between frame starts.
+
+    Returns:
+        1 + (samples - frame_length) // frame_step (negative or 0 when there is no whole frame).
+    """
     return 1 + (samples - frame_length) // frame_step
 
 
@@ -62,6 +86,17 @@ def dft_kernels(sample_rate=SAMPLE_RATE, frame_length=400, fft_length=512, num_m
     Kernel columns are the periodic-Hann-windowed cosines, then the negated sines, of the FFT bins
     (of a `fft_length`-point transform of the frame zero-padded at the end, as `tf.signal.stft`
     does) that carry any mel weight; `mel` is the mel matrix's rows for those bins.
+
+    Args:
+        sample_rate: Hz.
+        frame_length: samples per frame.
+        fft_length: the size of the transform the bins are those of.
+        num_mel_bins: mel bands.
+        lower_edge_hertz: the lowest band's lower edge.
+        upper_edge_hertz: the highest band's upper edge.
+
+    Returns:
+        (kernels, mel), float32 numpy arrays; the used bins are the span from the first to the last with weight.
     """
     with tf.init_scope():  # constants, also while a graph is being traced
         mel = tf.signal.linear_to_mel_weight_matrix(num_mel_bins, fft_length // 2 + 1, sample_rate,
@@ -83,6 +118,16 @@ def gabor_kernels(sample_rate=SAMPLE_RATE, frame_length=400, num_mel_bins=64, lo
     `tf.signal.linear_to_mel_weight_matrix`'s triangles); its Gaussian window's frequency width
     (full width at half maximum) is the triangle's, its time width capped so that ±3 standard
     deviations fit in the frame. Each filter is scaled to unit gain at its centre frequency.
+
+    Args:
+        sample_rate: Hz.
+        frame_length: samples per frame (the filters' length).
+        num_mel_bins: mel bands, one filter each.
+        lower_edge_hertz: the lowest band's lower edge.
+        upper_edge_hertz: the highest band's upper edge.
+
+    Returns:
+        The kernels, a float32 numpy array [frame_length, 2 × num_mel_bins].
     """
     def hz_to_mel(f):
         return 1127.0 * np.log1p(np.asarray(f) / 700.0)
@@ -136,7 +181,25 @@ FRONTENDS = {"stft": _stft, "dft": _dft, "gabor": _gabor}
 def frontend_macs(kind, samples, frame_length=400, frame_step=160, fft_length=512, num_mel_bins=64,
                   sample_rate=SAMPLE_RATE, lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
     """Multiply-accumulates of one call of front end `kind` on `samples` samples (what a device's float
-    units do; for "stft" a real FFT counted as (N/4)·log2(N) complex multiplies of 4 MACs each)."""
+    units do; for "stft" a real FFT counted as (N/4)·log2(N) complex multiplies of 4 MACs each).
+
+    Args:
+        kind: a key of `FRONTENDS`.
+        samples: the audio's length.
+        frame_length: samples per frame.
+        frame_step: samples between frame starts.
+        fft_length: the FFT's size ("stft", "dft").
+        num_mel_bins: mel bands.
+        sample_rate: Hz.
+        lower_edge_hertz: the lowest band's lower edge.
+        upper_edge_hertz: the highest band's upper edge.
+
+    Returns:
+        The multiply-accumulates, an int (0 when there is no whole frame).
+
+    Raises:
+        ConfigError: for an unknown `kind`.
+    """
     frames = max(0, num_frames(samples, frame_length, frame_step))
     if kind == "stft":
         fft = fft_length * math.log2(fft_length)  # (N/4) log2 N complex multiplies × 4 real MACs
@@ -153,7 +216,7 @@ def frontend_macs(kind, samples, frame_length=400, frame_step=160, fft_length=51
 @tf.keras.utils.register_keras_serializable(package="models")
 class LogMel(tf.keras.layers.Layer):
     """Raw audio [batch, samples] → log-mel image [batch, frames, num_mel_bins, 1], the spectrum computed
-    by front end `kind` (`FRONTENDS`: "dft" by default, "stft", "gabor"); the other arguments are the
+    by front end `kind` (`FRONTENDS`: "gabor" by default, "stft", "dft"); the other arguments are the
     framing and the mel bands. A config without `kind` (saved before there was a choice) is "stft"."""
 
     def __init__(self, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
@@ -170,22 +233,58 @@ class LogMel(tf.keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
+        """The layer of a saved config.
+
+        Args:
+            config: a `get_config` dict; without "kind" (saved by an earlier version) it is "stft".
+
+        Returns:
+            A `LogMel`.
+        """
         return cls(**{"kind": "stft", **config})
 
     def call(self, audio):
+        """Compute the log-mel image.
+
+        Args:
+            audio: a float32 tensor [batch, samples].
+
+        Returns:
+            A tensor [batch, frames, num_mel_bins, 1].
+        """
         # not [..., None]: stock TFLite lacks that StridedSlice
         return tf.expand_dims(FRONTENDS[self.kind](audio, self.params), -1)
 
     def macs(self, samples):
-        """Multiply-accumulates of one call on `samples` samples (`frontend_macs`)."""
+        """Multiply-accumulates of one call on `samples` samples (`frontend_macs`).
+
+        Args:
+            samples: the audio's length.
+
+        Returns:
+            The multiply-accumulates, an int.
+        """
         return frontend_macs(self.kind, samples, **{k: v for k, v in self.params.items()})
 
     def compute_output_shape(self, input_shape):
+        """The output shape for an input of shape `input_shape`.
+
+        Args:
+            input_shape: [batch, samples] (samples may be None).
+
+        Returns:
+            A `tf.TensorShape` [batch, frames (None for unknown samples), num_mel_bins, 1].
+        """
         frames = None if input_shape[1] is None else num_frames(
             input_shape[1], self.params["frame_length"], self.params["frame_step"])
         return tf.TensorShape([input_shape[0], frames, self.params["num_mel_bins"], 1])
 
     def get_config(self):
+        """The layer's config.
+
+        Returns:
+            Keras' layer config with the framing, the mel bands and "kind".
+        """
         return {**super().get_config(), **self.params, "kind": self.kind}
 
 
@@ -242,6 +341,15 @@ class SpecAugment(tf.keras.__internal__.layers.BaseRandomLayer):
         return tf.where(masked, tf.cast(p["fill"], x.dtype), x)
 
     def call(self, x, training=None):
+        """Mask `x` when training.
+
+        Args:
+            x: a log-mel image [batch, frames, bins, 1].
+            training: a bool or a boolean tensor; None: Keras' learning phase.
+
+        Returns:
+            `x` with its masked bands set to `fill` when training, else `x` unchanged.
+        """
         if training is None:
             training = tf.keras.backend.learning_phase()
         if isinstance(training, bool) or isinstance(training, int):
@@ -249,7 +357,20 @@ class SpecAugment(tf.keras.__internal__.layers.BaseRandomLayer):
         return tf.cond(tf.cast(training, tf.bool), lambda: self._mask(x), lambda: tf.identity(x))
 
     def compute_output_shape(self, input_shape):
+        """The output shape: the input's.
+
+        Args:
+            input_shape: the input's shape.
+
+        Returns:
+            The same shape as a `tf.TensorShape`.
+        """
         return tf.TensorShape(input_shape)
 
     def get_config(self):
+        """The layer's config.
+
+        Returns:
+            Keras' layer config with the mask settings and the seed.
+        """
         return {**super().get_config(), **self.params}

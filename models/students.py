@@ -46,24 +46,53 @@ _OUTPUT = re.compile(r"^exit(\d+)_(embedding|probs)$")
 
 
 def output_name(k, kind):
-    """The name of exit `k`'s output or layer of `kind` (EMBEDDING, PROBS or POOL): "exit2_probs"."""
+    """The name of exit `k`'s output or layer of `kind` (EMBEDDING, PROBS or POOL): "exit2_probs".
+
+    Args:
+        k: the exit, 1-based.
+        kind: EMBEDDING, PROBS or POOL.
+
+    Returns:
+        "exit{k}_{kind}".
+    """
     return f"exit{int(k)}_{kind}"
 
 
 def parse_output_name(name):
-    """"exit2_probs" → (2, "probs"); None for a name that is not an exit output."""
+    """"exit2_probs" → (2, "probs"); None for a name that is not an exit output.
+
+    Args:
+        name: an output name.
+
+    Returns:
+        (exit k, kind) for "exit{k}_embedding" or "exit{k}_probs", else None.
+    """
     m = _OUTPUT.match(name)
     return (int(m.group(1)), m.group(2)) if m else None
 
 
 def output_kind(name):
-    """"exit2_probs" → "probs"; None for a name that is not an exit output."""
+    """"exit2_probs" → "probs"; None for a name that is not an exit output.
+
+    Args:
+        name: an output name.
+
+    Returns:
+        EMBEDDING or PROBS, or None.
+    """
     parsed = parse_output_name(name)
     return parsed[1] if parsed else None
 
 
 def register(name):
-    """`@register("name")` adds a family: fn(x, exits, width=..., depth=...) → [feature map per exit]."""
+    """`@register("name")` adds a family: fn(x, exits, width=..., depth=...) → [feature map per exit].
+
+    Args:
+        name: the family's key in `FAMILIES`.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+    """
     def wrap(fn):
         FAMILIES[name] = fn
         return fn
@@ -71,6 +100,17 @@ def register(name):
 
 
 def get(name):
+    """The family function registered as `name`.
+
+    Args:
+        name: a key of `FAMILIES`.
+
+    Returns:
+        The family function.
+
+    Raises:
+        ConfigError: when no family has that name.
+    """
     if name not in FAMILIES:
         raise ConfigError(f"unknown student family '{name}'; choose one of {sorted(FAMILIES)}")
     return FAMILIES[name]
@@ -88,7 +128,18 @@ def _check(**values):
 
 
 def depths(exits, depth):
-    """Blocks per section: `depth` is one number for every section or a sequence of one per section."""
+    """Blocks per section: `depth` is one number for every section or a sequence of one per section.
+
+    Args:
+        exits: the number of sections.
+        depth: an int, or a list or tuple of one int per section.
+
+    Returns:
+        A list of `exits` ints.
+
+    Raises:
+        ConfigError: when a sequence does not have one depth per exit.
+    """
     if isinstance(depth, (list, tuple)):
         if len(depth) != exits:
             raise ConfigError(f"{len(depth)} section depths given for {exits} exits: give one per exit")
@@ -103,7 +154,23 @@ def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react"):
     between sections a transition with no MACs (pooling, channels doubled by concatenation). A
     `depth` of one number per section overrides both. `block` (`blocks.RESIDUAL_BLOCKS`): "react"
     (the default: ReActNet's learned thresholds and RPReLU around the binary conv) or "quicknet"
-    (x + BN(ReLU(bconv(x))), QuickNet's own block)."""
+    (x + BN(ReLU(bconv(x))), QuickNet's own block).
+
+    Args:
+        x: the log-mel image, a Keras tensor [batch, frames, bins, 1].
+        exits: the number of sections (exits).
+        width: the first section's channels.
+        depth: residual blocks per section (one int, or one per section).
+        first_depth: residual blocks of the first section when `depth` is one int; None: `depth`.
+        block: a key of `blocks.RESIDUAL_BLOCKS`.
+
+    Returns:
+        The feature map at the end of each section, one per exit.
+
+    Raises:
+        ConfigError: for an unknown `block`, a width or depth that is not a whole number >= 1, or a
+            `depth` sequence of the wrong length.
+    """
     _check(width=width, depth=depth, first_depth=first_depth)
     if block not in blocks.RESIDUAL_BLOCKS:
         raise ConfigError(f"unknown quicknet block '{block}'; choose one of {sorted(blocks.RESIDUAL_BLOCKS)}")
@@ -126,7 +193,21 @@ def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react"):
 def birealnet(x, exits=3, width=48, depth=3):
     """Bi-Real-style: a real-valued shortcut around every binary conv; the first block of
     sections 2.. downsamples with a strided binary conv (shortcut: average pool, channels
-    repeated), so all convs after the stem are binary."""
+    repeated), so all convs after the stem are binary.
+
+    Args:
+        x: the log-mel image, a Keras tensor [batch, frames, bins, 1].
+        exits: the number of sections (exits).
+        width: the first section's channels.
+        depth: Bi-Real blocks per section (one int, or one per section).
+
+    Returns:
+        The feature map at the end of each section, one per exit.
+
+    Raises:
+        ConfigError: for a width or depth that is not a whole number >= 1, or a `depth` sequence of the
+            wrong length.
+    """
     _check(width=width, depth=depth)
     widths, per_section = _widths(exits, width), depths(exits, depth)
     x = blocks.stem(x, widths[0])
@@ -145,7 +226,23 @@ def binarydensenet(x, exits=3, width=24, depth=4, growth=None):
     binary-conv channels (default: a quarter of the section's width, so a section doubles its
     channels) to everything before it in the section; a float transition (max-pool, ReLU, 1×1
     conv) brings the concatenated state to the next section's width. Exit k pools the full
-    concatenated state of section k, the tensor the next transition consumes."""
+    concatenated state of section k, the tensor the next transition consumes.
+
+    Args:
+        x: the log-mel image, a Keras tensor [batch, frames, bins, 1].
+        exits: the number of sections (exits).
+        width: the channels the first section starts with (the stem's output).
+        depth: dense layers per section (one int, or one per section).
+        growth: new channels per layer in the first section (scaled with the section's width); None: a
+            quarter of the section's width.
+
+    Returns:
+        The concatenated state at the end of each section, one per exit.
+
+    Raises:
+        ConfigError: for a width, depth or growth that is not a whole number >= 1, or a `depth` sequence of
+            the wrong length.
+    """
     _check(width=width, depth=depth, growth=growth)
     widths, per_section = _widths(exits, width), depths(exits, depth)
     x = blocks.stem(x, widths[0])
@@ -165,7 +262,23 @@ def meliusnet(x, exits=3, width=24, depth=2, growth=None):
     """MeliusNet-style: `depth` pairs of a dense block (adds `growth` binary-conv channels,
     default half the section's width) and an improvement block (a binary conv over all
     channels, added to those new channels); float transitions (max-pool, ReLU, 1×1 conv)
-    between sections. Exit k pools the full state of section k."""
+    between sections. Exit k pools the full state of section k.
+
+    Args:
+        x: the log-mel image, a Keras tensor [batch, frames, bins, 1].
+        exits: the number of sections (exits).
+        width: the channels the first section starts with (the stem's output).
+        depth: dense + improvement pairs per section (one int, or one per section).
+        growth: new channels per pair in the first section (scaled with the section's width); None: half
+            the section's width.
+
+    Returns:
+        The state at the end of each section, one per exit.
+
+    Raises:
+        ConfigError: for a width, depth or growth that is not a whole number >= 1, or a `depth` sequence of
+            the wrong length.
+    """
     _check(width=width, depth=depth, growth=growth)
     widths, per_section = _widths(exits, width), depths(exits, depth)
     x = blocks.stem(x, widths[0])
@@ -205,6 +318,14 @@ class TimePool(layers.Layer):
         return [round(i * rows / n) for i in range(n + 1)]
 
     def call(self, x):
+        """Pool a feature map.
+
+        Args:
+            x: a tensor [batch, time, freq, channels].
+
+        Returns:
+            A tensor [batch, bands × channels], bands in frequency order.
+        """
         m = tf.reduce_mean(x, axis=1)  # [batch, freq, channels]
         edges = self._edges(m.shape[1])
         if len(edges) - 1 < m.shape[1]:  # slices and means: ops every TFLite runtime has
@@ -212,9 +333,22 @@ class TimePool(layers.Layer):
         return tf.reshape(m, [-1, m.shape[1] * m.shape[2]])
 
     def compute_output_shape(self, input_shape):
+        """The output shape for an input of shape `input_shape`.
+
+        Args:
+            input_shape: [batch, time, freq, channels].
+
+        Returns:
+            A `tf.TensorShape` [batch, bands × channels].
+        """
         return tf.TensorShape([input_shape[0], (len(self._edges(input_shape[2])) - 1) * input_shape[3]])
 
     def get_config(self):
+        """The layer's config.
+
+        Returns:
+            Keras' layer config with "bands".
+        """
         return {**super().get_config(), "bands": self.bands}
 
 
@@ -239,16 +373,38 @@ class StatsPool(layers.Layer):
         self.per_band = bool(per_band)
 
     def call(self, x):
+        """Pool a feature map.
+
+        Args:
+            x: a tensor [batch, time, freq, channels].
+
+        Returns:
+            The means then the standard deviations: [batch, 2 × channels], or [batch, 2 × freq × channels]
+            with `per_band`.
+        """
         axes = [1] if self.per_band else [1, 2]
         mean = tf.reduce_mean(x, axis=axes)
         std = tf.sqrt(tf.reduce_mean(tf.square(x - tf.reduce_mean(x, axis=axes, keepdims=True)), axis=axes) + 1e-5)
         return tf.reshape(tf.concat([mean, std], axis=-1), [-1, self.compute_output_shape(x.shape)[1]])
 
     def compute_output_shape(self, input_shape):
+        """The output shape for an input of shape `input_shape`.
+
+        Args:
+            input_shape: [batch, time, freq, channels].
+
+        Returns:
+            A `tf.TensorShape` [batch, 2 × channels] ([batch, 2 × freq × channels] with `per_band`).
+        """
         n = input_shape[3] * (input_shape[2] if self.per_band else 1)
         return tf.TensorShape([input_shape[0], 2 * n])
 
     def get_config(self):
+        """The layer's config.
+
+        Returns:
+            Keras' layer config with "per_band".
+        """
         return {**super().get_config(), "per_band": self.per_band}
 
 
@@ -261,7 +417,17 @@ EMBEDDING_POOLS = {
 
 
 def family_options(family):
-    """The keyword arguments a family takes besides `exits` (e.g. width, depth)."""
+    """The keyword arguments a family takes besides `exits` (e.g. width, depth).
+
+    Args:
+        family: a key of `FAMILIES`.
+
+    Returns:
+        {argument name: its default}.
+
+    Raises:
+        ConfigError: when no family has that name.
+    """
     params = inspect.signature(get(family)).parameters
     return {n: p.default for n, p in params.items() if n not in ("x", "exits")}
 
@@ -283,6 +449,28 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     `embedding_pool` is what each exit's embedding head sees (`EMBEDDING_POOLS`): "band_stats"
     (`StatsPool(per_band=True)`: mean and standard deviation over time, per frequency row),
     "stats" (the same over time and frequency) or "global" (the average over time and frequency).
+
+    Args:
+        family: a key of `FAMILIES`.
+        num_classes: classes of the task (each exit's softmax).
+        embedding_dim: the size of each exit's embedding head (the teacher's).
+        exits: the number of exits, a whole number >= 1.
+        clip_samples: samples of one clip at 16 kHz (the input's length).
+        num_mel_bins: bands of the front end (unless `frontend` sets them).
+        spec_augment: False, True, or a dict of `SpecAugment` arguments.
+        seed: SpecAugment's seed (unless `spec_augment` sets one).
+        frontend: `LogMel` settings (kind, frame_length, frame_step, fft_length, ...); None: the defaults.
+        head_pool: a key of `HEAD_POOLS`: "global" or "time".
+        head_bands: `TimePool`'s bands for the "time" head pool; None: every frequency row.
+        embedding_pool: a key of `EMBEDDING_POOLS`.
+        **family_kwargs: the family's own options (`family_options`); None values are dropped.
+
+    Returns:
+        An untrained Keras model named "{family}_{exits}exits" with outputs {exitK_embedding, exitK_probs}.
+
+    Raises:
+        ConfigError: for an unknown family, head pool or embedding pool, a bad exit count, or options the
+            family does not take (or rejects).
     """
     if head_pool not in HEAD_POOLS:
         raise ConfigError(f"unknown head pool '{head_pool}'; choose one of {list(HEAD_POOLS)}")
@@ -321,6 +509,12 @@ def float_twin(model):
     ```python
     twin = students.float_twin(students.build("quicknet"))
     ```
+
+    Args:
+        model: a student (`build`).
+
+    Returns:
+        A new Keras model named "<model>_float_twin" with fresh weights.
     """
     def clone(layer):
         config = layer.get_config()
@@ -333,12 +527,27 @@ def float_twin(model):
 
 
 def is_binary(model):
-    """True when the model has at least one binary convolution (a `QuantConv2D` with a kernel quantizer)."""
+    """True when the model has at least one binary convolution (a `QuantConv2D` with a kernel quantizer).
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        A bool.
+    """
     return any(layer.__class__.__name__ == "QuantConv2D" and layer.kernel_quantizer is not None
                for layer in model.layers)
 
 
 def exit_names(model, kind=PROBS):
-    """Names of the exits' outputs of `kind` of a model built by `build`, by exit: ["exit1_probs", ...]."""
+    """Names of the exits' outputs of `kind` of a model built by `build`, by exit: ["exit1_probs", ...].
+
+    Args:
+        model: a Keras model whose outputs are named as `output_name` names them.
+        kind: EMBEDDING or PROBS.
+
+    Returns:
+        The output names of that kind, ordered by exit.
+    """
     found = [(parse_output_name(n), n) for n in model.output_names]
     return [n for parsed, n in sorted((p, n) for p, n in found if p and p[1] == kind)]
