@@ -442,18 +442,9 @@ def read_file(path):
     return flat
 
 
-# The bundled demo's schedule (configs/demo.yaml holds the same values): applied when no --data is given,
-# under the flags and the config file. Users' data get the full recipe (the settings' own defaults).
-DEMO_PRESET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
-DEMO = {"epochs": 40, "head_epochs": 20, "fine_tune_epochs": 10, "baseline_epochs": 40, "patience": 10}
-
-
 def build(values=None, config_file=None):
-    """A validated `RunConfig` from {dest: value} (flags) over the config file's values over the defaults
-    (for the bundled demo, over `DEMO`'s shorter schedule)."""
+    """A validated `RunConfig` from {dest: value} (flags) over the config file's values over the defaults."""
     given = {**(read_file(config_file) if config_file else {}), **(values or {})}
-    if not given.get("data"):
-        given = {**DEMO, **given}
     parts = {sec: {} for sec in SECTIONS}
     top = {}
     for sec, f in _all_fields():

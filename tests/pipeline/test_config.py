@@ -38,14 +38,3 @@ def test_bad_flags_are_clear_errors(capsys, tmp_path):
     with pytest.raises(SystemExit, match="2 exit weights given for 3 exits"):
         run.call(["--exit-weights", "0.5,1", "--exits", "3", "--out", str(tmp_path / "never")])
 
-
-def test_the_demo_gets_its_short_schedule_and_users_data_the_full_recipe(tmp_path):
-    demo = config.from_argv([])
-    assert (demo.train.epochs, demo.train.head_epochs, demo.train.fine_tune_epochs) == (40, 20, 10)
-    assert config.from_argv(["--epochs", "3"]).train.epochs == 3  # a flag wins over the preset
-    users = config.from_argv(["--data", str(tmp_path)])
-    full = config.RunConfig()
-    assert (users.train.epochs, users.train.head_epochs, users.train.patience) == (
-        full.train.epochs, full.train.head_epochs, full.train.patience)
-    # configs/demo.yaml is the same preset, as a file a user can read and copy
-    assert config.build(config.read_file(config.DEMO_PRESET), None) == config.build({"data": None}) == demo
