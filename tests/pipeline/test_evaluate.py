@@ -112,9 +112,9 @@ def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_di
     e1, e2 = model.exit(1), model.exit(2)
     assert e1.ident != e2.ident and e1.ident == evaluate.EmbeddingModel(out / "embedding.tflite").exit(1).ident
 
-    # --out elsewhere, explicit teacher: a fresh cache, the same figures
+    # --results elsewhere, explicit teacher: a fresh cache, the same figures
     other = cli.call(["evaluate", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher,
-                           "--out", str(tmp_path / "ev")])
+                      "--results", str(tmp_path / "ev")])
     printed = capsys.readouterr().out
     assert re.search(r"exit 2: \d+/\d+ clips embedded", printed)
     assert (tmp_path / "ev" / "eval.md").exists() and not (tmp_path / "ev" / "report.json").exists()
