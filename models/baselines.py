@@ -16,6 +16,7 @@ user would quantize to int8 and run with stock TFLite (`export.convert.to_int8`)
 import tensorflow as tf
 
 from models.errors import ConfigError
+from models.registry import registrar
 from models.frontend import SAMPLE_RATE, LogMel, SpecAugment
 
 layers = tf.keras.layers
@@ -28,19 +29,8 @@ def _bn(name):
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
-def register(name):
-    """`@register("name")` adds a baseline: fn(x, num_classes, **options) → class probabilities.
-
-    Args:
-        name: the baseline's key in `BASELINES`.
-
-    Returns:
-        A decorator that registers the function and returns it unchanged.
-    """
-    def wrap(fn):
-        BASELINES[name] = fn
-        return fn
-    return wrap
+# `@register("name")` adds a baseline: fn(x, num_classes, **options) → class probabilities
+register = registrar(BASELINES)
 
 
 @register("ds_cnn")

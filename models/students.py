@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from models import blocks
 from models.errors import ConfigError
+from models.registry import registrar
 from models.frontend import SAMPLE_RATE, LogMel, SpecAugment
 
 layers = tf.keras.layers
@@ -84,19 +85,8 @@ def output_kind(name):
     return parsed[1] if parsed else None
 
 
-def register(name):
-    """`@register("name")` adds a family: fn(x, exits, width=..., depth=...) → [feature map per exit].
-
-    Args:
-        name: the family's key in `FAMILIES`.
-
-    Returns:
-        A decorator that registers the function and returns it unchanged.
-    """
-    def wrap(fn):
-        FAMILIES[name] = fn
-        return fn
-    return wrap
+# `@register("name")` adds a family: fn(x, exits, width=..., depth=...) → [feature map per exit]
+register = registrar(FAMILIES)
 
 
 def get(name):
