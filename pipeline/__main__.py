@@ -1,4 +1,6 @@
 """`python -m pipeline COMMAND …`: the `brillsson` command line (`pipeline.cli`)."""
+import sys
+
 from pipeline.cli import main
 
-main()
+sys.exit(main())
