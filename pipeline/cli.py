@@ -12,6 +12,7 @@
     brillsson scale-benchmark --data DIR --work DIR --out FIGURES.json
     brillsson pareto OUT_A OUT_B … --out pareto.png   # choose a default: runs over their seeds
     brillsson frontend-benchmark [--windows 25,16]     # every front end side by side
+    brillsson speech-embedding-teacher OUT_DIR         # a real keyword-oriented teacher (Google's speech_embedding)
 
 `python -m pipeline …` is the same command. Library code raises typed errors
 (`pipeline.errors`); only this module turns them into one line on stderr and an exit code:
@@ -162,6 +163,10 @@ def parser():
     sub.add_parser("frontend-benchmark", add_help=False, help="every front end side by side: MACs, latency here "
                                                                "(LCE, stock TFLite), Pi 4 estimate")
 
+    sub.add_parser("speech-embedding-teacher", add_help=False,
+                   help="a real pretrained keyword-oriented teacher with TRILLsson's interface: Google's "
+                        "speech_embedding from the openwakeword wheel (pip install -e '.[tools]')")
+
     s = sub.add_parser("evaluate", help="linear probes of the teacher, every exit and a log-mel baseline")
     s.add_argument("out", help="a run's output folder (embedding.tflite, report.json)")
     s.add_argument("--tasks", required=True, action="append", metavar="DIR",
@@ -231,7 +236,8 @@ def parser():
 PASS_THROUGH = {"run": ("pipeline.run", "call"), "extract": ("pipeline.extract", "call"),
                 "workers": ("pipeline.workers", "main"), "scale-benchmark": ("pipeline.tools.scale_benchmark", "main"),
                 "pareto": ("pipeline.tools.pareto", "main"),
-                "frontend-benchmark": ("pipeline.tools.frontend_benchmark", "main")}
+                "frontend-benchmark": ("pipeline.tools.frontend_benchmark", "main"),
+                "speech-embedding-teacher": ("pipeline.tools.speech_embedding_teacher", "main")}
 
 
 def call(argv=None):

@@ -70,7 +70,7 @@ def test_a_module_that_used_to_be_a_command_names_the_subcommand_and_fails(modul
 
 @pytest.mark.slow
 @pytest.mark.parametrize("subcommand", ["run", "extract", "workers", "scale-benchmark", "pareto", "frontend-benchmark",
-                                        "evaluate", "benchmark",
+                                        "speech-embedding-teacher", "evaluate", "benchmark",
                                         "classify", "listen", "train-teacher", "vectors"])
 def test_every_job_is_a_subcommand_whose_help_exits_0(subcommand):
     done = console(subcommand, "--help")
