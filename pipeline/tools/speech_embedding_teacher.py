@@ -21,8 +21,9 @@ built on, so the weights are taken from the two ONNX files that the PyPI wheel `
 ships (``melspectrogram.onnx``, ``embedding_model.onnx``: openWakeWord's re-implementation of that
 model, https://github.com/dscripka/openWakeWord). Each file's sha256 is checked against the wheel's
 RECORD and against the value pinned here. The wheel comes from ``--wheel``, else the cache folder,
-else ``pip download --no-deps``. Nothing of the wheel is committed to this repository; the licence terms are openWakeWord's and
-Google's (see the wheel's METADATA).
+else ``pip download --no-deps``. Nothing of the wheel is committed to this repository. Licences: the
+model is Google's (Apache-2.0 on TF-Hub, as openWakeWord's README says); openWakeWord's code is
+Apache-2.0 and its own wake-word models (not used here) are CC BY-NC-SA 4.0.
 
 The graph reproduces openWakeWord 0.4.0's ``AudioFeatures._get_embeddings`` for each row:
 
