@@ -173,7 +173,7 @@ def embedding_model(model, rank=None, exits=None):
     outs = {}
     for k in ks:
         head = model.get_layer(output_name(k, EMBEDDING))
-        pooled = model.get_layer(output_name(k, POOL)).output
+        pooled = head.input  # exit{k}_pool's output, or exits 1..k's concatenated (students.build's aggregate)
         kernel, bias = (w.numpy() for w in (head.kernel, head.bias))
         factors = low_rank(kernel, bias, rank)
         if factors is None:

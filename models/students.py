@@ -424,7 +424,7 @@ def family_options(family):
 
 def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
           num_mel_bins=40, spec_augment=False, seed=0, frontend=None, head_pool="time", head_bands=None,
-          embedding_pool="band_stats", **family_kwargs):
+          embedding_pool="band_stats", aggregate=False, **family_kwargs):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
     `spec_augment=True` (or a dict of `SpecAugment` arguments) puts a seeded `SpecAugment`
@@ -439,6 +439,9 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     `embedding_pool` is what each exit's embedding head sees (`EMBEDDING_POOLS`): "band_stats"
     (`StatsPool(per_band=True)`: mean and standard deviation over time, per frequency row),
     "stats" (the same over time and frequency) or "global" (the average over time and frequency).
+    `aggregate=True`: exit k's embedding head reads the pooled features of exits 1..k, concatenated
+    (layer `exit{k}_aggregate`; multi-layer feature aggregation, as ECAPA-TDNN's), not only its own:
+    a deeper exit keeps what the earlier sections' features carry. The classifiers are unchanged.
 
     Args:
         family: a key of `FAMILIES`.
@@ -453,6 +456,7 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
         head_pool: a key of `HEAD_POOLS`: "global" or "time".
         head_bands: `TimePool`'s bands for the "time" head pool; None: every frequency row.
         embedding_pool: a key of `EMBEDDING_POOLS`.
+        aggregate: exit k's embedding head reads the pooled features of exits 1..k.
         **family_kwargs: the family's own options (`family_options`); None values are dropped.
 
     Returns:
@@ -480,10 +484,12 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
         options = spec_augment if isinstance(spec_augment, dict) else {}
         x = SpecAugment(**{"seed": seed, **options}, name="spec_augment")(x)
     features = fn(x, exits=int(exits), **family_kwargs)
-    outputs = {}
+    outputs, pools = {}, []
     for k, f in enumerate(features, 1):
         pooled = EMBEDDING_POOLS[embedding_pool](output_name(k, POOL))(f)
-        outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(pooled)
+        pools.append(pooled)
+        read = layers.Concatenate(name=f"exit{k}_aggregate")(pools) if aggregate and k > 1 else pooled
+        outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(read)
         seen = pooled if head_pool == "global" else TimePool(head_bands, name=f"exit{k}_time_pool")(f)
         outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax",
                                                       name=output_name(k, PROBS))(seen)

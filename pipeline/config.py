@@ -225,6 +225,9 @@ class StudentConfig:
                                                 "row; default), stats (the same over time and frequency), global "
                                                 "(average over time and frequency)",
                                   _choice("global", "stats", "band_stats"))
+    aggregate: bool = setting(False, "exit k's embedding head reads the pooled features of exits 1..k, "
+                                     "concatenated (multi-layer aggregation, as ECAPA-TDNN), not only its own "
+                                     "(default: off)", flag="embedding-aggregate")
     head_bands: Optional[int] = setting(None, "with --head-pool time: frequency bands each exit's classifier sees "
                                               "(default: every row of the exit's feature map)", _whole(1),
                                               experimental=True)

@@ -140,7 +140,8 @@ def build_model(corpus, targets, cfg, float_twin=False):
         return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
                               clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth, block=s.block,
                               spec_augment=s.spec_augment, seed=cfg.seed, head_pool=s.head_pool,
-                              head_bands=s.head_bands, embedding_pool=s.embedding_pool, num_mel_bins=s.mel_bins,
+                              head_bands=s.head_bands, embedding_pool=s.embedding_pool, aggregate=s.aggregate,
+                              num_mel_bins=s.mel_bins,
                               frontend=frontend(s))
 
 

@@ -180,6 +180,30 @@ def test_time_pooled_classifier_sees_frequency_bands():
         small("quicknet", head_pool="max")
 
 
+@pytest.mark.slow
+def test_aggregated_embedding_heads_read_every_earlier_exits_pooled_features():
+    """aggregate=True: exit k's embedding head reads exits 1..k's pooled features, concatenated, in Keras and
+    in the exported (low-rank, LCE-converted) embedding model; the classifiers and exit 1 are unchanged."""
+    x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 2500])])
+    m = small("quicknet", exits=3, aggregate=True)
+    plain = small("quicknet", exits=3)
+    pools = tf.keras.Model(m.inputs, [m.get_layer(f"exit{k}_pool").output for k in (1, 2, 3)])(x)
+    dims = [int(p.shape[-1]) for p in pools]
+    for k in (1, 2, 3):
+        assert m.get_layer(f"exit{k}_embedding").kernel.shape[0] == sum(dims[:k])
+        assert plain.get_layer(f"exit{k}_embedding").kernel.shape[0] == dims[k - 1]
+        assert m.get_layer(f"exit{k}_probs").kernel.shape == plain.get_layer(f"exit{k}_probs").kernel.shape
+    with pytest.raises(ValueError):
+        m.get_layer("exit1_aggregate")
+    head = m.get_layer("exit3_embedding")
+    want = np.concatenate([p.numpy() for p in pools], axis=-1) @ head.kernel.numpy() + head.bias.numpy()
+    np.testing.assert_allclose(m.predict(x, verbose=0)["exit3_embedding"], want, rtol=1e-4, atol=1e-4)
+    exported = LceModel(convert.to_lce(convert.embedding_model(m, rank=4))).predict(x)
+    a, b, bias = convert.low_rank(head.kernel.numpy(), head.bias.numpy(), 4)
+    lowrank = np.concatenate([p.numpy() for p in pools], axis=-1) @ a @ b + bias
+    np.testing.assert_allclose(exported["exit3_embedding"], lowrank, atol=1e-3)
+
+
 def test_statistics_pooled_embedding_head_sees_mean_and_deviation():
     """embedding_pool="stats" / "band_stats": exit k's embedding head sees the mean and standard deviation of
     each channel, over time and frequency or over time per frequency row (`StatsPool`)."""
