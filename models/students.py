@@ -286,26 +286,14 @@ def meliusnet(x, exits=3, width=24, depth=2, growth=None):
 
 @tf.keras.utils.register_keras_serializable(package="models")
 class TimePool(layers.Layer):
-    """[batch, time, freq, channels] → [batch, bands × channels]: the mean over time and over each of
-    `bands` contiguous frequency bands (None: every frequency row is its own band). Keeps what a
-    global average pool throws away, where in the spectrum the activity is, at `bands` × the
-    classifier's size.
+    """[batch, time, freq, channels] → [batch, freq × channels]: the mean over time, every frequency
+    row kept. Keeps what a global average pool throws away, where in the spectrum the activity is,
+    at the rows × the classifier's size.
 
     ```python
     TimePool()(tf.ones([2, 25, 16, 48])).shape          # [2, 768]
-    TimePool(bands=4)(tf.ones([2, 25, 16, 48])).shape   # [2, 192]
     ```
     """
-
-    def __init__(self, bands=None, **kwargs):
-        super().__init__(**kwargs)
-        if bands is not None and (int(bands) != bands or bands < 1):
-            raise ConfigError(f"TimePool: bands must be a whole number >= 1, got {bands}")
-        self.bands = None if bands is None else int(bands)
-
-    def _edges(self, rows):
-        n = min(self.bands or rows, rows)
-        return [round(i * rows / n) for i in range(n + 1)]
 
     def call(self, x):
         """Pool a feature map.
@@ -314,12 +302,9 @@ class TimePool(layers.Layer):
             x: a tensor [batch, time, freq, channels].
 
         Returns:
-            A tensor [batch, bands × channels], bands in frequency order.
+            A tensor [batch, freq × channels], rows in frequency order.
         """
         m = tf.reduce_mean(x, axis=1)  # [batch, freq, channels]
-        edges = self._edges(m.shape[1])
-        if len(edges) - 1 < m.shape[1]:  # slices and means: ops every TFLite runtime has
-            m = tf.stack([tf.reduce_mean(m[:, a:b], axis=1) for a, b in zip(edges, edges[1:])], axis=1)
         return tf.reshape(m, [-1, m.shape[1] * m.shape[2]])
 
     def compute_output_shape(self, input_shape):
@@ -329,17 +314,9 @@ class TimePool(layers.Layer):
             input_shape: [batch, time, freq, channels].
 
         Returns:
-            A `tf.TensorShape` [batch, bands × channels].
+            A `tf.TensorShape` [batch, freq × channels].
         """
-        return tf.TensorShape([input_shape[0], (len(self._edges(input_shape[2])) - 1) * input_shape[3]])
-
-    def get_config(self):
-        """The layer's config.
-
-        Returns:
-            Keras' layer config with "bands".
-        """
-        return {**super().get_config(), "bands": self.bands}
+        return tf.TensorShape([input_shape[0], input_shape[2] * input_shape[3]])
 
 
 HEAD_POOLS = ("global", "time")
@@ -423,7 +400,7 @@ def family_options(family):
 
 
 def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
-          num_mel_bins=40, spec_augment=False, seed=0, frontend=None, head_pool="time", head_bands=None,
+          num_mel_bins=40, spec_augment=False, seed=0, frontend=None, head_pool="time",
           embedding_pool="band_stats", aggregate=False, **family_kwargs):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
@@ -434,8 +411,7 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
     values are dropped, so callers can pass optional flags through. `frontend` (a dict) overrides
     `LogMel`'s framing, e.g. {"frame_step": 320, "fft_length": 512} for a 20 ms hop.
     `head_pool` is what each exit's classifier sees: "global" (the pooled features the embedding
-    head sees, `exit{k}_pool`) or "time" (`TimePool`: the mean over time, frequency kept in
-    `head_bands` bands, default every row).
+    head sees, `exit{k}_pool`) or "time" (`TimePool`: the mean over time, every frequency row kept).
     `embedding_pool` is what each exit's embedding head sees (`EMBEDDING_POOLS`): "band_stats"
     (`StatsPool(per_band=True)`: mean and standard deviation over time, per frequency row),
     "stats" (the same over time and frequency) or "global" (the average over time and frequency).
@@ -454,7 +430,6 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
         seed: SpecAugment's seed (unless `spec_augment` sets one).
         frontend: `LogMel` settings (kind, frame_length, frame_step, fft_length, ...); None: the defaults.
         head_pool: a key of `HEAD_POOLS`: "global" or "time".
-        head_bands: `TimePool`'s bands for the "time" head pool; None: every frequency row.
         embedding_pool: a key of `EMBEDDING_POOLS`.
         aggregate: exit k's embedding head reads the pooled features of exits 1..k.
         **family_kwargs: the family's own options (`family_options`); None values are dropped.
@@ -490,7 +465,7 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
         pools.append(pooled)
         read = layers.Concatenate(name=f"exit{k}_aggregate")(pools) if aggregate and k > 1 else pooled
         outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(read)
-        seen = pooled if head_pool == "global" else TimePool(head_bands, name=f"exit{k}_time_pool")(f)
+        seen = pooled if head_pool == "global" else TimePool(name=f"exit{k}_time_pool")(f)
         outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax",
                                                       name=output_name(k, PROBS))(seen)
     return tf.keras.Model(audio, outputs, name=f"{family}_{exits}exits")

@@ -34,47 +34,21 @@ from pipeline import augment as augment_lib
 from pipeline.config import parse_exit_weights
 from pipeline.errors import ConfigError
 
-class WhitenedMSE(tf.keras.losses.Loss):
-    """Mean squared error after whitening with the targets' covariance: (y - t) W with
-    W = (C + eps * mean(diag C) * I)^(-1/2). Plain MSE spends the student's capacity on the
-    few directions the teacher's embeddings vary most in (for a speaker encoder: the voice);
-    here every direction they vary in weighs the same, so the subtler ones (language, words)
-    are learnt as well. `eps` keeps the directions they hardly vary in from being amplified
-    beyond noise."""
-
-    def __init__(self, targets, eps=0.05, name="whitened_mse"):
-        super().__init__(name=name)
-        t = np.asarray(targets, np.float64)
-        t = t.reshape(-1, t.shape[-1])  # clips in several versions ([n, versions, dim]) count each version
-        c = np.cov(t, rowvar=False) if len(t) > 1 else np.eye(t.shape[1])
-        c = np.atleast_2d(c)
-        vals, vecs = np.linalg.eigh(c + eps * max(float(np.mean(np.diag(c))), 1e-12) * np.eye(len(c)))
-        self.eps = eps
-        self.whiten = tf.constant((vecs / np.sqrt(vals)) @ vecs.T, tf.float32)
-
-    def call(self, y_true, y_pred):
-        d = tf.matmul(tf.cast(y_pred, tf.float32) - tf.cast(y_true, tf.float32), self.whiten)
-        return tf.reduce_mean(tf.square(d), axis=-1)
-
-
-# name -> factory(the targets [n, dim] it will be fitted to)
+# name -> factory
 LOSSES = {
-    "mse": lambda targets: tf.keras.losses.MeanSquaredError(),
-    "cosine": lambda targets: tf.keras.losses.CosineSimilarity(axis=-1),
-    "l1": lambda targets: tf.keras.losses.MeanAbsoluteError(),
-    "whitened": lambda targets: WhitenedMSE(targets),
+    "mse": lambda: tf.keras.losses.MeanSquaredError(),
+    "cosine": lambda: tf.keras.losses.CosineSimilarity(axis=-1),
+    "l1": lambda: tf.keras.losses.MeanAbsoluteError(),
 }
 OPTIMIZERS = ("adam", "bop")
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
-def get_loss(name, targets=None):
-    """The distillation loss `name` for `targets` [n, dim] (the statistics some losses need)."""
+def get_loss(name):
+    """The distillation loss `name` (a key of `LOSSES`)."""
     if name not in LOSSES:
         raise ConfigError(f"unknown distillation loss '{name}'; choose one of {sorted(LOSSES)}")
-    if targets is None and name == "whitened":
-        raise ConfigError("the whitened loss needs the targets it will be fitted to")
-    return LOSSES[name](targets)
+    return LOSSES[name]()
 
 
 def target_scale(embeddings):
@@ -278,7 +252,7 @@ def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="ms
         targets, scale = exit_targets(teacher_embeddings, names)
     _set_trainable(model, heads_only=False)
     _fit(model, audio, targets, phase="distill", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-         losses={n: get_loss(loss, None if is_stream(audio) else targets[n]) for n in names},
+         losses={n: get_loss(loss) for n in names},
          loss_weights=dict(zip(names, weights)), augment=augment,
          val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed,
          callbacks=callbacks, tag=tag)
@@ -308,40 +282,24 @@ def train_classifier(model, audio, labels, epochs=60, batch_size=32, lr=3e-3, au
          val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed, tag=tag)
 
 
-def self_distillation_targets(model, audio, labels, weight):
-    """The earlier exits' targets: (1 - weight) × one-hot labels + weight × the last exit's probabilities
-    (computed once, before the fine-tune), so an early exit learns where the last one is sure."""
-    names = exit_names(model)
-    last = np.asarray(model.predict(audio, verbose=0)[names[-1]], np.float32)
-    onehot = np.eye(last.shape[1], dtype=np.float32)[np.asarray(labels)]
-    return (1.0 - weight) * onehot + weight * last
-
-
 def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32, loss="mse", lr=5e-4,
               exit_weights=None, label_weight=1.0, augment=True, out_dir=None, verbose=1, seed=0,
-              callbacks=(), optimizer="adam", val_fraction=0.1, patience=None, tag="", self_distill=0.0):
+              callbacks=(), optimizer="adam", val_fraction=0.1, patience=None, tag=""):
     """Joint fine-tune of every layer: the distillation loss at every exit plus `label_weight` ×
     the cross-entropy of every exit's classifier, both weighted per exit by `exit_weights`.
-    Labelled clips only (`labels[i]` is the class of `audio[i]`). With `self_distill` > 0 the
-    earlier exits' classifiers learn `self_distillation_targets` instead of the labels alone."""
+    Labelled clips only (`labels[i]` is the class of `audio[i]`)."""
     tf.keras.utils.set_random_seed(seed)
     emb_names, prob_names = exit_names(model, EMBEDDING), exit_names(model)
     weights = parse_exit_weights(exit_weights, len(emb_names)) or [1.0] * len(emb_names)
-    stream = is_stream(audio)
-    if stream:
-        if self_distill:
-            raise ConfigError("self-distillation needs the clips in memory, not streamed from shards")
-        soft, scale = None, audio.target_scale()
+    if is_stream(audio):
+        scale = audio.target_scale()
         targets = lambda emb, label: {**{n: emb / scale for n in emb_names},  # noqa: E731
                                       **{n: label for n in prob_names}}
     else:
         embedding_targets, scale = exit_targets(teacher_embeddings, emb_names)
-        soft = self_distillation_targets(model, audio, labels, self_distill) if self_distill else None
-        targets = {**embedding_targets,
-                   **{n: labels if soft is None or n == prob_names[-1] else soft for n in prob_names}}
-    losses = {**{n: get_loss(loss, None if stream else embedding_targets[n]) for n in emb_names},
-              **{n: tf.keras.losses.SparseCategoricalCrossentropy() if soft is None or n == prob_names[-1]
-                 else tf.keras.losses.CategoricalCrossentropy() for n in prob_names}}
+        targets = {**embedding_targets, **{n: labels for n in prob_names}}
+    losses = {**{n: get_loss(loss) for n in emb_names},
+              **{n: tf.keras.losses.SparseCategoricalCrossentropy() for n in prob_names}}
     loss_weights = {**dict(zip(emb_names, weights)), **{n: label_weight * w for n, w in zip(prob_names, weights)}}
     for layer in model.layers:
         layer.trainable = True

@@ -140,8 +140,7 @@ def build_model(corpus, targets, cfg, float_twin=False):
         return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
                               clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth, block=s.block,
                               spec_augment=s.spec_augment, seed=cfg.seed, head_pool=s.head_pool,
-                              head_bands=s.head_bands, embedding_pool=s.embedding_pool, aggregate=s.aggregate,
-                              num_mel_bins=s.mel_bins,
+                              embedding_pool=s.embedding_pool, aggregate=s.aggregate, num_mel_bins=s.mel_bins,
                               frontend=frontend(s))
 
 
@@ -243,7 +242,6 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
                                         if guide else targets.train,
                                         None if streamed else corpus.train.labels,
                                         epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
-                                        self_distill=t.self_distill,
                                         **train, **common))
     temperatures = None
     if corpus.validation is not None and len(corpus.validation):

@@ -50,6 +50,14 @@ def markdown() -> str:
             if f.metadata.get("experimental"):
                 text = "*experimental:* " + text
             lines.append(f"| {_flag(f)} | {key} | {_default(f)} | {text} |")
+    lines += ["", "## removed", "", "Settings of earlier versions that lost in the project's own studies "
+              "(CHANGELOG.md). A flag or config file that still names one is refused with the reason.", "",
+              "| flag | why it went |", "|---|---|"]
+    for name, why in config.REMOVED.items():
+        setting, *value = [name] if isinstance(name, str) else name  # a setting, or (setting, removed value)
+        flag = " ".join(["--" + setting.replace("_", "-"), *value])
+        text = why.replace("|", "\\|")
+        lines.append(f"| `{flag}` | {text} |")
     return "\n".join(lines) + "\n"
 
 

@@ -38,3 +38,27 @@ def test_bad_flags_are_clear_errors(capsys, tmp_path):
     with pytest.raises(SystemExit, match="2 exit weights given for 3 exits"):
         run.call(["--exit-weights", "0.5,1", "--exits", "3", "--out", str(tmp_path / "never")])
 
+
+
+def test_removed_settings_are_refused_naming_the_setting_and_why(tmp_path):
+    """A config file or flag of an earlier version that names a removed setting (or a removed value of a
+    kept one) fails with that setting's name and the reason, never silently or as merely "unknown"."""
+    cases = {"flat.yaml": ("self-distill: 0.5\n", "--self-distill was removed", "no gain beyond noise"),
+             "section.yaml": ("student: {head_bands: 4}\n", "--head-bands was removed", "cost exit 1"),
+             "value.json": ('{"train": {"loss": "whitened"}}', "--loss whitened was removed", "lost 9-36 points")}
+    for name, (text, removed, why) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(config.ConfigError) as e:
+            config.from_argv(["--config", str(path)])
+        assert removed in str(e.value) and why in str(e.value) and str(path) in str(e.value), str(e.value)
+        assert "CHANGELOG.md" in str(e.value)
+    for argv, removed in ((["--self-distill", "0.5"], "--self-distill was removed"),
+                          (["--head-bands", "4"], "--head-bands was removed"),
+                          (["--loss", "whitened"], "--loss whitened was removed")):
+        with pytest.raises(SystemExit) as e:
+            run.call(argv + ["--out", str(tmp_path / "never")])
+        assert removed in str(e.value.code), argv
+    assert not (tmp_path / "never").exists()
+    assert config.from_argv(["--loss", "cosine"]).train.loss == "cosine"  # the kept values still work
+    assert "--self-distill" not in config.parser().format_help()  # and the removed ones are not offered

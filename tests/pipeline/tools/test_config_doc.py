@@ -20,6 +20,7 @@ def test_every_setting_has_a_row_with_its_flag_and_default():
         for name, value in vars(cls()).items():
             assert f"`{section}: {{{name}: …}}`" in text
     assert "| `--frontend` |" in text and "| `--no-spec-augment` |" in text and "| `--epochs` |" in text
+    assert "| `--self-distill` |" in text and "| `--loss whitened` |" in text  # the removed ones, with why
 
 
 def test_check_mode_fails_on_a_stale_page(tmp_path):
