@@ -183,7 +183,12 @@ def test_aggregated_embedding_heads_read_every_earlier_exits_pooled_features():
     x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 2500])])
     m = small("quicknet", exits=3, aggregate=True)
     plain = small("quicknet", exits=3)
-    pools = tf.keras.Model(m.inputs, [m.get_layer(f"exit{k}_pool").output for k in (1, 2, 3)])(x)
+    small_model = convert.embedding_model(m, rank=4)
+    # predict() for every comparison: a binary net amplifies float rounding that differs between eager and graph
+    pool_outs = [m.get_layer(f"exit{k}_pool").output for k in (1, 2, 3)]
+    low_head = small_model.get_layer("exit3_embedding")
+    *pools, full = tf.keras.Model(m.inputs, pool_outs + [m.get_layer("exit3_embedding").output]).predict(x, verbose=0)
+    low = tf.keras.Model(m.inputs, low_head.output).predict(x, verbose=0)
     dims = [int(p.shape[-1]) for p in pools]
     for k in (1, 2, 3):
         assert m.get_layer(f"exit{k}_embedding").kernel.shape[0] == sum(dims[:k])
@@ -192,17 +197,15 @@ def test_aggregated_embedding_heads_read_every_earlier_exits_pooled_features():
     with pytest.raises(ValueError):
         m.get_layer("exit1_aggregate")
     head = m.get_layer("exit3_embedding")
-    want = np.concatenate([p.numpy() for p in pools], axis=-1) @ head.kernel.numpy() + head.bias.numpy()
-    np.testing.assert_allclose(m.predict(x, verbose=0)["exit3_embedding"], want, rtol=1e-4, atol=1e-4)
-    small_model = convert.embedding_model(m, rank=4)
+    joined = np.concatenate(pools, axis=-1)
+    np.testing.assert_allclose(full, joined @ head.kernel.numpy() + head.bias.numpy(), rtol=1e-4, atol=1e-3)
     a, b, bias = convert.low_rank(head.kernel.numpy(), head.bias.numpy(), 4)
-    lowrank = np.concatenate([p.numpy() for p in pools], axis=-1) @ a @ b + bias
-    np.testing.assert_allclose(small_model.predict(x, verbose=0)["exit3_embedding"], lowrank, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(low, joined @ a @ b + bias, rtol=1e-4, atol=1e-3)
     # LCE's binary kernels round differently near sign() == 0 on an untrained network: the converted file
     # must follow the Keras model closely, not bit for bit.
     exported = LceModel(convert.to_lce(small_model)).predict(x)["exit3_embedding"]
-    assert exported.shape == lowrank.shape
-    assert np.corrcoef(exported.ravel(), lowrank.ravel())[0, 1] > 0.95
+    assert exported.shape == low.shape
+    assert np.corrcoef(exported.ravel(), low.ravel())[0, 1] > 0.95
 
 
 def test_statistics_pooled_embedding_head_sees_mean_and_deviation():
