@@ -7,4 +7,5 @@ files = convert.export_all(model, Layout("artifacts/demo"))
 ```
 The middle layer: `export` imports `models` (which selects Keras 2), never `pipeline`.
 """
+
 import models  # noqa: F401  (selects Keras 2 before TensorFlow is imported)

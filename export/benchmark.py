@@ -16,6 +16,7 @@ convs as float convs) on stock TFLite with XNNPACK, 1 thread. Every exit, every 
 float reference are timed round-robin in one process (one call of each in turn), so a burst of
 load on the machine hits them alike and their ratios are side by side.
 """
+
 import logging
 import os
 import re
@@ -74,6 +75,7 @@ def float_runner(fb, x):
     def once():
         it.set_tensor(index, x1)
         it.invoke()
+
     return once
 
 
@@ -93,8 +95,10 @@ def stage_inputs(stages, audio):
     inputs, x = [], np.ascontiguousarray(audio[:1], np.float32)
     for path, m in stages:
         if x is None:
-            raise IncompleteExport(f"{path}: follows a stage without an activation output (the last stage of "
-                                   "another export?); the stages folder mixes two exports")
+            raise IncompleteExport(
+                f"{path}: follows a stage without an activation output (the last stage of "
+                "another export?); the stages folder mixes two exports"
+            )
         inputs.append(x)
         x = dict(zip(m.names, m.run(x))).get(ACTIVATION)
     return inputs
@@ -138,14 +142,21 @@ def score_float_twin(twin_files, audio, labels, root=None):
     for k, path in enumerate(twin_files, 1):
         fb = _read(path)
         probs = float_predict(fb, audio)[output_name(k, PROBS)] if len(audio) else np.zeros((0, 1))
-        results.append({"index": k, "path": os.path.relpath(path, root) if root else path, "bytes": len(fb),
-                        "accuracy": float(np.mean(np.argmax(probs, 1) == labels)) if len(labels) else None,
-                        "probs": probs})
+        results.append(
+            {
+                "index": k,
+                "path": os.path.relpath(path, root) if root else path,
+                "bytes": len(fb),
+                "accuracy": float(np.mean(np.argmax(probs, 1) == labels)) if len(labels) else None,
+                "probs": probs,
+            }
+        )
     return results
 
 
-def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5, stream=None, twin_files=(),
-              baseline_file=None):
+def latencies(
+    exit_files, stage_files, float_reference, audio, runs=50, warmup=5, stream=None, twin_files=(), baseline_file=None
+):
     """Median latency (ms, 1 thread) of every exit and stage with LCE's interpreter and of the float
     reference with stock TFLite, all timed round-robin in this process (`round_robin_ms`).
 
@@ -174,15 +185,19 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
     exits = [LceModel(_read(p)) for p in exit_files]
     stages = [(p, LceModel(_read(p))) for p in stage_files]
     fns = {f"exit{k}": (lambda m=m: m.run(x1)) for k, m in enumerate(exits, 1)}
-    fns.update({f"stage{k}": (lambda m=m, x=x: m.run(x))
-                for k, ((_, m), x) in enumerate(zip(stages, stage_inputs(stages, x1)), 1)})
+    fns.update(
+        {
+            f"stage{k}": (lambda m=m, x=x: m.run(x))
+            for k, ((_, m), x) in enumerate(zip(stages, stage_inputs(stages, x1)), 1)
+        }
+    )
     if float_reference:
         fns["float"] = float_runner(_read(float_reference), x1)
     if stream:
         frontend_path, stage1_path, settings, hop_frames = stream
         frontend = FrameFrontEnd(_read(frontend_path), settings["frame_length"], settings["frame_step"])
         stage1 = LceModel(_read(stage1_path))
-        frames, hop_block = frontend.frames(x1[0])[None], x1[0, :frontend.block_samples(hop_frames)]
+        frames, hop_block = frontend.frames(x1[0])[None], x1[0, : frontend.block_samples(hop_frames)]
         fns["frontend_hop"] = lambda: frontend.frames(hop_block)
         clip_frontend = FrameFrontEnd(_read(frontend_path), settings["frame_length"], settings["frame_step"])
         fns["frontend_clip"] = lambda: clip_frontend.frames(x1[0])  # the front end's share of a clip's exit
@@ -192,12 +207,16 @@ def latencies(exit_files, stage_files, float_reference, audio, runs=50, warmup=5
     if baseline_file:
         fns["baseline"] = float_runner(_read(baseline_file), x1)
     ms = round_robin_ms(fns, runs, warmup)
-    return {"exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
-            "float_twin": [ms[f"twin{k}"] for k in range(1, len(twin_files) + 1)],
-            "stages": [ms[f"stage{k}"] for k in range(1, len(stages) + 1)],
-            "float_reference": ms.get("float"), "stream_frontend_hop": ms.get("frontend_hop"),
-            "frontend_clip": ms.get("frontend_clip"), "stream_stage1": ms.get("stream_stage1"),
-            "baseline": ms.get("baseline")}
+    return {
+        "exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
+        "float_twin": [ms[f"twin{k}"] for k in range(1, len(twin_files) + 1)],
+        "stages": [ms[f"stage{k}"] for k in range(1, len(stages) + 1)],
+        "float_reference": ms.get("float"),
+        "stream_frontend_hop": ms.get("frontend_hop"),
+        "frontend_clip": ms.get("frontend_clip"),
+        "stream_stage1": ms.get("stream_stage1"),
+        "baseline": ms.get("baseline"),
+    }
 
 
 def score_exits(exit_files, audio, labels, root=None):
@@ -219,13 +238,15 @@ def score_exits(exit_files, audio, labels, root=None):
     for k, path in enumerate(exit_files, 1):
         fb = _read(path)
         probs = LceModel(fb).predict(audio)[output_name(k, PROBS)]
-        results.append({
-            "index": k,
-            "path": os.path.relpath(path, root) if root else path,
-            "bytes": len(fb),
-            "accuracy": float(np.mean(np.argmax(probs, 1) == labels)) if len(labels) else None,
-            "probs": probs,
-        })
+        results.append(
+            {
+                "index": k,
+                "path": os.path.relpath(path, root) if root else path,
+                "bytes": len(fb),
+                "accuracy": float(np.mean(np.argmax(probs, 1) == labels)) if len(labels) else None,
+                "probs": probs,
+            }
+        )
     return results
 
 
@@ -258,8 +279,12 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
             if full_heads is not None and name in full_heads:
                 row["full_rank_cosine_to_teacher"] = _cosine(np.asarray(full_heads[name]), teacher_embeddings)
         exits.append(row)
-    return {"path": os.path.relpath(path, root) if root else path, "bytes": len(fb), "clips": len(audio),
-            "exits": exits}
+    return {
+        "path": os.path.relpath(path, root) if root else path,
+        "bytes": len(fb),
+        "clips": len(audio),
+        "exits": exits,
+    }
 
 
 def parity(model, fb, audio):
@@ -281,8 +306,13 @@ def parity(model, fb, audio):
         worst[name] = float(np.max(np.abs(v - keras_out[name])))
         if output_kind(name) == PROBS:
             agree[name] = float(np.mean(np.argmax(v, 1) == np.argmax(keras_out[name], 1)))
-    return {"max_abs_diff": max(worst.values()), "per_output": worst, "clips": len(audio),
-            "top1_agreement": min(agree.values()) if agree else None, "top1_agreement_per_exit": agree}
+    return {
+        "max_abs_diff": max(worst.values()),
+        "per_output": worst,
+        "clips": len(audio),
+        "top1_agreement": min(agree.values()) if agree else None,
+        "top1_agreement_per_exit": agree,
+    }
 
 
 def ratios(exits, float_ms):
@@ -296,17 +326,29 @@ def ratios(exits, float_ms):
         {"last_exit_over_float_reference": ratio or None, "exit_over_last_exit": [ratio per exit]}.
     """
     last = exits[-1]["latency_ms"]
-    return {"last_exit_over_float_reference": last / float_ms if float_ms else None,
-            "exit_over_last_exit": [e["latency_ms"] / last for e in exits]}
+    return {
+        "last_exit_over_float_reference": last / float_ms if float_ms else None,
+        "exit_over_last_exit": [e["latency_ms"] / last for e in exits],
+    }
 
 
 # ---- lce_benchmark_model -------------------------------------------------------------------
 
 _NUM = r"([0-9.]+(?:[eE][+-]?[0-9]+)?)"
-_TIMINGS = re.compile(r"Inference timings in us: Init: " + _NUM + r", First inference: " + _NUM
-                      + r", Warmup \(avg\): " + _NUM + r", Inference \(avg\): " + _NUM)
-_MEMORY = re.compile(r"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
-                     r"init=" + _NUM + r" overall=" + _NUM)
+_TIMINGS = re.compile(
+    r"Inference timings in us: Init: "
+    + _NUM
+    + r", First inference: "
+    + _NUM
+    + r", Warmup \(avg\): "
+    + _NUM
+    + r", Inference \(avg\): "
+    + _NUM
+)
+_MEMORY = re.compile(
+    r"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
+    r"init=" + _NUM + r" overall=" + _NUM
+)
 _PEAK = re.compile(r"Overall peak memory footprint \(MB\) via periodic monitoring: " + _NUM)
 _FILE = re.compile(r"^=== FILE: (\S+)", re.M)
 
@@ -328,8 +370,13 @@ def parse_lce_benchmark(text):
     if not m:
         raise ValueError("no 'Inference timings in us: ...' line in the benchmark output")
     init, first, warm, avg = (float(v) for v in m.groups())
-    r = {"init_us": init, "first_inference_us": first, "warmup_avg_us": warm, "inference_avg_us": avg,
-         "latency_ms": avg / 1e3}
+    r = {
+        "init_us": init,
+        "first_inference_us": first,
+        "warmup_avg_us": warm,
+        "inference_avg_us": avg,
+        "latency_ms": avg / 1e3,
+    }
     mem = _MEMORY.search(text)
     if mem:
         r["memory_init_mb"], r["memory_overall_mb"] = float(mem.group(1)), float(mem.group(2))
@@ -356,7 +403,7 @@ def parse_script_output(text):
         raise ValueError("no '=== FILE:' sections: is this the output of run_benchmark.sh?")
     res = {}
     for i, m in enumerate(marks):
-        chunk = text[m.end():marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        chunk = text[m.end() : marks[i + 1].start() if i + 1 < len(marks) else len(text)]
         try:
             res[m.group(1)] = parse_lce_benchmark(chunk)
         except ValueError as e:
@@ -455,6 +502,7 @@ def merge_device_figures(report, device, figures):
 
 # ---- here: LCE interpreter + float reference ----------------------------------------------
 
+
 def measure(layout, audio, runs=50):
     """Latency of every exit and stage with LCE's interpreter and the float reference.
 
@@ -480,11 +528,14 @@ def measure(layout, audio, runs=50):
     if float_ms:
         figs["last_exit_over_float_reference"] = lat[-1] / float_ms
     figs["exit_over_last_exit"] = [v / lat[-1] for v in lat]
-    log.info(f"LCE exits (ms): {', '.join(f'{v:.3f}' for v in lat)}; stages (ms): "
-             f"{', '.join(f'{v:.3f}' for v in stage_ms)}; float reference: {float_ms and round(float_ms, 3)} ms")
+    log.info(
+        f"LCE exits (ms): {', '.join(f'{v:.3f}' for v in lat)}; stages (ms): "
+        f"{', '.join(f'{v:.3f}' for v in stage_ms)}; float reference: {float_ms and round(float_ms, 3)} ms"
+    )
     return figs
 
 
 if __name__ == "__main__":  # an earlier version's command
     from models.errors import retired_command
+
     retired_command("export.benchmark", "benchmark")

@@ -14,6 +14,7 @@ for one in clips.each(audio_or_split):          # [1, samples] at a time
 first = clips.head(audio_or_split, 1)          # [1, samples]: what a latency is timed on
 ```
 """
+
 from typing import Iterator
 
 import numpy as np
@@ -35,7 +36,7 @@ def batches(clips, size: int = BATCH) -> Iterator[np.ndarray]:
         yield from clips.batches(size)
         return
     for i in range(0, len(clips), size):
-        yield clips[i:i + size]
+        yield clips[i : i + size]
 
 
 def each(clips) -> Iterator[np.ndarray]:
@@ -49,7 +50,7 @@ def each(clips) -> Iterator[np.ndarray]:
     """
     for b in batches(clips):
         for i in range(len(b)):
-            yield b[i:i + 1]
+            yield b[i : i + 1]
 
 
 def head(clips, n: int) -> np.ndarray:
@@ -84,8 +85,9 @@ def keras_predict(model, clips, size: int = BATCH) -> dict:
     Returns:
         {output name: [n, ...]} (empty when there are no clips).
     """
-    return _concat({k: np.asarray(v) for k, v in _named(model, model.predict_on_batch(b)).items()}
-                          for b in batches(clips, size))
+    return _concat(
+        {k: np.asarray(v) for k, v in _named(model, model.predict_on_batch(b)).items()} for b in batches(clips, size)
+    )
 
 
 def _named(model, out):

@@ -17,6 +17,7 @@ fb = convert.to_portable(model)             # stock TFLite ops only (sign + floa
 - The **embedding model** `embedding.tflite`: audio → every exit's distilled embedding
   (`exitK_embedding`), its float heads factorised to `embedding_rank` (see `embedding_model`).
 """
+
 import dataclasses
 from typing import List, Optional
 
@@ -37,6 +38,7 @@ ACTIVATION = "activation"  # a stage's output that the next stage takes
 @dataclasses.dataclass(frozen=True)
 class ExportedFiles:
     """The files one export wrote (absolute paths)."""
+
     model: str
     exits: List[str]
     stages: List[str]
@@ -52,8 +54,20 @@ class ExportedFiles:
         Returns:
             The absolute paths written, those that are None (no portable model) left out.
         """
-        return [p for p in (self.model, *self.exits, *self.stages, self.embedding, *self.stream, self.portable,
-                            *self.stages_portable, self.float_reference) if p]
+        return [
+            p
+            for p in (
+                self.model,
+                *self.exits,
+                *self.stages,
+                self.embedding,
+                *self.stream,
+                self.portable,
+                *self.stages_portable,
+                self.float_reference,
+            )
+            if p
+        ]
 
 
 def to_lce(model, target="arm"):
@@ -66,8 +80,9 @@ def to_lce(model, target="arm"):
     Returns:
         The LCE flatbuffer (bytes), float32 input and outputs.
     """
-    return lce.convert_keras_model(model, inference_input_type=tf.float32,
-                                   inference_output_type=tf.float32, target=target)
+    return lce.convert_keras_model(
+        model, inference_input_type=tf.float32, inference_output_type=tf.float32, target=target
+    )
 
 
 def to_portable(model):
@@ -218,8 +233,9 @@ def streaming_stage_model(model):
         ValueError: when stage 1's outputs depend on more than the front end's output.
     """
     first = stage_model(model, 1)
-    inp, outs = _subgraph(first, first.get_layer(FRONTEND).output, dict(zip(first.output_names, first.outputs)),
-                          input_name="log_mel")
+    inp, outs = _subgraph(
+        first, first.get_layer(FRONTEND).output, dict(zip(first.output_names, first.outputs)), input_name="log_mel"
+    )
     return tf.keras.Model(inp, outs, name=f"{model.name}_stream_stage1")
 
 
@@ -302,8 +318,10 @@ def export_float_twin(twin, layout, embedding_rank=None):
         (the paths of float_twin/exit_K.tflite ordered by K, the path of float_twin/embedding.tflite).
     """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
-    exits = [atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k)))
-             for k in range(1, len(exit_names(twin)) + 1)]
+    exits = [
+        atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k)))
+        for k in range(1, len(exit_names(twin)) + 1)
+    ]
     return exits, atomic_write(layout.float_twin_embedding, to_portable(embedding_model(twin, embedding_rank)))
 
 
@@ -330,19 +348,34 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None)
     exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k))) for k in range(1, n + 1)]
     stages = [atomic_write(layout.stage(k), to_lce(stage_model(model, k))) for k in range(1, n + 1)]
     first = streaming_stage_model(model)
-    stream = [atomic_write(layout.stream_frontend, to_portable(frontend_model(model))),
-              atomic_write(layout.stream_stage1, to_lce(first)),
-              stream_lib.write_settings(layout, model.get_layer(FRONTEND).params, first.inputs[0].shape[1],
-                                        model.inputs[0].shape[1], kind=model.get_layer(FRONTEND).kind)]
+    stream = [
+        atomic_write(layout.stream_frontend, to_portable(frontend_model(model))),
+        atomic_write(layout.stream_stage1, to_lce(first)),
+        stream_lib.write_settings(
+            layout,
+            model.get_layer(FRONTEND).params,
+            first.inputs[0].shape[1],
+            model.inputs[0].shape[1],
+            kind=model.get_layer(FRONTEND).kind,
+        ),
+    ]
     embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank)))
-    say(f"export: classifier model.tflite, {n} exits, {n} stages, stream/ (LCE); embedding.tflite (heads "
-        f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}) in {layout.root}")
+    say(
+        f"export: classifier model.tflite, {n} exits, {n} stages, stream/ (LCE); embedding.tflite (heads "
+        f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}) in {layout.root}"
+    )
     float_reference = atomic_write(layout.float_reference, to_portable(exit_model(model, n)))
     if not portable:
         return ExportedFiles(model_path, exits, stages, float_reference, embedding, stream)
-    files = ExportedFiles(model_path, exits, stages, float_reference, embedding, stream,
-                          atomic_write(layout.model_portable, to_portable(classifier_model(model))),
-                          [atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k)))
-                           for k in range(1, n + 1)])
+    files = ExportedFiles(
+        model_path,
+        exits,
+        stages,
+        float_reference,
+        embedding,
+        stream,
+        atomic_write(layout.model_portable, to_portable(classifier_model(model))),
+        [atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k))) for k in range(1, n + 1)],
+    )
     say("export: model_portable.tflite, stages_portable/ and float_reference.tflite (stock TFLite ops only)")
     return files

@@ -16,6 +16,7 @@ estimate.DEVICES["rpi4"].rates()    # the assumed rates, for the report
 ```
 An estimate, not a measurement: `brillsson benchmark OUT --lce-benchmark …` on the device measures.
 """
+
 import dataclasses
 from typing import Dict, Union
 
@@ -29,16 +30,17 @@ FREE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}  # no data moves in TFLite
 @dataclasses.dataclass(frozen=True)
 class Device:
     """Rates of one core of a device, each an assumption stated with its reason (`notes`)."""
+
     name: str
     clock_hz: float
-    binary_macs_per_cycle: float      # LceBconv2d, whole op (bitpacking, im2col/indirect, output transform)
-    float_macs_per_cycle: float       # CONV_2D, FULLY_CONNECTED, BATCH_MATMUL (ruy / XNNPACK GEMM)
-    int8_macs_per_cycle: float        # the same ops with int8 inputs
-    depthwise_macs_per_cycle: float   # DEPTHWISE_CONV_2D
-    fft_macs_per_cycle: float         # RFFT2D (TFLite's scalar fft2d), MACs as `flatbuffer` counts them
-    elements_per_cycle: float         # elementwise, pooling, quantize ops: output elements per cycle
-    transcendental_cycles: float      # LOG, EXP, SQRT, ...: cycles per element
-    op_overhead_s: float              # interpreter dispatch per op
+    binary_macs_per_cycle: float  # LceBconv2d, whole op (bitpacking, im2col/indirect, output transform)
+    float_macs_per_cycle: float  # CONV_2D, FULLY_CONNECTED, BATCH_MATMUL (ruy / XNNPACK GEMM)
+    int8_macs_per_cycle: float  # the same ops with int8 inputs
+    depthwise_macs_per_cycle: float  # DEPTHWISE_CONV_2D
+    fft_macs_per_cycle: float  # RFFT2D (TFLite's scalar fft2d), MACs as `flatbuffer` counts them
+    elements_per_cycle: float  # elementwise, pooling, quantize ops: output elements per cycle
+    transcendental_cycles: float  # LOG, EXP, SQRT, ...: cycles per element
+    op_overhead_s: float  # interpreter dispatch per op
     notes: tuple = ()
 
     def rates(self) -> Dict[str, object]:
@@ -123,7 +125,8 @@ def estimate(fb: bytes, device: Union[str, Device] = "rpi4") -> dict:
             parts["float"] += macs / (rate * d.clock_hz)
         elif name == "DEPTHWISE_CONV_2D":
             rate = d.depthwise_macs_per_cycle * (
-                d.int8_macs_per_cycle / d.float_macs_per_cycle if op.get("int8") else 1)
+                d.int8_macs_per_cycle / d.float_macs_per_cycle if op.get("int8") else 1
+            )
             parts["depthwise"] += macs / (rate * d.clock_hz)
         elif name == "RFFT2D":
             parts["fft"] += macs / (d.fft_macs_per_cycle * d.clock_hz)

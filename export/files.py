@@ -10,6 +10,7 @@ read_json("OUT/report.json")                                   # None: missing o
 A temporary file beside the target is written, flushed to disk (fsync) and renamed over the
 target, so a reader sees the old file or the whole new one, never a torn one.
 """
+
 import hashlib
 import json
 import os

@@ -9,6 +9,7 @@ flatbuffer.output_order(fb)   # signature output names in the interpreter's outp
 Uses TensorFlow's own generated schema reader (`schema_py_generated`), so nothing
 about the format is re-implemented here.
 """
+
 import collections
 import logging
 
@@ -94,13 +95,26 @@ def inspect(fb):
             macs[name] += m
             out = _shape(g, op.outputs[0]) if len(op.outputs) else []
             int8 = len(op.inputs) > 0 and op.inputs[0] >= 0 and g.tensors[op.inputs[0]].type == schema.TensorType.INT8
-            per_op.append({"op": name, "macs": m, "elements": int(np.prod(out)) if out else 0, "int8": bool(int8),
-                           "output": g.tensors[op.outputs[0]].name.decode() if len(op.outputs) else ""})
+            per_op.append(
+                {
+                    "op": name,
+                    "macs": m,
+                    "elements": int(np.prod(out)) if out else 0,
+                    "int8": bool(int8),
+                    "output": g.tensors[op.outputs[0]].name.decode() if len(op.outputs) else "",
+                }
+            )
     total = sum(macs.values())
     binary = sum(v for k, v in macs.items() if k in BINARY_OPS)
-    return {"op_counts": dict(counts), "macs": dict(macs), "total_macs": int(total),
-            "binary_macs": int(binary), "binary_mac_fraction": binary / total if total else 0.0,
-            "ops": per_op, "bytes": len(fb)}
+    return {
+        "op_counts": dict(counts),
+        "macs": dict(macs),
+        "total_macs": int(total),
+        "binary_macs": int(binary),
+        "binary_mac_fraction": binary / total if total else 0.0,
+        "ops": per_op,
+        "bytes": len(fb),
+    }
 
 
 def output_order(fb):
@@ -139,15 +153,18 @@ def check_binarization(model, fb, warn=None):
     fbm = _model(fb)
     g = fbm.subgraphs[0]
     # A binary conv's input is its layer's own sign quantizer: "<model>/<layer>/ste_sign…".
-    names = [g.tensors[op.inputs[0]].name.decode().split(";")[0]
-             for op in g.operators if op_name(fbm, op) in BINARY_OPS]
+    names = [
+        g.tensors[op.inputs[0]].name.decode().split(";")[0] for op in g.operators if op_name(fbm, op) in BINARY_OPS
+    ]
     missing = []
     for layer in model.layers:
         if layer.__class__.__name__ != "QuantConv2D":
             continue
         if not any(f"/{layer.name}/" in n for n in names):
             missing.append(layer.name)
-            warn(f"WARNING: QuantConv2D layer '{layer.name}' did NOT become LceBconv2d: it runs as a float "
-                 "convolution. LCE binarizes only ste_sign input and kernel quantizers with padding 'valid', "
-                 "or 'same' with pad_values=1.0.")
+            warn(
+                f"WARNING: QuantConv2D layer '{layer.name}' did NOT become LceBconv2d: it runs as a float "
+                "convolution. LCE binarizes only ste_sign input and kernel quantizers with padding 'valid', "
+                "or 'same' with pad_values=1.0."
+            )
     return missing

@@ -7,6 +7,7 @@ outs = m.predict(audio)                    # {"exit1_probs": [n, C], ...}
 ms = m.latency_ms(audio[:1], runs=50)      # median, 1 thread
 ```
 """
+
 import time
 
 import numpy as np

@@ -9,6 +9,7 @@ out.exit_files()            # the exits/exit_K.tflite present, ordered by K
 out.relative(out.exit(2))   # "exits/exit_2.tflite"
 ```
 """
+
 import os
 import re
 
@@ -179,8 +180,10 @@ class Layout:
         """
         for p in paths:
             if not os.path.exists(p):
-                raise IncompleteExport(f"{self.root}: no {self.relative(p)} (is it a finished run's output "
-                                       "folder? run pipeline/run.py with --out pointing at it)")
+                raise IncompleteExport(
+                    f"{self.root}: no {self.relative(p)} (is it a finished run's output "
+                    "folder? run pipeline/run.py with --out pointing at it)"
+                )
         return paths[0] if len(paths) == 1 else paths
 
     def __repr__(self):

@@ -14,6 +14,7 @@ for start, r in listen(rt, microphone_chunks(rt.hop_samples, seconds=10)):
 The microphone goes through `sounddevice` (PortAudio), an optional extra: the rest of the
 toolkit never needs it.
 """
+
 import queue
 
 import numpy as np
@@ -38,7 +39,7 @@ def file_chunks(audio, hop):
     """
     audio = np.asarray(audio, np.float32).ravel()
     for i in range(0, len(audio), int(hop)):
-        yield audio[i:i + int(hop)]
+        yield audio[i : i + int(hop)]
 
 
 def microphone_chunks(hop, device=None, seconds=None):
@@ -59,16 +60,25 @@ def microphone_chunks(hop, device=None, seconds=None):
     try:
         import sounddevice as sd
     except (ImportError, OSError) as e:  # OSError: the package is there, the PortAudio library is not
-        raise NoMicrophone(f"listening needs sounddevice and PortAudio ({e}); install them with "
-                           "pip install -e \".[listen]\" (and apt-get install libportaudio2), "
-                           "or pass --wav FILE") from None
+        raise NoMicrophone(
+            f"listening needs sounddevice and PortAudio ({e}); install them with "
+            'pip install -e ".[listen]" (and apt-get install libportaudio2), '
+            "or pass --wav FILE"
+        ) from None
     blocks = queue.Queue()
     try:
-        stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=int(hop),
-                                device=device, callback=lambda data, frames, t, status: blocks.put(data[:, 0].copy()))
+        stream = sd.InputStream(
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            dtype="float32",
+            blocksize=int(hop),
+            device=device,
+            callback=lambda data, frames, t, status: blocks.put(data[:, 0].copy()),
+        )
     except Exception as e:  # sounddevice.PortAudioError and ValueError for a bad device
-        raise NoMicrophone(f"cannot open the input device "
-                           f"{device if device is not None else '(default)'}: {e}") from None
+        raise NoMicrophone(
+            f"cannot open the input device {device if device is not None else '(default)'}: {e}"
+        ) from None
     read = 0
     with stream:
         while seconds is None or read < seconds * SAMPLE_RATE:

@@ -15,6 +15,7 @@ a folder without one, which every reader refuses with a message, instead of a fo
 mixes two models. It also removes the exit and stage files of the previous export (a rerun
 with fewer exits must not leave exit_3 behind).
 """
+
 import json
 import os
 
@@ -85,12 +86,15 @@ def read(layout):
             raise ValueError("no file list")
         return data
     except FileNotFoundError:
-        raise IncompleteExport(f"{layout.root}: no {NAME}: the export there is unfinished (a run stopped while "
-                               "exporting?) or was not made by this version; rerun pipeline/run.py with "
-                               "--out pointing at it") from None
+        raise IncompleteExport(
+            f"{layout.root}: no {NAME}: the export there is unfinished (a run stopped while "
+            "exporting?) or was not made by this version; rerun pipeline/run.py with "
+            "--out pointing at it"
+        ) from None
     except (OSError, ValueError) as e:
-        raise IncompleteExport(f"{p}: unreadable manifest ({e}); rerun pipeline/run.py with --out pointing "
-                               "at the folder") from None
+        raise IncompleteExport(
+            f"{p}: unreadable manifest ({e}); rerun pipeline/run.py with --out pointing at the folder"
+        ) from None
 
 
 def verify(layout, needed=None):
@@ -116,19 +120,25 @@ def verify(layout, needed=None):
     for rel, meta in sorted(listed.items()):
         p = layout.path(rel)
         if not os.path.isfile(p):
-            raise IncompleteExport(f"{p}: listed in {NAME} but missing; the export is incomplete: rerun "
-                                   "pipeline/run.py with --out pointing at the folder")
+            raise IncompleteExport(
+                f"{p}: listed in {NAME} but missing; the export is incomplete: rerun "
+                "pipeline/run.py with --out pointing at the folder"
+            )
         if sha256(p) != meta["sha256"]:
-            raise IncompleteExport(f"{p}: differs from the file {NAME} lists (another export's, or changed since); "
-                                   "the folder mixes two models: rerun pipeline/run.py with --out pointing at it")
+            raise IncompleteExport(
+                f"{p}: differs from the file {NAME} lists (another export's, or changed since); "
+                "the folder mixes two models: rerun pipeline/run.py with --out pointing at it"
+            )
     for want in needed or ():
         folder = layout.path(want)
         if os.path.isdir(folder):
             for f in sorted(os.listdir(folder)):
                 rel = os.path.join(want, f)
                 if f.endswith(".tflite") and rel not in listed:
-                    raise IncompleteExport(f"{layout.path(rel)}: not part of the export {NAME} lists (left by "
-                                           "another export); rerun pipeline/run.py with --out pointing at the folder")
+                    raise IncompleteExport(
+                        f"{layout.path(rel)}: not part of the export {NAME} lists (left by "
+                        "another export); rerun pipeline/run.py with --out pointing at the folder"
+                    )
         elif want not in listed:
             raise IncompleteExport(f"{folder}: not part of the export {NAME} lists; rerun pipeline/run.py")
     return data

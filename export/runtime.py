@@ -19,6 +19,7 @@ The stop rule (shared with the Android app, checked on shared test vectors): aft
 compute the normalized entropy H(p)/ln(C) of exit k's softmax; stop if it is at or below
 the threshold; the last exit always answers.
 """
+
 import collections
 import json
 import math
@@ -162,13 +163,13 @@ class EarlyExitRuntime:
         audio = np.asarray(audio, np.float32).ravel()
         if len(audio) < 1.5 * n:
             start = max(0, (len(audio) - n) // 2)
-            x = audio[start:start + n]
+            x = audio[start : start + n]
             pad = n - len(x)
             return [(start, self.classify(np.pad(x, (pad // 2, pad - pad // 2))))]
         starts = list(range(0, len(audio) - n + 1, hop))
         if starts[-1] + n < len(audio):  # the tail gets a window of its own
             starts.append(len(audio) - n)
-        return [(s, self.classify(audio[s:s + n])) for s in starts]
+        return [(s, self.classify(audio[s : s + n])) for s in starts]
 
     def classify(self, audio):
         """audio: float32 [samples] (the model's clip length).
@@ -207,14 +208,23 @@ class EarlyExitRuntime:
             if should_stop(probs, k, n, self.threshold):
                 break
             if ACTIVATION not in outs:
-                raise IncompleteExport(f"{self.layout.stage_files()[k - 1]} has no activation output "
-                                       f"for stage {k + 1}: the stages folder mixes two exports")
+                raise IncompleteExport(
+                    f"{self.layout.stage_files()[k - 1]} has no activation output "
+                    f"for stage {k + 1}: the stages folder mixes two exports"
+                )
             x = outs[ACTIVATION]
         ms = (time.perf_counter() - t0) * 1e3
         label = int(np.argmax(probs))
-        return {"label": self.labels[label] if self.labels else label, "label_index": label,
-                "probability": float(probs[label]), "probabilities": probs.tolist(), "exit": k,
-                "entropies": entropies, "latency_ms": ms, "threshold": self.threshold}
+        return {
+            "label": self.labels[label] if self.labels else label,
+            "label_index": label,
+            "probability": float(probs[label]),
+            "probabilities": probs.tolist(),
+            "exit": k,
+            "entropies": entropies,
+            "latency_ms": ms,
+            "threshold": self.threshold,
+        }
 
 
 class StreamingRuntime(EarlyExitRuntime):
@@ -265,7 +275,7 @@ class StreamingRuntime(EarlyExitRuntime):
             t0 = time.perf_counter()
             self.frames.extend(self.frontend.frames(self.pending[:need]))
             frontend_ms = (time.perf_counter() - t0) * 1e3
-            self.pending = self.pending[new * s["frame_step"]:]
+            self.pending = self.pending[new * s["frame_step"] :]
             self.frames_seen += new
             r = self.run_stages(np.stack(self.frames)[None], first=self.first)
             r["frontend_ms"] = frontend_ms
@@ -274,4 +284,5 @@ class StreamingRuntime(EarlyExitRuntime):
 
 if __name__ == "__main__":  # an earlier version's command
     from models.errors import retired_command
+
     retired_command("export.runtime", "classify")

@@ -13,6 +13,7 @@ window; a live runtime that decides every hop would recompute the frames the win
 model's own `LogMel` settings (stock TFLite ops; the input is resized to the block), and
 `stream/stage_1.tflite` is stage 1 from those frames: the same numbers, each frame computed once.
 """
+
 import json
 
 import numpy as np
@@ -38,9 +39,15 @@ def write_settings(layout, frontend_params, frames, clip_samples, kind=None):
     Returns:
         The path of stream/stream.json.
     """
-    data = {"sample_rate": frontend_params["sample_rate"], "frame_length": frontend_params["frame_length"],
-            "frame_step": frontend_params["frame_step"], "frames": int(frames), "clip_samples": int(clip_samples),
-            "num_mel_bins": frontend_params["num_mel_bins"], "kind": kind}
+    data = {
+        "sample_rate": frontend_params["sample_rate"],
+        "frame_length": frontend_params["frame_length"],
+        "frame_step": frontend_params["frame_step"],
+        "frames": int(frames),
+        "clip_samples": int(clip_samples),
+        "num_mel_bins": frontend_params["num_mel_bins"],
+        "kind": kind,
+    }
     return atomic_write(layout.path(layout.STREAM, SETTINGS), json.dumps(data, indent=2).encode())
 
 

@@ -9,6 +9,7 @@ vectors.write("vectors.json", per_exit_probs, thresholds=[0.0, 0.3, 1.0])   # fr
 The Android app's JUnit tests read the file and must make the same decisions
 (`export.runtime.decide`). Probabilities are stored as float32 values, as the app sees them.
 """
+
 import json
 
 import numpy as np
@@ -69,17 +70,28 @@ def edge_cases(seed=0, classes=12, exits=3):
     onehot[4] = 1
     tie = np.zeros(classes, np.float32)
     tie[[2, 7]] = 0.5
-    ent = [entropy_case(p) for p in ([0.7, 0.2, 0.1], [0.5, 0.5], [0.25] * 4, np.full(classes, 1 / classes),
-                                     onehot, [1.0], [0.5, 0.5, 0.0, 0.0], [0.999, 0.001])]
+    ent = [
+        entropy_case(p)
+        for p in (
+            [0.7, 0.2, 0.1],
+            [0.5, 0.5],
+            [0.25] * 4,
+            np.full(classes, 1 / classes),
+            onehot,
+            [1.0],
+            [0.5, 0.5, 0.0, 0.0],
+            [0.999, 0.001],
+        )
+    ]
     ent += [entropy_case(dirichlet(a, c)) for c, a in ((classes, 0.1), (classes, 1.0), (3, 0.5), (35, 0.3))]
     p3 = np.asarray([0.7, 0.2, 0.1], np.float32)
     dec = [
-        decision_case(0.0, [dirichlet(1.0), onehot, dirichlet(1.0)]),          # entropy 0 <= 0
+        decision_case(0.0, [dirichlet(1.0), onehot, dirichlet(1.0)]),  # entropy 0 <= 0
         decision_case(0.0, [dirichlet(0.3), dirichlet(0.2), dirichlet(0.1)]),  # last exit forced
         decision_case(1.0, [[0.25] * 4, [0.1, 0.7, 0.1, 0.1], [0, 1, 0, 0]]),  # exactly 1 <= 1
         decision_case(0.5, [[0.4, 0.3, 0.2, 0.1], [0.5, 0.5, 0, 0], [0, 0, 1, 0]]),  # exactly at threshold
         decision_case(normalized_entropy(p3), [[0.4, 0.35, 0.25], p3, [1, 0, 0]]),
-        decision_case(0.3, [tie, dirichlet(1.0), dirichlet(1.0)]),             # tie → lowest index
+        decision_case(0.3, [tie, dirichlet(1.0), dirichlet(1.0)]),  # tie → lowest index
         decision_case(1.0, [np.full(classes, 1 / classes, np.float32), onehot, onehot]),
     ]
     for t in (0.05, 0.2, 0.35, 0.5, 0.8):

@@ -10,12 +10,14 @@ that selects Keras 2: larq, LCE's converter and tensorflow-hub need it, and the 
 be made before TensorFlow is first imported. Importing any module of `models`, `export` or
 `pipeline` runs this first.
 """
+
 import os
 import sys
 
 if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
     raise ImportError(
         "TensorFlow was imported before `models`; larq and LCE need Keras 2. "
-        "Import `models` (or `export`, `pipeline`) first, or set TF_USE_LEGACY_KERAS=1 in the environment.")
+        "Import `models` (or `export`, `pipeline`) first, or set TF_USE_LEGACY_KERAS=1 in the environment."
+    )
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up noise (cuFFT/cuDNN registration)

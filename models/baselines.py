@@ -13,6 +13,7 @@ channels, four blocks of a 3×3 depthwise and a 1×1 pointwise convolution (batc
 each), a global average pool, dropout and a softmax; its kws recipe hops 20 ms. It is the model a
 user would quantize to int8 and run with stock TFLite (`export.convert.to_int8`).
 """
+
 import tensorflow as tf
 
 from models.errors import ConfigError
@@ -62,8 +63,16 @@ def ds_cnn(x, num_classes, filters=64, blocks=4, dropout=0.2):
     return layers.Dense(num_classes, activation="softmax", name="probs")(x)
 
 
-def build(name: str = "ds_cnn", num_classes: int = 12, clip_samples: int = SAMPLE_RATE, num_mel_bins: int = 40,
-          frontend: dict = None, spec_augment: bool = True, seed: int = 0, **options) -> tf.keras.Model:
+def build(
+    name: str = "ds_cnn",
+    num_classes: int = 12,
+    clip_samples: int = SAMPLE_RATE,
+    num_mel_bins: int = 40,
+    frontend: dict = None,
+    spec_augment: bool = True,
+    seed: int = 0,
+    **options,
+) -> tf.keras.Model:
     """Raw audio [batch, clip_samples] → class probabilities [batch, num_classes] of baseline `name`.
 
     Args:

@@ -25,6 +25,7 @@ block boundaries the exits tap; their stems and strides are also sized for 224×
 images, not 98×64 log-mel images. The blocks here follow the same papers (QuickNet,
 BinaryDenseNet, Bi-Real Net, MeliusNet) at audio sizes, in a few lines each.
 """
+
 import math
 
 import larq as lq
@@ -47,9 +48,17 @@ def binary_conv(filters, kernel_size=3, strides=1, name=None):
         An unbuilt `lq.layers.QuantConv2D` (padding "same", no bias).
     """
     return lq.layers.QuantConv2D(
-        filters, kernel_size, strides=strides, padding="same", pad_values=1.0,
-        input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
-        use_bias=False, name=name)
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        pad_values=1.0,
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+        use_bias=False,
+        name=name,
+    )
 
 
 def batch_norm(name=None):
@@ -83,8 +92,9 @@ def stem(x, filters, name="stem"):
     x = layers.Conv2D(first, 3, strides=2, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = batch_norm(f"{name}_bn1")(x)
     x = layers.ReLU(name=f"{name}_relu")(x)
-    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=filters // first,
-                               use_bias=False, name=f"{name}_dw")(x)
+    x = layers.DepthwiseConv2D(
+        3, strides=2, padding="same", depth_multiplier=filters // first, use_bias=False, name=f"{name}_dw"
+    )(x)
     return batch_norm(f"{name}_bn2")(x)
 
 

@@ -20,7 +20,6 @@ class ConfigError(BrillssonError, ValueError):
     """A setting is invalid: an unknown name, a value out of range, a bad config file."""
 
 
-
 def retired_command(module: str, subcommand: str) -> None:
     """For a module that used to be a command (`python -m MODULE`): print one `error:` line naming the
     `brillsson` subcommand that does its job and exit with status 2, instead of exiting 0 having done
@@ -39,6 +38,10 @@ def retired_command(module: str, subcommand: str) -> None:
         SystemExit: always, with status 2.
     """
     import sys
-    print(f"error: `python -m {module}` is no longer a command; use `brillsson {subcommand}` "
-          f"(see `brillsson {subcommand} --help`)", file=sys.stderr)
+
+    print(
+        f"error: `python -m {module}` is no longer a command; use `brillsson {subcommand}` "
+        f"(see `brillsson {subcommand} --help`)",
+        file=sys.stderr,
+    )
     raise SystemExit(2)

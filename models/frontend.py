@@ -28,6 +28,7 @@ matters, since the front end runs in float on every clip before the first exit:
 
 "stft" is the front end of earlier versions: a saved layer config without `kind` loads as "stft".
 """
+
 import math
 
 import numpy as np
@@ -40,8 +41,16 @@ FRONTEND_KINDS = ("dft", "gabor", "stft")
 DEFAULT_KIND = "gabor"
 
 
-def log_mel(audio, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
-            num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
+def log_mel(
+    audio,
+    sample_rate=SAMPLE_RATE,
+    frame_length=400,
+    frame_step=160,
+    fft_length=512,
+    num_mel_bins=64,
+    lower_edge_hertz=60.0,
+    upper_edge_hertz=7800.0,
+):
     """float32 audio [batch, samples] → log-mel magnitudes [batch, frames, num_mel_bins] (`tf.signal.stft`).
 
     Args:
@@ -57,11 +66,11 @@ def log_mel(audio, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, ff
     Returns:
         log(mel-weighted magnitudes + 1e-6), a tensor [batch, frames, num_mel_bins].
     """
-    stft = tf.signal.stft(audio, frame_length=frame_length, frame_step=frame_step,
-                          fft_length=fft_length, pad_end=False)
+    stft = tf.signal.stft(audio, frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, pad_end=False)
     mag = tf.abs(stft)
-    mel = tf.signal.linear_to_mel_weight_matrix(num_mel_bins, fft_length // 2 + 1, sample_rate,
-                                                lower_edge_hertz, upper_edge_hertz)
+    mel = tf.signal.linear_to_mel_weight_matrix(
+        num_mel_bins, fft_length // 2 + 1, sample_rate, lower_edge_hertz, upper_edge_hertz
+    )
     return tf.math.log(tf.matmul(mag, mel) + 1e-6)
 
 
@@ -79,8 +88,14 @@ def num_frames(samples, frame_length=400, frame_step=160):
     return 1 + (samples - frame_length) // frame_step
 
 
-def dft_kernels(sample_rate=SAMPLE_RATE, frame_length=400, fft_length=512, num_mel_bins=64,
-                lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
+def dft_kernels(
+    sample_rate=SAMPLE_RATE,
+    frame_length=400,
+    fft_length=512,
+    num_mel_bins=64,
+    lower_edge_hertz=60.0,
+    upper_edge_hertz=7800.0,
+):
     """The "dft" front end's constants: (kernels [frame_length, 2 × used bins], mel [used bins, num_mel_bins]).
 
     Kernel columns are the periodic-Hann-windowed cosines, then the negated sines, of the FFT bins
@@ -99,8 +114,9 @@ def dft_kernels(sample_rate=SAMPLE_RATE, frame_length=400, fft_length=512, num_m
         (kernels, mel), float32 numpy arrays; the used bins are the span from the first to the last with weight.
     """
     with tf.init_scope():  # constants, also while a graph is being traced
-        mel = tf.signal.linear_to_mel_weight_matrix(num_mel_bins, fft_length // 2 + 1, sample_rate,
-                                                    lower_edge_hertz, upper_edge_hertz).numpy()
+        mel = tf.signal.linear_to_mel_weight_matrix(
+            num_mel_bins, fft_length // 2 + 1, sample_rate, lower_edge_hertz, upper_edge_hertz
+        ).numpy()
     used = np.nonzero(mel.sum(axis=1) > 0)[0]
     bins = np.arange(used[0], used[-1] + 1)
     n = np.arange(frame_length)
@@ -110,8 +126,9 @@ def dft_kernels(sample_rate=SAMPLE_RATE, frame_length=400, fft_length=512, num_m
     return kernels.astype(np.float32), mel[bins].astype(np.float32)
 
 
-def gabor_kernels(sample_rate=SAMPLE_RATE, frame_length=400, num_mel_bins=64, lower_edge_hertz=60.0,
-                  upper_edge_hertz=7800.0):
+def gabor_kernels(
+    sample_rate=SAMPLE_RATE, frame_length=400, num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0
+):
     """The "gabor" front end's kernels [frame_length, 2 × num_mel_bins]: real parts, then imaginary parts.
 
     Band n is centred on the n-th of `num_mel_bins` mel-spaced frequencies (the centres of
@@ -129,18 +146,20 @@ def gabor_kernels(sample_rate=SAMPLE_RATE, frame_length=400, num_mel_bins=64, lo
     Returns:
         The kernels, a float32 numpy array [frame_length, 2 × num_mel_bins].
     """
+
     def hz_to_mel(f):
         return 1127.0 * np.log1p(np.asarray(f) / 700.0)
 
     def mel_to_hz(m):
         return 700.0 * np.expm1(np.asarray(m) / 1127.0)
+
     edges = mel_to_hz(np.linspace(hz_to_mel(lower_edge_hertz), hz_to_mel(upper_edge_hertz), num_mel_bins + 2))
     centres, fwhm = edges[1:-1], (edges[2:] - edges[:-2]) / 2.0
-    sigma_f = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))          # Hz
+    sigma_f = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))  # Hz
     sigma_t = np.minimum(1.0 / (2.0 * np.pi * sigma_f), frame_length / 6.0 / sample_rate)  # s
     t = (np.arange(frame_length) - (frame_length - 1) / 2.0) / sample_rate
     envelope = np.exp(-0.5 * (t[:, None] / sigma_t[None, :]) ** 2)
-    envelope /= envelope.sum(axis=0, keepdims=True)                  # unit gain at the centre frequency
+    envelope /= envelope.sum(axis=0, keepdims=True)  # unit gain at the centre frequency
     phase = 2 * np.pi * t[:, None] * centres[None, :]
     return np.concatenate([envelope * np.cos(phase), envelope * np.sin(phase)], axis=1).astype(np.float32)
 
@@ -156,8 +175,14 @@ def _stft(audio, p):
 
 
 def _dft(audio, p):
-    kernels, mel = dft_kernels(p["sample_rate"], p["frame_length"], p["fft_length"], p["num_mel_bins"],
-                               p["lower_edge_hertz"], p["upper_edge_hertz"])
+    kernels, mel = dft_kernels(
+        p["sample_rate"],
+        p["frame_length"],
+        p["fft_length"],
+        p["num_mel_bins"],
+        p["lower_edge_hertz"],
+        p["upper_edge_hertz"],
+    )
     y = _strided(audio, kernels, p["frame_step"])
     bins = mel.shape[0]
     re, im = y[..., :bins], y[..., bins:]
@@ -165,8 +190,9 @@ def _dft(audio, p):
 
 
 def _gabor(audio, p):
-    kernels = gabor_kernels(p["sample_rate"], p["frame_length"], p["num_mel_bins"], p["lower_edge_hertz"],
-                            p["upper_edge_hertz"])
+    kernels = gabor_kernels(
+        p["sample_rate"], p["frame_length"], p["num_mel_bins"], p["lower_edge_hertz"], p["upper_edge_hertz"]
+    )
     y = _strided(audio, kernels, p["frame_step"])
     n = p["num_mel_bins"]
     re, im = y[..., :n], y[..., n:]
@@ -178,8 +204,17 @@ def _gabor(audio, p):
 FRONTENDS = {"stft": _stft, "dft": _dft, "gabor": _gabor}
 
 
-def frontend_macs(kind, samples, frame_length=400, frame_step=160, fft_length=512, num_mel_bins=64,
-                  sample_rate=SAMPLE_RATE, lower_edge_hertz=60.0, upper_edge_hertz=7800.0):
+def frontend_macs(
+    kind,
+    samples,
+    frame_length=400,
+    frame_step=160,
+    fft_length=512,
+    num_mel_bins=64,
+    sample_rate=SAMPLE_RATE,
+    lower_edge_hertz=60.0,
+    upper_edge_hertz=7800.0,
+):
     """Multiply-accumulates of one call of front end `kind` on `samples` samples (what a device's float
     units do; for "stft" a real FFT counted as (N/4)·log2(N) complex multiplies of 4 MACs each).
 
@@ -205,8 +240,9 @@ def frontend_macs(kind, samples, frame_length=400, frame_step=160, fft_length=51
         fft = fft_length * math.log2(fft_length)  # (N/4) log2 N complex multiplies × 4 real MACs
         return int(frames * (fft + (fft_length // 2 + 1) * num_mel_bins))
     if kind == "dft":
-        kernels, mel = dft_kernels(sample_rate, frame_length, fft_length, num_mel_bins, lower_edge_hertz,
-                                   upper_edge_hertz)
+        kernels, mel = dft_kernels(
+            sample_rate, frame_length, fft_length, num_mel_bins, lower_edge_hertz, upper_edge_hertz
+        )
         return int(frames * (kernels.size + mel.size))
     if kind == "gabor":
         return int(frames * frame_length * 2 * num_mel_bins)
@@ -219,16 +255,32 @@ class LogMel(tf.keras.layers.Layer):
     by front end `kind` (`FRONTENDS`: "gabor" by default, "stft", "dft"); the other arguments are the
     framing and the mel bands. A config without `kind` (saved before there was a choice) is "stft"."""
 
-    def __init__(self, sample_rate=SAMPLE_RATE, frame_length=400, frame_step=160, fft_length=512,
-                 num_mel_bins=64, lower_edge_hertz=60.0, upper_edge_hertz=7800.0, kind=DEFAULT_KIND, **kwargs):
+    def __init__(
+        self,
+        sample_rate=SAMPLE_RATE,
+        frame_length=400,
+        frame_step=160,
+        fft_length=512,
+        num_mel_bins=64,
+        lower_edge_hertz=60.0,
+        upper_edge_hertz=7800.0,
+        kind=DEFAULT_KIND,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if kind not in FRONTENDS:
             raise ConfigError(f"unknown front end '{kind}'; choose one of {sorted(FRONTENDS)}")
         if frame_length > fft_length and kind != "gabor":
             raise ConfigError(f"front end '{kind}': frame_length {frame_length} is longer than fft_length {fft_length}")
-        self.params = dict(sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
-                           fft_length=fft_length, num_mel_bins=num_mel_bins,
-                           lower_edge_hertz=lower_edge_hertz, upper_edge_hertz=upper_edge_hertz)
+        self.params = dict(
+            sample_rate=sample_rate,
+            frame_length=frame_length,
+            frame_step=frame_step,
+            fft_length=fft_length,
+            num_mel_bins=num_mel_bins,
+            lower_edge_hertz=lower_edge_hertz,
+            upper_edge_hertz=upper_edge_hertz,
+        )
         self.kind = kind
 
     @classmethod
@@ -275,8 +327,11 @@ class LogMel(tf.keras.layers.Layer):
         Returns:
             A `tf.TensorShape` [batch, frames (None for unknown samples), num_mel_bins, 1].
         """
-        frames = None if input_shape[1] is None else num_frames(
-            input_shape[1], self.params["frame_length"], self.params["frame_step"])
+        frames = (
+            None
+            if input_shape[1] is None
+            else num_frames(input_shape[1], self.params["frame_length"], self.params["frame_step"])
+        )
         return tf.TensorShape([input_shape[0], frames, self.params["num_mel_bins"], 1])
 
     def get_config(self):
@@ -305,8 +360,7 @@ class SpecAugment(tf.keras.__internal__.layers.BaseRandomLayer):
     Seeded: the same seed gives the same masks in the same order.
     """
 
-    def __init__(self, time_masks=1, max_time=0.1, freq_masks=1, max_freq=0.1, fill=0.0, seed=None,
-                 **kwargs):
+    def __init__(self, time_masks=1, max_time=0.1, freq_masks=1, max_freq=0.1, fill=0.0, seed=None, **kwargs):
         # a tf.random.Generator from the seed (not Keras' legacy op seeds): a layer rebuilt with
         # the same seed draws the same masks; under tf.distribute each replica gets its own stream
         super().__init__(seed=seed, rng_type="stateful", **kwargs)
@@ -316,8 +370,14 @@ class SpecAugment(tf.keras.__internal__.layers.BaseRandomLayer):
         for n, v in (("max_time", max_time), ("max_freq", max_freq)):
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"SpecAugment: {n} is a fraction of the axis, in [0, 1], got {v}")
-        self.params = dict(time_masks=int(time_masks), max_time=float(max_time), freq_masks=int(freq_masks),
-                           max_freq=float(max_freq), fill=float(fill), seed=seed)
+        self.params = dict(
+            time_masks=int(time_masks),
+            max_time=float(max_time),
+            freq_masks=int(freq_masks),
+            max_freq=float(max_freq),
+            fill=float(fill),
+            seed=seed,
+        )
 
     def _bands(self, batch, size, count, fraction):
         """[batch, size] bool: `count` random bands of width 0..fraction*size per row."""

@@ -9,6 +9,7 @@ register = registrar(FAMILIES)
 def quicknet(x, exits=3): ...
 ```
 """
+
 from typing import Callable, Dict
 
 
@@ -22,9 +23,12 @@ def registrar(table: Dict[str, Callable]) -> Callable[[str], Callable[[Callable]
         `register(name)`: a decorator that puts the function into `table` under `name` and returns it
         unchanged.
     """
+
     def register(name: str) -> Callable[[Callable], Callable]:
         def wrap(fn):
             table[name] = fn
             return fn
+
         return wrap
+
     return register

@@ -25,6 +25,7 @@ default width is half: all four defaults exit with 48/96/192 channels. `depth` i
 (every section) or one per section, e.g. (1, 2, 3): a light first section makes the first
 exit cheap and lets the later sections carry the work.
 """
+
 import inspect
 import re
 
@@ -60,7 +61,7 @@ def output_name(k, kind):
 
 
 def parse_output_name(name):
-    """"exit2_probs" → (2, "probs"); None for a name that is not an exit output.
+    """ "exit2_probs" → (2, "probs"); None for a name that is not an exit output.
 
     Args:
         name: an output name.
@@ -73,7 +74,7 @@ def parse_output_name(name):
 
 
 def output_kind(name):
-    """"exit2_probs" → "probs"; None for a name that is not an exit output.
+    """ "exit2_probs" → "probs"; None for a name that is not an exit output.
 
     Args:
         name: an output name.
@@ -112,7 +113,7 @@ def _widths(exits, width):
 
 def _check(**values):
     for name, v in values.items():
-        for x in (v if isinstance(v, (list, tuple)) else [v]):
+        for x in v if isinstance(v, (list, tuple)) else [v]:
             if x is not None and (int(x) != x or x < 1):
                 raise ConfigError(f"student {name} must be a whole number >= 1 (or one per section), got {v}")
 
@@ -399,9 +400,21 @@ def family_options(family):
     return {n: p.default for n, p in params.items() if n not in ("x", "exits")}
 
 
-def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_samples=SAMPLE_RATE,
-          num_mel_bins=40, spec_augment=False, seed=0, frontend=None, head_pool="time",
-          embedding_pool="band_stats", aggregate=False, **family_kwargs):
+def build(
+    family="quicknet",
+    num_classes=12,
+    embedding_dim=1024,
+    exits=3,
+    clip_samples=SAMPLE_RATE,
+    num_mel_bins=40,
+    spec_augment=False,
+    seed=0,
+    frontend=None,
+    head_pool="time",
+    embedding_pool="band_stats",
+    aggregate=False,
+    **family_kwargs,
+):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
 
     `spec_augment=True` (or a dict of `SpecAugment` arguments) puts a seeded `SpecAugment`
@@ -466,8 +479,9 @@ def build(family="quicknet", num_classes=12, embedding_dim=1024, exits=3, clip_s
         read = layers.Concatenate(name=f"exit{k}_aggregate")(pools) if aggregate and k > 1 else pooled
         outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(read)
         seen = pooled if head_pool == "global" else TimePool(name=f"exit{k}_time_pool")(f)
-        outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax",
-                                                      name=output_name(k, PROBS))(seen)
+        outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax", name=output_name(k, PROBS))(
+            seen
+        )
     return tf.keras.Model(audio, outputs, name=f"{family}_{exits}exits")
 
 
@@ -487,11 +501,13 @@ def float_twin(model):
     Returns:
         A new Keras model named "<model>_float_twin" with fresh weights.
     """
+
     def clone(layer):
         config = layer.get_config()
         if layer.__class__.__name__ == "QuantConv2D":
             config = {**config, "input_quantizer": None, "kernel_quantizer": None, "kernel_constraint": None}
         return layer.__class__.from_config(config)
+
     twin = tf.keras.models.clone_model(model, clone_function=clone)
     twin._name = f"{model.name}_float_twin"
     return twin
@@ -506,8 +522,9 @@ def is_binary(model):
     Returns:
         A bool.
     """
-    return any(layer.__class__.__name__ == "QuantConv2D" and layer.kernel_quantizer is not None
-               for layer in model.layers)
+    return any(
+        layer.__class__.__name__ == "QuantConv2D" and layer.kernel_quantizer is not None for layer in model.layers
+    )
 
 
 def exit_names(model, kind=PROBS):

@@ -10,6 +10,7 @@ report = run.run(cfg)                          # audio → teacher → student �
 ```
 The command line is `brillsson` (`pipeline/cli.py`); `python pipeline/run.py` runs its `run`.
 """
+
 import models  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 
 __version__ = "0.2.0"

@@ -7,6 +7,7 @@ made = artifacts.export_student(trained.model, corpus.labels, layout)
 made.files.model, made.files.stages, made.section()    # report.json "model"
 ```
 """
+
 import dataclasses
 import logging
 from typing import Optional
@@ -21,17 +22,23 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class Artifacts:
     files: ExportedFiles
-    labels: str          # labels.txt
-    flatbuffer: bytes    # model.tflite
-    info: dict           # flatbuffer.inspect of model.tflite, plus "not_binarized"
+    labels: str  # labels.txt
+    flatbuffer: bytes  # model.tflite
+    info: dict  # flatbuffer.inspect of model.tflite, plus "not_binarized"
     embedding_rank: Optional[int] = None  # of embedding.tflite's heads (None: full rank)
 
     def section(self):
         """report.json "model"."""
         i = self.info
-        return {"path": "model.tflite", "bytes": len(self.flatbuffer), "binary_mac_fraction": i["binary_mac_fraction"],
-                "op_counts": i["op_counts"], "total_macs": i["total_macs"], "binary_macs": i["binary_macs"],
-                "not_binarized": i["not_binarized"]}
+        return {
+            "path": "model.tflite",
+            "bytes": len(self.flatbuffer),
+            "binary_mac_fraction": i["binary_mac_fraction"],
+            "op_counts": i["op_counts"],
+            "total_macs": i["total_macs"],
+            "binary_macs": i["binary_macs"],
+            "not_binarized": i["not_binarized"],
+        }
 
 
 def export_student(model, labels, layout, embedding_rank=None) -> Artifacts:
@@ -48,6 +55,8 @@ def export_float_twin(twin, layout, embedding_rank=None):
     """The trained float twin's exit classifiers, float_twin/exit_K.tflite, and its embedding model,
     float_twin/embedding.tflite (stock TFLite ops): (exit paths, embedding path)."""
     files, embedding = convert.export_float_twin(twin, layout, embedding_rank)
-    log.info(f"export: float twin, {len(files)} exits and the embedding model (stock TFLite) in "
-             f"{layout.path(layout.FLOAT_TWIN)}")
+    log.info(
+        f"export: float twin, {len(files)} exits and the embedding model (stock TFLite) in "
+        f"{layout.path(layout.FLOAT_TWIN)}"
+    )
     return files, embedding

@@ -16,6 +16,7 @@ or non-regular files (a FIFO is never opened), formats neither decoder reads (a 
 codec is named with its format tag), NaN/Inf samples and digital silence (all-zero
 samples; pass `allow_silent=True` where silence is the content, e.g. a `_silence_` label).
 """
+
 import os
 import re
 import stat
@@ -49,19 +50,51 @@ _TFIO_FORMATS = ("MP3",)  # soundfile's `format` of a file that libsndfile opene
 
 # WAV format tags (RFC 2361, mmreg.h), to name a codec in an error.
 _WAV_CODECS = {
-    0x0001: "PCM", 0x0002: "Microsoft ADPCM", 0x0003: "IEEE float", 0x0006: "A-law", 0x0007: "µ-law",
-    0x0010: "OKI ADPCM", 0x0011: "IMA ADPCM", 0x0022: "TrueSpeech", 0x0031: "GSM 6.10",
-    0x0038: "NMS ADPCM", 0x0040: "G.721 ADPCM", 0x0050: "MPEG-1 Layer I/II", 0x0055: "MPEG Layer III (MP3)",
-    0x0064: "G.726 ADPCM", 0x0092: "Dolby AC-3 (S/PDIF)", 0x00FF: "AAC", 0x0101: "IBM µ-law",
-    0x0102: "IBM A-law", 0x0160: "Windows Media Audio 1", 0x0161: "Windows Media Audio",
-    0x0162: "Windows Media Audio Pro", 0x1610: "MPEG-4 AAC (HE-AAC)", 0x2000: "Dolby AC-3", 0x2001: "DTS",
-    0xF1AC: "FLAC", 0xFFFE: "WAVE_FORMAT_EXTENSIBLE",
+    0x0001: "PCM",
+    0x0002: "Microsoft ADPCM",
+    0x0003: "IEEE float",
+    0x0006: "A-law",
+    0x0007: "µ-law",
+    0x0010: "OKI ADPCM",
+    0x0011: "IMA ADPCM",
+    0x0022: "TrueSpeech",
+    0x0031: "GSM 6.10",
+    0x0038: "NMS ADPCM",
+    0x0040: "G.721 ADPCM",
+    0x0050: "MPEG-1 Layer I/II",
+    0x0055: "MPEG Layer III (MP3)",
+    0x0064: "G.726 ADPCM",
+    0x0092: "Dolby AC-3 (S/PDIF)",
+    0x00FF: "AAC",
+    0x0101: "IBM µ-law",
+    0x0102: "IBM A-law",
+    0x0160: "Windows Media Audio 1",
+    0x0161: "Windows Media Audio",
+    0x0162: "Windows Media Audio Pro",
+    0x1610: "MPEG-4 AAC (HE-AAC)",
+    0x2000: "Dolby AC-3",
+    0x2001: "DTS",
+    0xF1AC: "FLAC",
+    0xFFFE: "WAVE_FORMAT_EXTENSIBLE",
 }
 # The tags the wheel's libsndfile (1.2.2) decodes (its wav.c; the ADPCM, GSM and a/µ-law ones checked
 # by writing a file with soundfile and reading it back). A WAV it rejects with one of these is
 # damaged; one with any other tag holds a codec it does not implement.
-_SNDFILE_WAV_TAGS = {0x0001, 0x0002, 0x0003, 0x0006, 0x0007, 0x0011, 0x0031, 0x0038, 0x0040, 0x0055,
-                     0x0101, 0x0102, 0xFFFE}
+_SNDFILE_WAV_TAGS = {
+    0x0001,
+    0x0002,
+    0x0003,
+    0x0006,
+    0x0007,
+    0x0011,
+    0x0031,
+    0x0038,
+    0x0040,
+    0x0055,
+    0x0101,
+    0x0102,
+    0xFFFE,
+}
 _SF_ERR_UNRECOGNISED_FORMAT = 1  # libsndfile's SF_ERR_UNRECOGNISED_FORMAT
 _KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # GUID of an extensible sub-format
 
@@ -83,9 +116,13 @@ def file_problem(path):
     except OSError as e:  # ELOOP (a link cycle), EACCES on a folder above, ...
         return f"cannot look at file ({e.strerror or type(e).__name__})"
     if not stat.S_ISREG(st.st_mode):
-        for is_kind, kind in ((stat.S_ISFIFO, "a FIFO / named pipe"), (stat.S_ISDIR, "a directory"),
-                              (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                              (stat.S_ISBLK, "a block device")):
+        for is_kind, kind in (
+            (stat.S_ISFIFO, "a FIFO / named pipe"),
+            (stat.S_ISDIR, "a directory"),
+            (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"),
+        ):
             if is_kind(st.st_mode):
                 return f"not a regular file ({kind})"
         return "not a regular file"
@@ -264,8 +301,8 @@ def fit_length(x, n):
     """Zero-pad (centred) or centre-crop `x` to exactly `n` samples."""
     if len(x) >= n:
         start = (len(x) - n) // 2
-        return x[start:start + n]
+        return x[start : start + n]
     out = np.zeros(n, np.float32)
     start = (n - len(x)) // 2
-    out[start:start + len(x)] = x
+    out[start : start + len(x)] = x
     return out

@@ -17,14 +17,16 @@ shift, gain and light noise do not change what was said, and a clean target is w
 student should reproduce from a perturbed input. Recomputing targets on every augmented
 copy would call the teacher every epoch, which the cache exists to avoid.
 """
+
 import numpy as np
 import tensorflow as tf
 
 from models.frontend import SAMPLE_RATE
 
 
-def waveform(shift_seconds=0.1, gain_db=6.0, noise_snr_db=20.0, noise=None, noise_prob=0.8, seed=0,
-             sample_rate=SAMPLE_RATE):
+def waveform(
+    shift_seconds=0.1, gain_db=6.0, noise_snr_db=20.0, noise=None, noise_prob=0.8, seed=0, sample_rate=SAMPLE_RATE
+):
     """Returns fn(audio [samples], target) → (augmented audio, target).
 
     `noise`: background-noise recordings (1-D float arrays of any length, 16 kHz), or
@@ -44,14 +46,14 @@ def waveform(shift_seconds=0.1, gain_db=6.0, noise_snr_db=20.0, noise=None, nois
         total = tf.shape(bank)[0]
         reps = n // total + 2  # a recording shorter than the clip is looped
         start = gen.uniform([], 0, total, dtype=tf.int32)
-        return tf.tile(bank, [reps])[start:start + n]
+        return tf.tile(bank, [reps])[start : start + n]
 
     def fn(audio, target):
         n = tf.shape(audio)[0]
         if max_shift > 0:
             shift = gen.uniform([], -max_shift, max_shift + 1, dtype=tf.int32)
             padded = tf.pad(audio, [[max_shift, max_shift]])
-            audio = padded[max_shift - shift:max_shift - shift + n]
+            audio = padded[max_shift - shift : max_shift - shift + n]
         if gain_db > 0:
             audio = audio * tf.pow(10.0, gen.uniform([], -gain_db, gain_db) / 20.0)
         if noise_snr_db is not None:

@@ -11,6 +11,7 @@ b.path                                             # OUT/baseline/ds_cnn_int8.tf
 Weights are checkpointed like the student's (a rerun with the same settings reuses them); the int8
 file is written atomically.
 """
+
 import dataclasses
 import logging
 import os
@@ -34,14 +35,19 @@ REPRESENTATIVE_CLIPS = 128  # activation ranges for int8: this many training cli
 @dataclasses.dataclass(frozen=True)
 class Baseline:
     name: str
-    path: str        # the int8 flatbuffer
-    key: str         # what its weights depend on
+    path: str  # the int8 flatbuffer
+    key: str  # what its weights depend on
     params: int
     hop_ms: float
 
     def section(self):
-        return {"name": self.name, "path": os.path.join(FOLDER, os.path.basename(self.path)), "params": self.params,
-                "hop_ms": self.hop_ms, "runtime": "stock TFLite + XNNPACK, int8 (post-training quantization), 1 thread"}
+        return {
+            "name": self.name,
+            "path": os.path.join(FOLDER, os.path.basename(self.path)),
+            "params": self.params,
+            "hop_ms": self.hop_ms,
+            "runtime": "stock TFLite + XNNPACK, int8 (post-training quantization), 1 thread",
+        }
 
 
 def train_baseline(corpus, cfg, layout) -> Baseline:
@@ -58,26 +64,54 @@ def train_baseline(corpus, cfg, layout) -> Baseline:
     """
     e, s = cfg.eval, cfg.student
     settings = {**frontend(s), "frame_step": int(round(e.baseline_hop_ms * SAMPLE_RATE / 1000))}
-    key = config.key(cfg.data, s, extra={"baseline": e.baseline, "epochs": e.baseline_epochs, "seed": cfg.seed,
-                                         "hop": e.baseline_hop_ms, "batch": cfg.train.batch_size,
-                                         "labels": list(corpus.labels)})
+    key = config.key(
+        cfg.data,
+        s,
+        extra={
+            "baseline": e.baseline,
+            "epochs": e.baseline_epochs,
+            "seed": cfg.seed,
+            "hop": e.baseline_hop_ms,
+            "batch": cfg.train.batch_size,
+            "labels": list(corpus.labels),
+        },
+    )
     distill.seed_everything(cfg.seed, cfg.train.deterministic)
-    model = baselines.build(e.baseline, num_classes=len(corpus.labels), clip_samples=cfg.data.clip_samples,
-                            num_mel_bins=s.mel_bins, frontend=settings, seed=cfg.seed)
+    model = baselines.build(
+        e.baseline,
+        num_classes=len(corpus.labels),
+        clip_samples=cfg.data.clip_samples,
+        num_mel_bins=s.mel_bins,
+        frontend=settings,
+        seed=cfg.seed,
+    )
     weights = os.path.join(layout.checkpoints, f"baseline-{key}.weights.h5")
     if reuse(model, weights):
         log.info(f"baseline: reusing trained weights {weights}")
     else:
-        log.info(f"baseline: training {e.baseline} ({model.count_params():,} parameters, float) on "
-                 f"{len(corpus.train)} labelled clips for up to {e.baseline_epochs} epochs")
+        log.info(
+            f"baseline: training {e.baseline} ({model.count_params():,} parameters, float) on "
+            f"{len(corpus.train)} labelled clips for up to {e.baseline_epochs} epochs"
+        )
         augment = augment_lib.waveform(noise=list(corpus.noise), seed=cfg.seed) if cfg.train.augment else False
-        distill.train_classifier(model, corpus.train.audio, corpus.train.labels, epochs=e.baseline_epochs,
-                                 batch_size=cfg.train.batch_size, augment=augment, val_fraction=cfg.train.val_fraction,
-                                 patience=cfg.train.patience, out_dir=layout.root, verbose=progress_bars(),
-                                 seed=cfg.seed, tag=key)
+        distill.train_classifier(
+            model,
+            corpus.train.audio,
+            corpus.train.labels,
+            epochs=e.baseline_epochs,
+            batch_size=cfg.train.batch_size,
+            augment=augment,
+            val_fraction=cfg.train.val_fraction,
+            patience=cfg.train.patience,
+            out_dir=layout.root,
+            verbose=progress_bars(),
+            seed=cfg.seed,
+            tag=key,
+        )
         save(model, weights)
     pick = np.random.default_rng(cfg.seed).permutation(len(corpus.train))[:REPRESENTATIVE_CLIPS]
-    path = atomic_write(layout.path(FOLDER, f"{e.baseline}_int8.tflite"),
-                        convert.to_int8(model, corpus.train.audio[np.sort(pick)]))
+    path = atomic_write(
+        layout.path(FOLDER, f"{e.baseline}_int8.tflite"), convert.to_int8(model, corpus.train.audio[np.sort(pick)])
+    )
     log.info(f"baseline: {path} ({os.path.getsize(path):,} bytes, int8)")
     return Baseline(e.baseline, path, key, model.count_params(), e.baseline_hop_ms)

@@ -14,13 +14,13 @@ sidecar), so nothing flows back to the driver and a pipeline killed half-way res
 shard. On Dataflow, Flink or Spark the shard folder and the cache must be on a filesystem every
 worker mounts (the workers open them by path). Needs the `beam` extra: `pip install -e ".[beam]"`.
 """
+
 from typing import List, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-DEFAULT_OPTIONS = ["--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_running_mode",
-                   "multi_processing"]
+DEFAULT_OPTIONS = ["--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
 
 
 class EmbedShard(beam.DoFn):
@@ -34,6 +34,7 @@ class EmbedShard(beam.DoFn):
     def setup(self):
         from pipeline import teacher as teacher_lib
         from pipeline.cache import EmbeddingCache
+
         self.teacher = teacher_lib.Teacher(self.job.handle, self.job.output_key).load(self.job.clip_samples)
         self.cache = EmbeddingCache(self.job.cache_dir)
 
@@ -63,8 +64,12 @@ def decode(root, planned: Sequence, clip_samples: int, decode_fn, options: List[
     each reading the audio files of its shards and writing shard and sidecar under `root`."""
     opts = PipelineOptions(list(options) or DEFAULT_OPTIONS)
     with beam.Pipeline(options=opts) as p:
-        _ = (p | "planned" >> beam.Create(list(planned)) | "spread" >> beam.Reshuffle()
-             | "decode" >> beam.ParDo(DecodeShard(root, clip_samples, decode_fn)))
+        _ = (
+            p
+            | "planned" >> beam.Create(list(planned))
+            | "spread" >> beam.Reshuffle()
+            | "decode" >> beam.ParDo(DecodeShard(root, clip_samples, decode_fn))
+        )
 
 
 def run(job, embed, todo: Sequence[Tuple[str, str]], options: List[str]):
@@ -72,5 +77,9 @@ def run(job, embed, todo: Sequence[Tuple[str, str]], options: List[str]):
     2 worker processes); returns when every shard is written."""
     opts = PipelineOptions(list(options) or DEFAULT_OPTIONS)
     with beam.Pipeline(options=opts) as p:
-        _ = (p | "shards" >> beam.Create(list(todo)) | "spread" >> beam.Reshuffle()
-             | "embed" >> beam.ParDo(EmbedShard(job, embed)))
+        _ = (
+            p
+            | "shards" >> beam.Create(list(todo))
+            | "spread" >> beam.Reshuffle()
+            | "embed" >> beam.ParDo(EmbedShard(job, embed))
+        )

@@ -17,6 +17,7 @@ cache.add([k], np.zeros((1, 1024)))
 The index in memory holds each key's shard and row, not its embedding (which `lookup` reads from
 the shard), so a cache of millions of clips costs tens of bytes per clip, not kilobytes.
 """
+
 import contextlib
 import fcntl
 import hashlib
@@ -70,8 +71,8 @@ class EmbeddingCache:
         self.manifest_path = os.path.join(self.root, MANIFEST)
         self.shards = {}
         self._index = None
-        self.dropped = []   # shards found corrupt and dropped
-        self.adopted = []   # shards found on disk but missing from the manifest (a run killed mid-write)
+        self.dropped = []  # shards found corrupt and dropped
+        self.adopted = []  # shards found on disk but missing from the manifest (a run killed mid-write)
 
     @staticmethod
     def key(handle, path, params, file_fingerprint=None):

@@ -8,6 +8,7 @@ th = calibrate.choose(sweep, last_accuracy)                 # {"within_1pct": {.
 `per_exit_probs` is [exits, clips, classes]; `stage_ms[k]` the latency of stage k+1, so a
 clip that stops at exit k costs sum(stage_ms[:k]).
 """
+
 import json
 
 import numpy as np
@@ -40,6 +41,7 @@ def fit_temperature(probs, labels):
         z = logp / t
         z = z - z.max(axis=1, keepdims=True)
         return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]))
+
     grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 241))  # 1/40 of an e-fold apart: finer than it matters
     return float(min(grid, key=nll))
 
@@ -54,12 +56,20 @@ def simulate(per_exit_probs, labels, stage_ms, threshold):
         correct.append(d["label"] == labels[i])
     exits = np.asarray(exits, np.int64)
     if not len(exits):
-        return {"threshold": float(threshold), "accuracy": None, "mean_latency_ms": None,
-                "exit_histogram": [0] * n_exits, "exits": exits}
-    return {"threshold": float(threshold), "accuracy": float(np.mean(correct)),
-            "mean_latency_ms": float(np.mean(cum[exits - 1])),
-            "exit_histogram": [int(np.sum(exits == k)) for k in range(1, n_exits + 1)],
-            "exits": exits}
+        return {
+            "threshold": float(threshold),
+            "accuracy": None,
+            "mean_latency_ms": None,
+            "exit_histogram": [0] * n_exits,
+            "exits": exits,
+        }
+    return {
+        "threshold": float(threshold),
+        "accuracy": float(np.mean(correct)),
+        "mean_latency_ms": float(np.mean(cum[exits - 1])),
+        "exit_histogram": [int(np.sum(exits == k)) for k in range(1, n_exits + 1)],
+        "exits": exits,
+    }
 
 
 def sweep(per_exit_probs, labels, stage_ms, points=51):
@@ -89,8 +99,7 @@ def per_class_exit(per_exit_probs, labels, label_names, threshold):
     n = len(per_exit_probs)
     r = simulate(per_exit_probs, labels, np.zeros(n), threshold)
     labels = np.asarray(labels)
-    return {name: float(np.mean(r["exits"][labels == i])) for i, name in enumerate(label_names)
-            if np.any(labels == i)}
+    return {name: float(np.mean(r["exits"][labels == i])) for i, name in enumerate(label_names) if np.any(labels == i)}
 
 
 def cross_validated(per_exit_probs, labels, stage_ms, folds=2, seed=0):
@@ -114,21 +123,39 @@ def cross_validated(per_exit_probs, labels, stage_ms, folds=2, seed=0):
         for name, c in chosen.items():
             r = simulate([np.asarray(p)[test] for p in per_exit_probs], labels[test], stage_ms, c["threshold"])
             scored[name].append((len(test), r["accuracy"], r["mean_latency_ms"]))
-    return {name: {"accuracy": float(sum(n * a for n, a, _ in s) / len(labels)),
-                   "mean_latency_ms": float(sum(n * m for n, _, m in s) / len(labels))}
-            for name, s in scored.items()}
+    return {
+        name: {
+            "accuracy": float(sum(n * a for n, a, _ in s) / len(labels)),
+            "mean_latency_ms": float(sum(n * m for n, _, m in s) / len(labels)),
+        }
+        for name, s in scored.items()
+    }
 
 
 def last_exit_only(num_exits, reason):
     """The targets when there is nothing to calibrate on: threshold 0, the last exit always answers."""
-    return {name: {"threshold": 0.0, "accuracy": None, "mean_latency_ms": None, "exit_histogram": [0] * num_exits,
-                   "description": f"{desc}; not calibrated ({reason}): threshold 0, the last exit answers"}
-            for name, (desc, _) in TARGETS.items()}
+    return {
+        name: {
+            "threshold": 0.0,
+            "accuracy": None,
+            "mean_latency_ms": None,
+            "exit_histogram": [0] * num_exits,
+            "description": f"{desc}; not calibrated ({reason}): threshold 0, the last exit answers",
+        }
+        for name, (desc, _) in TARGETS.items()
+    }
 
 
 def write_thresholds(layout, chosen, num_exits, clip_samples, default="within_1pct"):
     """OUT/thresholds.json (`layout.thresholds`): what the runtimes read."""
-    data = {"default": default, "num_exits": num_exits, "sample_rate": SAMPLE_RATE, "clip_samples": clip_samples,
-            "targets": {k: {kk: v[kk] for kk in ("threshold", "accuracy", "mean_latency_ms", "description")}
-                        for k, v in chosen.items()}}
+    data = {
+        "default": default,
+        "num_exits": num_exits,
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": clip_samples,
+        "targets": {
+            k: {kk: v[kk] for kk in ("threshold", "accuracy", "mean_latency_ms", "description")}
+            for k, v in chosen.items()
+        },
+    }
     return atomic_write(layout.thresholds, json.dumps(data, indent=2).encode())

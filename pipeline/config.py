@@ -17,6 +17,7 @@ either flat keys (flag names, `-` or `_`) or one mapping per section:
 
 Flags given on the command line win over the file.
 """
+
 import argparse
 import dataclasses
 import hashlib
@@ -43,6 +44,7 @@ def _whole(minimum):
         if v < minimum:
             raise ValueError(f"must be >= {minimum}, got {v}")
         return v
+
     return check
 
 
@@ -52,12 +54,18 @@ def _number(lo=None, hi=None, hi_open=False, lo_open=False):
             v = float(v)
         except (TypeError, ValueError):
             raise ValueError(f"{v!r} is not a number") from None
-        if not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or \
-                (hi is not None and (v >= hi if hi_open else v > hi)):
-            span = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, " \
-                   f"{hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
+        if (
+            not math.isfinite(v)
+            or (lo is not None and (v <= lo if lo_open else v < lo))
+            or (hi is not None and (v >= hi if hi_open else v > hi))
+        ):
+            span = (
+                f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, "
+                f"{hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
+            )
             raise ValueError(f"must be in {span}, got {v}")
         return v
+
     return check
 
 
@@ -66,6 +74,7 @@ def _choice(*names):
         if v not in names:
             raise ValueError(f"invalid choice: {v!r} (choose one of {', '.join(names)})")
         return v
+
     return check
 
 
@@ -76,6 +85,7 @@ def _path(v):
 def _view_kinds(v):
     """Comma-separated names (or a list) of `pipeline.views.KINDS`."""
     from pipeline import views
+
     items = v.split(",") if isinstance(v, str) else list(v)
     try:
         return views.check_kinds([str(x).strip() for x in items if str(x).strip()])
@@ -90,7 +100,7 @@ def _paths(v):
 
 
 def parse_exit_weights(v, exits=None):
-    """"0.5,0.75,1" (or a list of numbers) → [0.5, 0.75, 1.0], or None; checks the count against `exits`.
+    """ "0.5,0.75,1" (or a list of numbers) → [0.5, 0.75, 1.0], or None; checks the count against `exits`.
 
     ```python
     config.parse_exit_weights("0.5,0.75,1", exits=3)   # [0.5, 0.75, 1.0]
@@ -129,6 +139,7 @@ def _depth(v):
 
 def _family(v):
     from models import students  # the registry imports TensorFlow: only when a family is checked
+
     students.get(v)
     return v
 
@@ -136,25 +147,40 @@ def _family(v):
 def setting(default, help, check=None, flag=None, nargs=None, metavar=None, experimental=False):
     """A field of a section: its default, help text, check (value → value, raises ValueError) and flag;
     `experimental`: a research knob, not a measured gain (listed apart in --help)."""
-    return dataclasses.field(default=default, metadata={"help": help, "check": check, "flag": flag,
-                                                        "nargs": nargs, "metavar": metavar,
-                                                        "experimental": experimental})
+    return dataclasses.field(
+        default=default,
+        metadata={
+            "help": help,
+            "check": check,
+            "flag": flag,
+            "nargs": nargs,
+            "metavar": metavar,
+            "experimental": experimental,
+        },
+    )
 
 
 # the --help groups, by section; the research knobs that are not measured gains go to "experimental"
-HELP_GROUPS = {"data": "data", "teacher": "teacher", "student": "student", "train": "training",
-               "export": "export", "eval": "evaluation", None: "run"}
+HELP_GROUPS = {
+    "data": "data",
+    "teacher": "teacher",
+    "student": "student",
+    "train": "training",
+    "export": "export",
+    "eval": "evaluation",
+    None: "run",
+}
 
 # Settings (or one value of a setting) of earlier versions that lost in the project's own studies and
 # were removed (CHANGELOG.md): a flag or config file that still names one is refused with the reason.
 REMOVED = {
     "head_bands": "pooling each exit classifier's frequency rows into bands cost exit 1 19 and 24 points on "
-                  "the demo (docs/experiments/early-exit.md, runs e -> h and f -> i); every classifier sees "
-                  "every frequency row",
+    "the demo (docs/experiments/early-exit.md, runs e -> h and f -> i); every classifier sees "
+    "every frequency row",
     "self_distill": "in its one run on the demo, self-distillation raised exit 2 by 8 points and lowered the "
-                    "cross-validated early exit by 6: no gain beyond noise (docs/experiments/early-exit.md)",
+    "cross-validated early exit by 6: no gain beyond noise (docs/experiments/early-exit.md)",
     ("loss", "whitened"): "against a real teacher the whitened loss lost 9-36 points at every exit on every "
-                          "linear probe (docs/experiments/distillation.md); use mse (the default), cosine or l1",
+    "linear probe (docs/experiments/distillation.md); use mse (the default), cosine or l1",
 }
 
 
@@ -172,26 +198,45 @@ def _removed(name, *value):
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    data: Optional[str] = setting(None, "labelled task folder (DIR/<label>/*.wav or DIR/train|test/<label>/…); "
-                                        "default: the bundled demo clips", _path, metavar="DIR")
-    unlabeled: Optional[str] = setting(None, "extra audio (any depth) used for distillation only", _path,
-                                       metavar="DIR")
+    data: Optional[str] = setting(
+        None,
+        "labelled task folder (DIR/<label>/*.wav or DIR/train|test/<label>/…); default: the bundled demo clips",
+        _path,
+        metavar="DIR",
+    )
+    unlabeled: Optional[str] = setting(None, "extra audio (any depth) used for distillation only", _path, metavar="DIR")
     clip_seconds: float = setting(1.0, "clip length in seconds (default: 1)", _number(0.05, 60.0))
-    calibration_fraction: float = setting(0.0, "when the task lists no validation split: this seeded fraction of "
-                                                "each label's training clips is held out of the classifier "
-                                                "training to calibrate the exits (temperatures, early-exit "
-                                                "thresholds); test clips only score (default: 0: thresholds on "
-                                                "the test clips, with cross-validated figures)",
-                                          _number(0, 1, hi_open=True), experimental=True)
-    format: str = setting("memory", "memory: decode every clip into memory for the run (default); shards: decode once "
-                                    "into TFRecord shards on disk that training streams (pipeline.shards)",
-                          _choice("memory", "shards"), flag="data-format")
-    shards: Optional[str] = setting(None, "with --data-format shards: the shard folder, shareable between runs "
-                                          "(default: OUT/shards)", _path, metavar="DIR")
+    calibration_fraction: float = setting(
+        0.0,
+        "when the task lists no validation split: this seeded fraction of "
+        "each label's training clips is held out of the classifier "
+        "training to calibrate the exits (temperatures, early-exit "
+        "thresholds); test clips only score (default: 0: thresholds on "
+        "the test clips, with cross-validated figures)",
+        _number(0, 1, hi_open=True),
+        experimental=True,
+    )
+    format: str = setting(
+        "memory",
+        "memory: decode every clip into memory for the run (default); shards: decode once "
+        "into TFRecord shards on disk that training streams (pipeline.shards)",
+        _choice("memory", "shards"),
+        flag="data-format",
+    )
+    shards: Optional[str] = setting(
+        None,
+        "with --data-format shards: the shard folder, shareable between runs (default: OUT/shards)",
+        _path,
+        metavar="DIR",
+    )
     shard_clips: int = setting(1000, "clips per shard (default: 1000, about 32 MB of 1 s clips)", _whole(1))
-    shuffle_buffer: int = setting(1024, "with --data-format shards: clips in the shuffle buffer (int16: 32 KB a "
-                                        "second); a corpus that fits is read in order, batches as in memory "
-                                        "(default: 1024)", _whole(1))
+    shuffle_buffer: int = setting(
+        1024,
+        "with --data-format shards: clips in the shuffle buffer (int16: 32 KB a "
+        "second); a corpus that fits is read in order, batches as in memory "
+        "(default: 1024)",
+        _whole(1),
+    )
 
     @property
     def clip_samples(self):
@@ -200,134 +245,253 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TeacherConfig:
-    handle: Optional[str] = setting(None, f"TF-Hub URL, local SavedModel folder, trillsson1…trillsson5, or "
-                                          f"'{STAND_IN}' (default: {DEFAULT_TEACHER}; the demo uses a stand-in)",
-                                    _path, flag="teacher")
-    output: str = setting("embedding", "teacher output: dict key (default: embedding); a model with one tensor "
-                                       "output needs none", str, flag="teacher-output")
-    cache: Optional[str] = setting(None, "teacher embedding cache, shareable between runs (default: "
-                                         "OUT/teacher_cache)", _path, flag="teacher-cache", metavar="DIR")
-    extract: str = setting("process", "with --data-format shards, where the teacher runs: process (this one, "
-                                      "default) or beam (an Apache Beam pipeline; pip install -e '.[beam]')",
-                           _choice("process", "beam"))
-    beam_options: Optional[str] = setting(None, "with --extract beam: Beam pipeline options, one string (default: "
-                                                "'--runner DirectRunner --direct_num_workers 2 "
-                                                "--direct_running_mode multi_processing')", str, metavar="OPTIONS")
+    handle: Optional[str] = setting(
+        None,
+        f"TF-Hub URL, local SavedModel folder, trillsson1…trillsson5, or "
+        f"'{STAND_IN}' (default: {DEFAULT_TEACHER}; the demo uses a stand-in)",
+        _path,
+        flag="teacher",
+    )
+    output: str = setting(
+        "embedding",
+        "teacher output: dict key (default: embedding); a model with one tensor output needs none",
+        str,
+        flag="teacher-output",
+    )
+    cache: Optional[str] = setting(
+        None,
+        "teacher embedding cache, shareable between runs (default: OUT/teacher_cache)",
+        _path,
+        flag="teacher-cache",
+        metavar="DIR",
+    )
+    extract: str = setting(
+        "process",
+        "with --data-format shards, where the teacher runs: process (this one, "
+        "default) or beam (an Apache Beam pipeline; pip install -e '.[beam]')",
+        _choice("process", "beam"),
+    )
+    beam_options: Optional[str] = setting(
+        None,
+        "with --extract beam: Beam pipeline options, one string (default: "
+        "'--runner DirectRunner --direct_num_workers 2 "
+        "--direct_running_mode multi_processing')",
+        str,
+        metavar="OPTIONS",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class StudentConfig:
-    family: str = setting("quicknet", "student family: quicknet (default), birealnet, binarydensenet, meliusnet",
-                          _family, flag="student")
+    family: str = setting(
+        "quicknet", "student family: quicknet (default), birealnet, binarydensenet, meliusnet", _family, flag="student"
+    )
     exits: int = setting(3, "number of early exits, one per section (default: 3)", _whole(1))
-    width: Optional[int] = setting(None, "channels of the first section; later sections double it up to 4x "
-                                         "(default: the family's: quicknet 48, ...)", _whole(1))
-    depth: Optional[object] = setting(None, "blocks per section, i.e. between two exits: one number, or one per "
-                                            "section such as 1,3,3 (default: the family's: quicknet 1 then 3, "
-                                            "birealnet 3, ...)", _depth)
-    block: Optional[str] = setting(None, "quicknet's residual block: react (ReActNet: a learned sign threshold "
-                                         "per channel before the binary conv, RPReLU after the residual add; the "
-                                         "family's default) or quicknet (x + BN(ReLU(bconv(x))))",
-                                   _choice("quicknet", "react"))
+    width: Optional[int] = setting(
+        None,
+        "channels of the first section; later sections double it up to 4x (default: the family's: quicknet 48, ...)",
+        _whole(1),
+    )
+    depth: Optional[object] = setting(
+        None,
+        "blocks per section, i.e. between two exits: one number, or one per "
+        "section such as 1,3,3 (default: the family's: quicknet 1 then 3, "
+        "birealnet 3, ...)",
+        _depth,
+    )
+    block: Optional[str] = setting(
+        None,
+        "quicknet's residual block: react (ReActNet: a learned sign threshold "
+        "per channel before the binary conv, RPReLU after the residual add; the "
+        "family's default) or quicknet (x + BN(ReLU(bconv(x))))",
+        _choice("quicknet", "react"),
+    )
     spec_augment: bool = setting(True, "SpecAugment time/frequency masks on the log-mel features while training")
     mel_bins: int = setting(40, "log-mel bands of the front end (default: 40)", _whole(8))
-    frontend: str = setting(DEFAULT_KIND, "how the front end computes the spectrum (models.frontend.FRONTENDS): "
-                                          "stft (TFLite's RFFT2D + ComplexAbs, then the mel matmul), dft (the same "
-                                          "log-mel features by one strided convolution over the FFT bins the mel "
-                                          "filters use), gabor (one fixed complex Gabor filter per mel band: a third "
-                                          "of stft's time here, other features) (default: " + DEFAULT_KIND + ")",
-                            _choice(*FRONTEND_KINDS))
-    window_ms: float = setting(25.0, "front-end window in ms; the FFT is the next power of two (default: 25: 400 "
-                                     "samples, FFT 512; 16: 256 samples, FFT 256)", _number(4.0, 64.0))
-    hop_ms: float = setting(10.0, "front-end hop in ms (default: 10; 20 halves the frames and everything after "
-                                  "them)", _number(1.0, 100.0))
-    head_pool: str = setting("time", "what each exit's classifier sees: time (mean over time, frequency kept; "
-                                     "default) or global (the embedding head's pooled features, --embedding-pool)",
-                             _choice("global", "time"), experimental=True)
-    embedding_pool: str = setting("band_stats", "what each exit's embedding head sees: band_stats (mean and "
-                                                "standard deviation over time of every channel in every frequency "
-                                                "row; default), stats (the same over time and frequency), global "
-                                                "(average over time and frequency)",
-                                  _choice("global", "stats", "band_stats"))
-    aggregate: bool = setting(False, "exit k's embedding head reads the pooled features of exits 1..k, "
-                                     "concatenated (multi-layer aggregation, as ECAPA-TDNN), not only its own "
-                                     "(default: off)", flag="embedding-aggregate")
+    frontend: str = setting(
+        DEFAULT_KIND,
+        "how the front end computes the spectrum (models.frontend.FRONTENDS): "
+        "stft (TFLite's RFFT2D + ComplexAbs, then the mel matmul), dft (the same "
+        "log-mel features by one strided convolution over the FFT bins the mel "
+        "filters use), gabor (one fixed complex Gabor filter per mel band: a third "
+        "of stft's time here, other features) (default: " + DEFAULT_KIND + ")",
+        _choice(*FRONTEND_KINDS),
+    )
+    window_ms: float = setting(
+        25.0,
+        "front-end window in ms; the FFT is the next power of two (default: 25: 400 "
+        "samples, FFT 512; 16: 256 samples, FFT 256)",
+        _number(4.0, 64.0),
+    )
+    hop_ms: float = setting(
+        10.0, "front-end hop in ms (default: 10; 20 halves the frames and everything after them)", _number(1.0, 100.0)
+    )
+    head_pool: str = setting(
+        "time",
+        "what each exit's classifier sees: time (mean over time, frequency kept; "
+        "default) or global (the embedding head's pooled features, --embedding-pool)",
+        _choice("global", "time"),
+        experimental=True,
+    )
+    embedding_pool: str = setting(
+        "band_stats",
+        "what each exit's embedding head sees: band_stats (mean and "
+        "standard deviation over time of every channel in every frequency "
+        "row; default), stats (the same over time and frequency), global "
+        "(average over time and frequency)",
+        _choice("global", "stats", "band_stats"),
+    )
+    aggregate: bool = setting(
+        False,
+        "exit k's embedding head reads the pooled features of exits 1..k, "
+        "concatenated (multi-layer aggregation, as ECAPA-TDNN), not only its own "
+        "(default: off)",
+        flag="embedding-aggregate",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     epochs: int = setting(80, "distillation epochs (default: 80)", _whole(0))
     head_epochs: int = setting(40, "classifier-head epochs (default: 40)", _whole(0))
-    fine_tune_epochs: int = setting(20, "after the heads, fine-tune everything on distillation + label loss at "
-                                        "every exit (default: 20; 0 turns it off)", _whole(0))
+    fine_tune_epochs: int = setting(
+        20,
+        "after the heads, fine-tune everything on distillation + label loss at "
+        "every exit (default: 20; 0 turns it off)",
+        _whole(0),
+    )
     batch_size: int = setting(32, "global batch size (default: 32)", _whole(1))
-    loss: str = setting("mse", "distillation loss at every exit: mse, cosine or l1 (default: mse)",
-                        _choice("mse", "cosine", "l1"), experimental=True)
-    exit_weights: Optional[List[float]] = setting(None, "distillation loss weight per exit, e.g. 0.5,0.75,1 "
-                                                        "(default: 1 for every exit)", _exit_weights, experimental=True)
-    optimizer: str = setting("adam", "adam: Adam on latent weights, clipped (default); bop: larq's Bop for "
-                                     "binary kernels (CaseOptimizer), Adam for the rest", _choice("adam", "bop"),
-                                     experimental=True)
+    loss: str = setting(
+        "mse",
+        "distillation loss at every exit: mse, cosine or l1 (default: mse)",
+        _choice("mse", "cosine", "l1"),
+        experimental=True,
+    )
+    exit_weights: Optional[List[float]] = setting(
+        None,
+        "distillation loss weight per exit, e.g. 0.5,0.75,1 (default: 1 for every exit)",
+        _exit_weights,
+        experimental=True,
+    )
+    optimizer: str = setting(
+        "adam",
+        "adam: Adam on latent weights, clipped (default); bop: larq's Bop for "
+        "binary kernels (CaseOptimizer), Adam for the rest",
+        _choice("adam", "bop"),
+        experimental=True,
+    )
     lr: float = setting(2e-3, "distillation learning rate, cosine-decayed (default: 2e-3)", _number(0.0))
     label_weight: float = setting(1.0, "label loss weight in the fine-tune (default: 1)", _number(0.0))
-    twin_teacher: float = setting(0.0, "distil each binary exit toward this share of the trained float twin's "
-                                       "exit embedding (the rest: the teacher's); trains the twin first (default: 0)",
-                                  _number(0, 1), experimental=True)
-    twin_init: bool = setting(False, "start the binary student from the trained float twin's weights (trains "
-                                     "the twin first, or reuses its checkpoint), as Bi-Real Net and ReActNet start "
-                                     "from a real-valued network (default: off)", experimental=True)
-    teacher_views: int = setting(0, "distil also on this many teacher views of every distillation clip: copies "
-                                     "changed by --view-kinds whose targets are the teacher's embeddings of the "
-                                     "copies themselves (embedded once, cached) (default: 0)", _whole(0),
-                                     experimental=True)
-    view_kinds: Tuple[str, ...] = setting(("speed", "mix"), "what makes a teacher view: speed (resampled 0.85-1.15x: "
-                                                          "a new pseudo-voice), mix (another clip added at 0-15 "
-                                                          "dB below) (default: speed,mix)", _view_kinds,
-                                                          experimental=True)
-    view_mode: str = setting("sample", "how the teacher views are used: sample (each epoch sees one version of "
-                                       "every clip, the clip or one of its views: an epoch costs the same) or add "
-                                       "(every view is one more clip: an epoch costs 1 + K times as much) (default: "
-                                       "sample)", _choice("sample", "add"), experimental=True)
-    val_fraction: float = setting(0.1, "seeded fraction of the clips held out for validation loss (default: 0.1)",
-                                  _number(0, 1, hi_open=True))
-    patience: int = setting(20, "stop a phase when its validation loss has not improved for this many epochs "
-                                "(default: 20)", _whole(1))
+    twin_teacher: float = setting(
+        0.0,
+        "distil each binary exit toward this share of the trained float twin's "
+        "exit embedding (the rest: the teacher's); trains the twin first (default: 0)",
+        _number(0, 1),
+        experimental=True,
+    )
+    twin_init: bool = setting(
+        False,
+        "start the binary student from the trained float twin's weights (trains "
+        "the twin first, or reuses its checkpoint), as Bi-Real Net and ReActNet start "
+        "from a real-valued network (default: off)",
+        experimental=True,
+    )
+    teacher_views: int = setting(
+        0,
+        "distil also on this many teacher views of every distillation clip: copies "
+        "changed by --view-kinds whose targets are the teacher's embeddings of the "
+        "copies themselves (embedded once, cached) (default: 0)",
+        _whole(0),
+        experimental=True,
+    )
+    view_kinds: Tuple[str, ...] = setting(
+        ("speed", "mix"),
+        "what makes a teacher view: speed (resampled 0.85-1.15x: "
+        "a new pseudo-voice), mix (another clip added at 0-15 "
+        "dB below) (default: speed,mix)",
+        _view_kinds,
+        experimental=True,
+    )
+    view_mode: str = setting(
+        "sample",
+        "how the teacher views are used: sample (each epoch sees one version of "
+        "every clip, the clip or one of its views: an epoch costs the same) or add "
+        "(every view is one more clip: an epoch costs 1 + K times as much) (default: "
+        "sample)",
+        _choice("sample", "add"),
+        experimental=True,
+    )
+    val_fraction: float = setting(
+        0.1, "seeded fraction of the clips held out for validation loss (default: 0.1)", _number(0, 1, hi_open=True)
+    )
+    patience: int = setting(
+        20, "stop a phase when its validation loss has not improved for this many epochs (default: 20)", _whole(1)
+    )
     augment: bool = setting(True, "shift, gain and noise augmentation of the distillation clips")
-    strategy: str = setting("default", "tf.distribute strategy: default (one device, a GPU if present), mirrored "
-                                       "(all local GPUs), multiworker (hosts in TF_CONFIG)",
-                            _choice("default", "mirrored", "multiworker"))
-    deterministic: bool = setting(True, "deterministic training (same seed, same machine: same weights and "
-                                        "figures); --no-deterministic is the faster, non-repeatable mode")
+    strategy: str = setting(
+        "default",
+        "tf.distribute strategy: default (one device, a GPU if present), mirrored "
+        "(all local GPUs), multiworker (hosts in TF_CONFIG)",
+        _choice("default", "mirrored", "multiworker"),
+    )
+    deterministic: bool = setting(
+        True,
+        "deterministic training (same seed, same machine: same weights and "
+        "figures); --no-deterministic is the faster, non-repeatable mode",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
     runs: int = setting(50, "timed runs per latency figure (default: 50)", _whole(1))
-    embedding_rank: Optional[int] = setting(64, "embedding.tflite: each exit's float embedding head as a rank-R "
-                                                "factor pair (truncated SVD: smaller, but a linear probe then sees "
-                                                "only R directions; the report gives the cosine to the teacher of "
-                                                "both); 0 keeps the full heads (default: 64)", _whole(0))
-    android: Optional[str] = setting(None, "also copy stages, labels and thresholds into an Android demo "
-                                           "project's assets (e.g. android_demo)", _path, metavar="DIR")
+    embedding_rank: Optional[int] = setting(
+        64,
+        "embedding.tflite: each exit's float embedding head as a rank-R "
+        "factor pair (truncated SVD: smaller, but a linear probe then sees "
+        "only R directions; the report gives the cosine to the teacher of "
+        "both); 0 keeps the full heads (default: 64)",
+        _whole(0),
+    )
+    android: Optional[str] = setting(
+        None,
+        "also copy stages, labels and thresholds into an Android demo project's assets (e.g. android_demo)",
+        _path,
+        metavar="DIR",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    float_twin: bool = setting(False, "also train the float twin (every binary conv full-precision, the same "
-                                      "recipe) and report what binarization costs per exit (report.json "
-                                      "float_twin)")
-    baseline: str = setting("ds_cnn", "also train this standard int8 keyword model on the same labels and front end "
-                                      "(models.baselines: ds_cnn), stock TFLite int8, and time it round-robin with "
-                                      "the exits (report.json baseline); none: skip", _choice("ds_cnn", "none"))
+    float_twin: bool = setting(
+        False,
+        "also train the float twin (every binary conv full-precision, the same "
+        "recipe) and report what binarization costs per exit (report.json "
+        "float_twin)",
+    )
+    baseline: str = setting(
+        "ds_cnn",
+        "also train this standard int8 keyword model on the same labels and front end "
+        "(models.baselines: ds_cnn), stock TFLite int8, and time it round-robin with "
+        "the exits (report.json baseline); none: skip",
+        _choice("ds_cnn", "none"),
+    )
     baseline_epochs: int = setting(60, "epochs of the baseline (early stopping as the student's)", _whole(1))
-    baseline_hop_ms: float = setting(20.0, "front-end hop of the baseline (its kws recipe: 20 ms)",
-                                     _number(1.0, 100.0))
-    curve_every: int = setting(10, "with --eval-tasks: probe every exit's embedding on those tasks every this many "
-                                   "distillation epochs: OUT/curves.json and curves.png (0: off; default: 10)",
-                               _whole(0))
-    tasks: Optional[List[str]] = setting(None, "after the run, linear-probe the teacher, every exit and a log-mel "
-                                               "baseline on these task folders: OUT/eval.json, eval.md, eval.png",
-                                         _paths, flag="eval-tasks", nargs="+", metavar="DIR")
+    baseline_hop_ms: float = setting(20.0, "front-end hop of the baseline (its kws recipe: 20 ms)", _number(1.0, 100.0))
+    curve_every: int = setting(
+        10,
+        "with --eval-tasks: probe every exit's embedding on those tasks every this many "
+        "distillation epochs: OUT/curves.json and curves.png (0: off; default: 10)",
+        _whole(0),
+    )
+    tasks: Optional[List[str]] = setting(
+        None,
+        "after the run, linear-probe the teacher, every exit and a log-mel "
+        "baseline on these task folders: OUT/eval.json, eval.md, eval.png",
+        _paths,
+        flag="eval-tasks",
+        nargs="+",
+        metavar="DIR",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,10 +502,15 @@ class RunConfig:
     train: TrainConfig = TrainConfig()
     export: ExportConfig = ExportConfig()
     eval: EvalConfig = EvalConfig()
-    seed: int = setting(0, "seed of the split, the stand-in teacher, initialisation, data order and augmentation",
-                        _whole(0))
-    repeats: int = setting(1, "train this many seeds (seed, seed+1, …) on the same clips and teacher targets; "
-                              "the report gives every accuracy as mean ± sd with the per-seed values", _whole(1))
+    seed: int = setting(
+        0, "seed of the split, the stand-in teacher, initialisation, data order and augmentation", _whole(0)
+    )
+    repeats: int = setting(
+        1,
+        "train this many seeds (seed, seed+1, …) on the same clips and teacher targets; "
+        "the report gives every accuracy as mean ± sd with the per-seed values",
+        _whole(1),
+    )
     out: Optional[str] = setting(None, "output folder (default: artifacts/<run-name>)", _path, metavar="DIR")
     quiet: bool = setting(False, "no progress lines and no Keras progress bars")
 
@@ -398,11 +567,19 @@ def key(*sections, extra=None):
 
 def parser(prog="pipeline/run.py", description=None, add_help=True):
     """The run's flags, one per setting; values are checked by `build`, not by argparse."""
-    p = argparse.ArgumentParser(prog=prog, description=description, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                argument_default=argparse.SUPPRESS)
-    p.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (flat flag names, or one "
-                                                    "mapping per section: data, teacher, student, train, export, eval)")
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        add_help=add_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML or JSON file of settings (flat flag names, or one "
+        "mapping per section: data, teacher, student, train, export, eval)",
+    )
     groups = {name: p.add_argument_group(name) for name in list(HELP_GROUPS.values()) + ["experimental"]}
     groups["experimental"].description = "research knobs: their alternatives to the default are not measured gains"
     for sec, f in _all_fields():
@@ -437,6 +614,7 @@ def read_file(path):
             raw = json.loads(text)
         else:
             import yaml
+
             raw = yaml.safe_load(text)
     except Exception as e:  # yaml.YAMLError, json.JSONDecodeError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -444,8 +622,7 @@ def read_file(path):
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a config file holds a mapping of settings (key: value), not a "
-                          f"{type(raw).__name__}")
+        raise ConfigError(f"{path}: a config file holds a mapping of settings (key: value), not a {type(raw).__name__}")
     known = {_dest(f): (sec, f) for sec, f in _all_fields()}
     flat = {}
     for k, v in raw.items():
@@ -496,11 +673,14 @@ def build(values=None, config_file=None):
     cfg = RunConfig(**{sec: SECTIONS[sec](**kw) for sec, kw in parts.items()}, **top)
     depth = cfg.student.depth
     if isinstance(depth, tuple) and len(depth) != cfg.student.exits:
-        raise ConfigError(f"--depth: {len(depth)} section depths given for {cfg.student.exits} exits: "
-                          "give one per exit")
+        raise ConfigError(
+            f"--depth: {len(depth)} section depths given for {cfg.student.exits} exits: give one per exit"
+        )
     if cfg.data.format == "shards" and (cfg.train.twin_teacher or cfg.train.teacher_views):
-        raise ConfigError("--data-format shards: --twin-teacher and --teacher-views need every clip in memory; use "
-                          "--data-format memory")
+        raise ConfigError(
+            "--data-format shards: --twin-teacher and --teacher-views need every clip in memory; use "
+            "--data-format memory"
+        )
     try:
         parse_exit_weights(cfg.train.exit_weights, cfg.student.exits)
     except ConfigError as e:

@@ -11,6 +11,7 @@ A file that cannot be used never stops the run: it is skipped and listed with it
 (`Corpus.skipped`, report.json `data.skipped`); only a task left with no training clip raises
 `DataError`. `_background_noise_` recordings are decoded for augmentation (`Corpus.noise`).
 """
+
 import dataclasses
 import logging
 import os
@@ -31,6 +32,7 @@ UNLABELLED = -1  # the label of a clip with none
 class Split:
     """Clips of one split: `audio` [n, samples] float32, `labels` [n] int64 (-1: none), `ids` [n]
     (the file path, or "path#piece" for a piece of a longer unlabelled file)."""
+
     audio: np.ndarray
     labels: np.ndarray
     ids: Tuple[str, ...]
@@ -45,7 +47,7 @@ class Split:
     def batches(self, size=256):
         """The clips in order, `size` at a time (as `shards.StreamedSplit` reads them from disk)."""
         for i in range(0, len(self), size):
-            yield self.audio[i:i + size]
+            yield self.audio[i : i + size]
 
     def head(self, n):
         """The first `n` clips."""
@@ -64,6 +66,7 @@ class Split:
 @dataclasses.dataclass(frozen=True)
 class Corpus:
     """What stage 1 made: the labels, the splits, noise recordings and every file skipped."""
+
     root: str
     labels: Tuple[str, ...]
     train: Split
@@ -80,8 +83,11 @@ class Corpus:
     def distillation(self):
         """The clips the student distils on: train, then the unlabelled clips."""
         parts = [self.train] + ([self.unlabeled] if self.unlabeled is not None else [])
-        return Split(np.concatenate([p.audio for p in parts]), np.concatenate([p.labels for p in parts]),
-                     tuple(i for p in parts for i in p.ids))
+        return Split(
+            np.concatenate([p.audio for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            tuple(i for p in parts for i in p.ids),
+        )
 
     def with_validation(self, fraction, seed=0):
         """A labelled validation split for calibration when the task lists none: a seeded `fraction` of
@@ -111,11 +117,16 @@ class Corpus:
 
     def section(self):
         """report.json "data"."""
-        return {"clips": sum(len(s) for n, s in self.splits().items() if n != "validation"),
-                "train_clips": len(self.train), "test_clips": len(self.test),
-                "validation_clips": len(self.validation) if self.validation is not None else 0,
-                "unlabeled_clips": len(self.unlabeled) if self.unlabeled is not None else 0,
-                "skipped": list(self.skipped), "labels": list(self.labels), "root": self.root}
+        return {
+            "clips": sum(len(s) for n, s in self.splits().items() if n != "validation"),
+            "train_clips": len(self.train),
+            "test_clips": len(self.test),
+            "validation_clips": len(self.validation) if self.validation is not None else 0,
+            "unlabeled_clips": len(self.unlabeled) if self.unlabeled is not None else 0,
+            "skipped": list(self.skipped),
+            "labels": list(self.labels),
+            "root": self.root,
+        }
 
 
 def validation_indices(labels, fraction, seed=0) -> np.ndarray:
@@ -171,8 +182,17 @@ def load_corpus(data, seed=0) -> Corpus:
         log.info(f"  skipped {s['path']}: {s['reason']}")
     if not len(splits["train"]):
         raise DataError(f"no usable training clips in {root} ({len(skipped)} files skipped; see the list above)")
-    c = Corpus(root, tuple(ds.labels), splits["train"], splits["test"], splits.get("validation"),
-               splits.get("unlabeled"), tuple(noise), tuple(skipped))
-    log.info(f"data: {len(c.train)} train / {len(c.test)} test clips, {len(c.labels)} labels, "
-             f"{len(skipped)} files skipped")
+    c = Corpus(
+        root,
+        tuple(ds.labels),
+        splits["train"],
+        splits["test"],
+        splits.get("validation"),
+        splits.get("unlabeled"),
+        tuple(noise),
+        tuple(skipped),
+    )
+    log.info(
+        f"data: {len(c.train)} train / {len(c.test)} test clips, {len(c.labels)} labels, {len(skipped)} files skipped"
+    )
     return c

@@ -16,6 +16,7 @@ distill.distill(model, audio, targets, epochs=80, callbacks=[cb])
 cb.points      # [{"epoch": 10, "tasks": {"language": [acc exit 1, exit 2, exit 3]}}, ...]
 ```
 """
+
 import json
 import logging
 import os
@@ -72,14 +73,18 @@ class ProbeCurve(tf.keras.callbacks.Callback):
                 outs = outs if isinstance(outs, list) else [outs]
                 feats[split] = [evaluate.pool(np.asarray(o, np.float32), owner, len(y)) for o in outs]
             (_, _, y_tr), (_, _, y_te) = splits["train"], splits["test"]
-            result[task] = [round(probe_lib.probe(a, y_tr, b, y_te, seed=self.seed)["accuracy"], 4)
-                            for a, b in zip(feats["train"], feats["test"])]
+            result[task] = [
+                round(probe_lib.probe(a, y_tr, b, y_te, seed=self.seed)["accuracy"], 4)
+                for a, b in zip(feats["train"], feats["test"])
+            ]
         self.points = [p for p in self.points if p["epoch"] != epoch] + [{"epoch": epoch, "tasks": result}]
         self.points.sort(key=lambda p: p["epoch"])
         self._last = epoch
         self.write()
-        log.info(f"curves: epoch {epoch}: " + "; ".join(
-            f"{t} {' / '.join(f'{a:.3f}' for a in accs)}" for t, accs in result.items()))
+        log.info(
+            f"curves: epoch {epoch}: "
+            + "; ".join(f"{t} {' / '.join(f'{a:.3f}' for a in accs)}" for t, accs in result.items())
+        )
         return result
 
     def on_epoch_end(self, epoch, logs=None):
@@ -92,8 +97,9 @@ class ProbeCurve(tf.keras.callbacks.Callback):
             self.measure(last)
 
     def write(self):
-        atomic_write(self.path, json.dumps({"tag": self.tag, "every": self.every, "points": self.points},
-                                           indent=1).encode())
+        atomic_write(
+            self.path, json.dumps({"tag": self.tag, "every": self.every, "points": self.points}, indent=1).encode()
+        )
         plot(self.points, os.path.splitext(self.path)[0] + ".png")
 
 

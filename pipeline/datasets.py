@@ -25,6 +25,7 @@ noise, skipped_noise = datasets.load_noise(ds.noise)
 Decoding runs on a thread pool (libsndfile and tensorflow-io's kernels release the GIL); a
 file that cannot be used is skipped and listed as {"path", "reason"}, never fatal.
 """
+
 import dataclasses
 import hashlib
 import os
@@ -55,7 +56,7 @@ class Dataset:
     root: str
     labels: list
     clips: list
-    noise: list = dataclasses.field(default_factory=list)     # background-noise files
+    noise: list = dataclasses.field(default_factory=list)  # background-noise files
     rejected: list = dataclasses.field(default_factory=list)  # [{"path", "reason"}]: not audio
     warnings: list = dataclasses.field(default_factory=list)  # e.g. a label with a single clip, an empty folder
 
@@ -93,8 +94,12 @@ def _not_audio(paths):
         if problem and problem.startswith(("not a regular file", "cannot look at file")):
             out.append({"path": p, "reason": problem})
         else:
-            out.append({"path": p, "reason": f"not an audio file (extension '{os.path.splitext(p)[1] or 'none'}'; "
-                                             f"supported: {exts})"})
+            out.append(
+                {
+                    "path": p,
+                    "reason": f"not an audio file (extension '{os.path.splitext(p)[1] or 'none'}'; supported: {exts})",
+                }
+            )
     return out
 
 
@@ -103,8 +108,11 @@ def _no_audio():
 
 
 def _label_dirs(folder):
-    return sorted(d for d in os.listdir(folder)
-                  if os.path.isdir(os.path.join(folder, d)) and d not in NOT_LABELS and not d.startswith("."))
+    return sorted(
+        d
+        for d in os.listdir(folder)
+        if os.path.isdir(os.path.join(folder, d)) and d not in NOT_LABELS and not d.startswith(".")
+    )
 
 
 def _group(path):
@@ -178,13 +186,17 @@ def scan(root, test_fraction=0.2, seed=0):
         if os.path.isdir(d) and not found:
             warnings.append(f"background-noise folder {d}: {_no_audio()}")
     if not labels or not clips:
-        raise ValueError(f"{root}: no labelled audio found (expected {root}/<label>/*.wav "
-                         f"or {root}/train/<label>/… and {root}/test/<label>/…)")
+        raise ValueError(
+            f"{root}: no labelled audio found (expected {root}/<label>/*.wav "
+            f"or {root}/train/<label>/… and {root}/test/<label>/…)"
+        )
     for i, lab in enumerate(labels):
         own = [c for c in clips if c.label == i]
         if len(own) < 2:
-            warnings.append(f"label '{lab}' has {len(own)} clip{'s' * (len(own) != 1)}; "
-                            "it is kept, but cannot be learnt or tested reliably")
+            warnings.append(
+                f"label '{lab}' has {len(own)} clip{'s' * (len(own) != 1)}; "
+                "it is kept, but cannot be learnt or tested reliably"
+            )
         elif not any(c.split == "train" for c in own):
             warnings.append(f"label '{lab}' has no training clips")
         elif not any(c.split == "test" for c in own):
@@ -209,8 +221,7 @@ def _decode_all(paths, sample_rate, allow_silent, workers, progress, what="files
             if progress and (time.perf_counter() - last > 5 or n == len(paths)) and len(paths) > 100:
                 last = time.perf_counter()
                 rate = n / max(last - t0, 1e-9)
-                progress(f"decoding: {n}/{len(paths)} {what}, {rate:.0f} files/s, "
-                         f"ETA {(len(paths) - n) / rate:.0f} s")
+                progress(f"decoding: {n}/{len(paths)} {what}, {rate:.0f} files/s, ETA {(len(paths) - n) / rate:.0f} s")
             yield result
 
 
@@ -221,8 +232,9 @@ def load(clips, clip_samples, sample_rate=audio_io.SAMPLE_RATE, workers=None, pr
     skipped is [{"path", "reason"}].
     """
     xs, ys, paths, skipped = [], [], [], []
-    results = _decode_all([c.path for c in clips], sample_rate, [c.silent_ok for c in clips],
-                          workers, progress, "clips")
+    results = _decode_all(
+        [c.path for c in clips], sample_rate, [c.silent_ok for c in clips], workers, progress, "clips"
+    )
     for c, (_, x, err) in zip(clips, results):
         if err is not None:
             skipped.append({"path": err.path, "reason": err.reason})
@@ -260,7 +272,7 @@ def load_unlabeled(root, clip_samples, sample_rate=audio_io.SAMPLE_RATE, workers
             continue
         pieces = max(1, int(round(len(x) / clip_samples)))
         for i in range(pieces):
-            xs.append(audio_io.fit_length(x[i * clip_samples:(i + 1) * clip_samples], clip_samples))
+            xs.append(audio_io.fit_length(x[i * clip_samples : (i + 1) * clip_samples], clip_samples))
             ids.append(f"{p}#{i}")
             paths.append(p)
     audio = np.stack(xs) if xs else np.zeros((0, clip_samples), np.float32)

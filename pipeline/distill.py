@@ -19,12 +19,14 @@ writes TensorBoard logs under OUT/logs/<phase>. Models and optimizers are compil
 the strategy the model was built in (`model.distribute_strategy`), so the same code trains
 on one CPU, on every local GPU (mirrored) or on several hosts (multiworker, TF_CONFIG).
 """
+
 import os
 import time
 
 import larq as lq
 import numpy as np
 import tensorflow as tf
+
 # TensorFlow's public API can switch op determinism on but not off again; a process that runs a
 # deterministic training and then a fast one (tests, --repeats) needs both directions.
 from tensorflow.python.framework import config as tf_config
@@ -107,7 +109,7 @@ def _schedule(lr, steps):
 
 
 def make_optimizer(name="adam", lr=2e-3, steps=1, bop_threshold=1e-8, bop_gamma=1e-4):
-    """"adam": Adam with cosine-decayed `lr` on every weight (binary kernels train their latent
+    """ "adam": Adam with cosine-decayed `lr` on every weight (binary kernels train their latent
     weights, kept in [-1, 1] by their weight_clip constraint). "bop": larq's Bop flips the
     binary kernels (`CaseOptimizer`), Adam trains the rest."""
     if name == "adam":
@@ -115,7 +117,8 @@ def make_optimizer(name="adam", lr=2e-3, steps=1, bop_threshold=1e-8, bop_gamma=
     if name == "bop":
         return lq.optimizers.CaseOptimizer(
             (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop(threshold=bop_threshold, gamma=bop_gamma)),
-            default_optimizer=tf.keras.optimizers.legacy.Adam(_schedule(lr, steps)))
+            default_optimizer=tf.keras.optimizers.legacy.Adam(_schedule(lr, steps)),
+        )
     raise ConfigError(f"unknown optimizer '{name}'; choose one of {list(OPTIMIZERS)}")
 
 
@@ -143,6 +146,7 @@ def _versions(seed=None):
     def fn(x, y):
         v = gen.uniform([], 0, tf.shape(x)[0], dtype=tf.int32) if gen is not None else 0
         return x[v], tf.nest.map_structure(lambda t: t[v] if t.shape.rank >= 2 else t, y)
+
     return fn
 
 
@@ -166,12 +170,12 @@ def _callbacks(out_dir, phase, validate=False, patience=None, tag="", extra=()):
     cbs = []
     if out_dir:
         suffix = f"-{tag}" if tag else ""
-        cbs.append(tf.keras.callbacks.BackupAndRestore(
-            os.path.join(out_dir, "checkpoints", f"{phase}_backup{suffix}")))
+        cbs.append(tf.keras.callbacks.BackupAndRestore(os.path.join(out_dir, "checkpoints", f"{phase}_backup{suffix}")))
     cbs += list(extra)
     if out_dir:
-        cbs.append(tf.keras.callbacks.TensorBoard(os.path.join(out_dir, "logs", phase), write_graph=False,
-                                                  profile_batch=0))
+        cbs.append(
+            tf.keras.callbacks.TensorBoard(os.path.join(out_dir, "logs", phase), write_graph=False, profile_batch=0)
+        )
     if validate and patience:
         cbs.append(tf.keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True))
     return cbs
@@ -203,14 +207,39 @@ def is_stream(x):
     return hasattr(x, "datasets")
 
 
-def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_weights=None, metrics=None,
-         augment=None, val_fraction=0.0, patience=None, out_dir=None, verbose=1, seed=0, callbacks=(), tag=""):
+def _fit(
+    model,
+    x,
+    y,
+    *,
+    phase,
+    epochs,
+    batch_size,
+    lr,
+    optimizer,
+    losses,
+    loss_weights=None,
+    metrics=None,
+    augment=None,
+    val_fraction=0.0,
+    patience=None,
+    out_dir=None,
+    verbose=1,
+    seed=0,
+    callbacks=(),
+    tag="",
+):
     """Compile under the model's strategy and fit on a seeded train/validation split (`x` a stream: `y` is
     fn(embedding, label) → one clip's targets)."""
     if is_stream(x):
-        ds, val_ds, n_train = x.datasets(y, batch_size, seed=seed, val_fraction=val_fraction,
-                                         augment=augment_lib.waveform() if augment is True else augment,
-                                         deterministic=tf_config.is_op_determinism_enabled())
+        ds, val_ds, n_train = x.datasets(
+            y,
+            batch_size,
+            seed=seed,
+            val_fraction=val_fraction,
+            augment=augment_lib.waveform() if augment is True else augment,
+            deterministic=tf_config.is_op_determinism_enabled(),
+        )
     else:
         train, val = holdout(len(x), val_fraction, seed)
         n_train = len(train)
@@ -218,15 +247,35 @@ def _fit(model, x, y, *, phase, epochs, batch_size, lr, optimizer, losses, loss_
         val_ds = _dataset(x[val], _take(y, val), batch_size) if len(val) else None
     steps = epochs * int(np.ceil(n_train / batch_size))
     with model.distribute_strategy.scope():
-        model.compile(make_optimizer(optimizer, lr, steps), loss=losses, loss_weights=loss_weights,
-                      metrics=metrics)
-    return model.fit(ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
-                     callbacks=_callbacks(out_dir, phase, val_ds is not None, patience, tag, callbacks))
+        model.compile(make_optimizer(optimizer, lr, steps), loss=losses, loss_weights=loss_weights, metrics=metrics)
+    return model.fit(
+        ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=_callbacks(out_dir, phase, val_ds is not None, patience, tag, callbacks),
+    )
 
 
-def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="mse", lr=2e-3,
-            exit_weights=None, augment=True, out_dir=None, verbose=1, seed=0, callbacks=(),
-            optimizer="adam", val_fraction=0.1, patience=None, tag=""):
+def distill(
+    model,
+    audio,
+    teacher_embeddings,
+    epochs=20,
+    batch_size=32,
+    loss="mse",
+    lr=2e-3,
+    exit_weights=None,
+    augment=True,
+    out_dir=None,
+    verbose=1,
+    seed=0,
+    callbacks=(),
+    optimizer="adam",
+    val_fraction=0.1,
+    patience=None,
+    tag="",
+):
     """Fit every exit's embedding head to the teacher's embedding (scaled to unit RMS; or to a target
     per exit: see `exit_targets`).
 
@@ -251,40 +300,116 @@ def distill(model, audio, teacher_embeddings, epochs=20, batch_size=32, loss="ms
     else:
         targets, scale = exit_targets(teacher_embeddings, names)
     _set_trainable(model, heads_only=False)
-    _fit(model, audio, targets, phase="distill", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-         losses={n: get_loss(loss) for n in names},
-         loss_weights=dict(zip(names, weights)), augment=augment,
-         val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed,
-         callbacks=callbacks, tag=tag)
+    _fit(
+        model,
+        audio,
+        targets,
+        phase="distill",
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        losses={n: get_loss(loss) for n in names},
+        loss_weights=dict(zip(names, weights)),
+        augment=augment,
+        val_fraction=val_fraction,
+        patience=patience,
+        out_dir=out_dir,
+        verbose=verbose,
+        seed=seed,
+        callbacks=callbacks,
+        tag=tag,
+    )
     return scale
 
 
-def train_heads(model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir=None, verbose=1, seed=0,
-                callbacks=(), tag=""):
+def train_heads(
+    model, audio, labels, epochs=20, batch_size=32, lr=3e-3, out_dir=None, verbose=1, seed=0, callbacks=(), tag=""
+):
     """Frozen backbone: train only each exit's classifier (a linear probe on its embedding)."""
     tf.keras.utils.set_random_seed(seed)
     names = exit_names(model)
     _set_trainable(model, heads_only=True)
     y = (lambda emb, label: {n: label for n in names}) if is_stream(audio) else {n: labels for n in names}
-    _fit(model, audio, y, phase="heads", epochs=epochs, batch_size=batch_size, lr=lr,
-         optimizer="adam", losses={n: tf.keras.losses.SparseCategoricalCrossentropy() for n in names},
-         metrics={n: ["accuracy"] for n in names}, out_dir=out_dir, verbose=verbose, seed=seed,
-         callbacks=callbacks, tag=tag)
+    _fit(
+        model,
+        audio,
+        y,
+        phase="heads",
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer="adam",
+        losses={n: tf.keras.losses.SparseCategoricalCrossentropy() for n in names},
+        metrics={n: ["accuracy"] for n in names},
+        out_dir=out_dir,
+        verbose=verbose,
+        seed=seed,
+        callbacks=callbacks,
+        tag=tag,
+    )
 
 
-def train_classifier(model, audio, labels, epochs=60, batch_size=32, lr=3e-3, augment=True, val_fraction=0.1,
-                     patience=None, out_dir=None, verbose=1, seed=0, tag=""):
+def train_classifier(
+    model,
+    audio,
+    labels,
+    epochs=60,
+    batch_size=32,
+    lr=3e-3,
+    augment=True,
+    val_fraction=0.1,
+    patience=None,
+    out_dir=None,
+    verbose=1,
+    seed=0,
+    tag="",
+):
     """Train a plain classifier (audio → probabilities, one output) on labelled clips, every weight, with
     the distillation's augmentation and schedule: how the in-run baseline (`pipeline.baseline`) learns."""
     tf.keras.utils.set_random_seed(seed)
-    _fit(model, audio, labels, phase="baseline", epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam",
-         losses=tf.keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"], augment=augment,
-         val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed, tag=tag)
+    _fit(
+        model,
+        audio,
+        labels,
+        phase="baseline",
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer="adam",
+        losses=tf.keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+        augment=augment,
+        val_fraction=val_fraction,
+        patience=patience,
+        out_dir=out_dir,
+        verbose=verbose,
+        seed=seed,
+        tag=tag,
+    )
 
 
-def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32, loss="mse", lr=5e-4,
-              exit_weights=None, label_weight=1.0, augment=True, out_dir=None, verbose=1, seed=0,
-              callbacks=(), optimizer="adam", val_fraction=0.1, patience=None, tag=""):
+def fine_tune(
+    model,
+    audio,
+    teacher_embeddings,
+    labels,
+    epochs=5,
+    batch_size=32,
+    loss="mse",
+    lr=5e-4,
+    exit_weights=None,
+    label_weight=1.0,
+    augment=True,
+    out_dir=None,
+    verbose=1,
+    seed=0,
+    callbacks=(),
+    optimizer="adam",
+    val_fraction=0.1,
+    patience=None,
+    tag="",
+):
     """Joint fine-tune of every layer: the distillation loss at every exit plus `label_weight` ×
     the cross-entropy of every exit's classifier, both weighted per exit by `exit_weights`.
     Labelled clips only (`labels[i]` is the class of `audio[i]`)."""
@@ -293,18 +418,39 @@ def fine_tune(model, audio, teacher_embeddings, labels, epochs=5, batch_size=32,
     weights = parse_exit_weights(exit_weights, len(emb_names)) or [1.0] * len(emb_names)
     if is_stream(audio):
         scale = audio.target_scale()
-        targets = lambda emb, label: {**{n: emb / scale for n in emb_names},  # noqa: E731
-                                      **{n: label for n in prob_names}}
+
+        def targets(emb, label):
+            return {**{n: emb / scale for n in emb_names}, **{n: label for n in prob_names}}
+
     else:
         embedding_targets, scale = exit_targets(teacher_embeddings, emb_names)
         targets = {**embedding_targets, **{n: labels for n in prob_names}}
-    losses = {**{n: get_loss(loss) for n in emb_names},
-              **{n: tf.keras.losses.SparseCategoricalCrossentropy() for n in prob_names}}
+    losses = {
+        **{n: get_loss(loss) for n in emb_names},
+        **{n: tf.keras.losses.SparseCategoricalCrossentropy() for n in prob_names},
+    }
     loss_weights = {**dict(zip(emb_names, weights)), **{n: label_weight * w for n, w in zip(prob_names, weights)}}
     for layer in model.layers:
         layer.trainable = True
-    _fit(model, audio, targets, phase="fine_tune", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-         losses=losses, loss_weights=loss_weights, metrics={n: ["accuracy"] for n in prob_names}, augment=augment,
-         val_fraction=val_fraction, patience=patience, out_dir=out_dir, verbose=verbose, seed=seed,
-         callbacks=callbacks, tag=tag)
+    _fit(
+        model,
+        audio,
+        targets,
+        phase="fine_tune",
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        losses=losses,
+        loss_weights=loss_weights,
+        metrics={n: ["accuracy"] for n in prob_names},
+        augment=augment,
+        val_fraction=val_fraction,
+        patience=patience,
+        out_dir=out_dir,
+        verbose=verbose,
+        seed=seed,
+        callbacks=callbacks,
+        tag=tag,
+    )
     return scale

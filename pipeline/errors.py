@@ -9,6 +9,7 @@ except errors.DataError as e:
     print(f"error: {e}")
 ```
 """
+
 from models.errors import BrillssonError, ConfigError  # noqa: F401  (re-exported: one hierarchy)
 
 

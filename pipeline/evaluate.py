@@ -30,6 +30,7 @@ res = evaluate.evaluate("OUT", ["data/keywords", "data/speaker"])
 res["tasks"]["speaker"]["exits"][-1] / res["tasks"]["speaker"]["teacher"]
 ```
 """
+
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ def _progress(msg):
 
 # ---------------------------------------------------------------- audio and features
 
+
 def window_starts(n_samples, window):
     """Start of each window a clip of `n_samples` is cut into (None: one centred window)."""
     count = max(1, int(np.floor(n_samples / window + 0.5)))  # 2.5 → 3
@@ -87,7 +89,7 @@ def load_windows(clips, window, progress=None):
             skipped.append({"path": e.path, "reason": e.reason})
             continue
         for s in window_starts(len(x), window):
-            xs.append(audio_io.fit_length(x if s is None else x[s:s + window], window))
+            xs.append(audio_io.fit_length(x if s is None else x[s : s + window], window))
             owner.append(len(ys))
         ys.append(c.label)
         paths.append(c.path)
@@ -102,8 +104,11 @@ def probe_splits(task_dir, seed=0):
         ds = datasets.scan(task_dir, seed=seed)
     except (FileNotFoundError, ValueError) as e:
         raise DataError(str(e)) from None
-    return (os.path.basename(os.path.normpath(task_dir)), ds,
-            {"train": ds.split("train") + ds.split("validation"), "test": ds.split("test")})
+    return (
+        os.path.basename(os.path.normpath(task_dir)),
+        ds,
+        {"train": ds.split("train") + ds.split("validation"), "test": ds.split("test")},
+    )
 
 
 def window_keys(cache, ident, paths, owner, window):
@@ -112,8 +117,13 @@ def window_keys(cache, ident, paths, owner, window):
     keys, seen = [], {}
     for o in owner:
         i = seen[o] = seen.get(o, -1) + 1
-        keys.append(cache.key(ident, paths[o], {"clip_samples": int(window), "sample_rate": SAMPLE_RATE,
-                                                "window": i, "windows": int(counts[o])}))
+        keys.append(
+            cache.key(
+                ident,
+                paths[o],
+                {"clip_samples": int(window), "sample_rate": SAMPLE_RATE, "window": i, "windows": int(counts[o])},
+            )
+        )
     return keys
 
 
@@ -128,9 +138,10 @@ def log_mel_stats(audio, batch_size=64):
     """Baseline features: mean and standard deviation over time of each log-mel band."""
     import tensorflow as tf
     from models.frontend import log_mel
+
     out = []
     for s in range(0, len(audio), batch_size):
-        lm = log_mel(tf.constant(audio[s:s + batch_size], tf.float32))
+        lm = log_mel(tf.constant(audio[s : s + batch_size], tf.float32))
         mean, var = tf.nn.moments(lm, axes=[1])
         out.append(np.concatenate([mean.numpy(), np.sqrt(var.numpy())], 1))
     return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
@@ -149,8 +160,9 @@ class EmbeddingModel:
         with open(path, "rb") as f:
             self.model = LceModel(f.read())
         self.path = str(path)
-        self.exits = sorted(k for k, kind in filter(None, map(parse_output_name, self.model.names))
-                            if kind == EMBEDDING)
+        self.exits = sorted(
+            k for k, kind in filter(None, map(parse_output_name, self.model.names)) if kind == EMBEDDING
+        )
         if not self.exits:
             raise DataError(f"{path}: outputs {self.model.names}, no exitK_embedding")
         self.samples = self.model.input_length
@@ -183,8 +195,10 @@ class ExitEmbedder:
 
 # ---------------------------------------------------------------- the harness
 
-def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=None, seed=0,
-             batch_size=32, stand_in=None):
+
+def evaluate(
+    model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=None, seed=0, batch_size=32, stand_in=None
+):
     """Probe accuracy of teacher, every exit and the log-mel baseline on every task; writes the files.
 
     `teacher`, `teacher_output` and `stand_in` default to what MODEL/report.json says of the run's teacher.
@@ -197,8 +211,12 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
     handle = teacher or report.get("teacher", {}).get("handle")
     if not handle:
         raise ConfigError(f"no --teacher given and {layout.report_json} names none")
-    output_key = (teacher_output or report.get("teacher", {}).get("output")
-                  or report.get("settings", {}).get("teacher_output") or "embedding")
+    output_key = (
+        teacher_output
+        or report.get("teacher", {}).get("output")
+        or report.get("settings", {}).get("teacher_output")
+        or "embedding"
+    )
     embedding = EmbeddingModel(layout.require(layout.embedding))
     exits = [embedding.exit(k) for k in embedding.exits]
     twin_exits = []  # a --float-twin run's twin, probed beside the binary exits: what binarization costs
@@ -217,16 +235,19 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
     t_ident = f"{t.identity}|{output_key}"
     cache_t = EmbeddingCache(os.path.join(out.eval_cache, "teacher"))
     cache_s = EmbeddingCache(os.path.join(out.eval_cache, "student"))
-    log.info(f"teacher {t.handle} (output '{output_key}'); {len(exits)} exits from {layout.embedding}, "
-             f"{window} samples ({window / SAMPLE_RATE:g} s) per window")
+    log.info(
+        f"teacher {t.handle} (output '{output_key}'); {len(exits)} exits from {layout.embedding}, "
+        f"{window} samples ({window / SAMPLE_RATE:g} s) per window"
+    )
 
     tasks = {}
     for task_dir in task_dirs:
         name, ds, clips = probe_splits(task_dir, seed)
         feats, data = {}, {}
         for split in ("train", "test"):
-            w, owner, y, paths, skipped = load_windows(clips[split], window,
-                                                       progress=lambda m: _progress(f"{name}/{split} {m}"))
+            w, owner, y, paths, skipped = load_windows(
+                clips[split], window, progress=lambda m: _progress(f"{name}/{split} {m}")
+            )
             data[split] = (y, skipped, len(w))
             log.info(f"{name}/{split}: {len(y)} clips, {len(w)} windows, {len(skipped)} files skipped")
             if not len(y):
@@ -236,14 +257,34 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
             def tag(who):
                 return lambda m: _progress(f"{name}/{split} {who}: " + m.split(": ", 1)[-1])
 
-            f = {"teacher": teacher_lib.embed(t, w, window_keys(cache_t, t_ident, paths, owner, window),
-                                              cache_t, batch_size, progress=tag("teacher"))[0]}
+            f = {
+                "teacher": teacher_lib.embed(
+                    t,
+                    w,
+                    window_keys(cache_t, t_ident, paths, owner, window),
+                    cache_t,
+                    batch_size,
+                    progress=tag("teacher"),
+                )[0]
+            }
             for k, e in enumerate(exits, 1):
-                f[f"exit{k}"] = teacher_lib.embed(e, w, window_keys(cache_s, e.ident, paths, owner, window),
-                                                  cache_s, batch_size, progress=tag(f"exit {k}"))[0]
+                f[f"exit{k}"] = teacher_lib.embed(
+                    e,
+                    w,
+                    window_keys(cache_s, e.ident, paths, owner, window),
+                    cache_s,
+                    batch_size,
+                    progress=tag(f"exit {k}"),
+                )[0]
             for k, e in enumerate(twin_exits, 1):
-                f[f"twin{k}"] = teacher_lib.embed(e, w, window_keys(cache_s, e.ident, paths, owner, window),
-                                                  cache_s, batch_size, progress=tag(f"float twin exit {k}"))[0]
+                f[f"twin{k}"] = teacher_lib.embed(
+                    e,
+                    w,
+                    window_keys(cache_s, e.ident, paths, owner, window),
+                    cache_s,
+                    batch_size,
+                    progress=tag(f"float twin exit {k}"),
+                )[0]
             f["baseline"] = log_mel_stats(w)
             feats[split] = {k: pool(v, owner, len(y)) for k, v in f.items()}
         if feats["train"] is None or feats["test"] is None:
@@ -253,12 +294,16 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
         res = {k: probe_lib.probe(feats["train"][k], y_tr, feats["test"][k], y_te, seed=seed) for k in feats["train"]}
         ex = [res[f"exit{k}"]["accuracy"] for k in range(1, len(exits) + 1)]
         tasks[name] = {
-            "teacher": res["teacher"]["accuracy"], "exits": ex, "baseline": res["baseline"]["accuracy"],
+            "teacher": res["teacher"]["accuracy"],
+            "exits": ex,
+            "baseline": res["baseline"]["accuracy"],
             "exit_over_teacher": [a / res["teacher"]["accuracy"] if res["teacher"]["accuracy"] else None for a in ex],
             "C": {k: v["C"] for k, v in res.items()},
             "val_accuracy": {k: v["val_accuracy"] for k, v in res.items()},
-            "labels": ds.labels, "root": os.path.abspath(task_dir),
-            "train_clips": int(len(y_tr)), "test_clips": int(len(y_te)),
+            "labels": ds.labels,
+            "root": os.path.abspath(task_dir),
+            "train_clips": int(len(y_tr)),
+            "test_clips": int(len(y_te)),
             "windows": data["train"][2] + data["test"][2],
             "skipped": data["train"][1] + data["test"][1],
         }
@@ -266,11 +311,14 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
             tw = [res[f"twin{k}"]["accuracy"] for k in range(1, len(twin_exits) + 1)]
             tasks[name]["twin_exits"] = tw
             tasks[name]["binarization_gap"] = [a - b for a, b in zip(tw, ex)]
-        log.info(f"{name}: teacher {tasks[name]['teacher']:.3f}, exits "
-                 f"{', '.join(f'{a:.3f}' for a in ex)}, log-mel baseline {tasks[name]['baseline']:.3f}")
+        log.info(
+            f"{name}: teacher {tasks[name]['teacher']:.3f}, exits "
+            f"{', '.join(f'{a:.3f}' for a in ex)}, log-mel baseline {tasks[name]['baseline']:.3f}"
+        )
     if stand_in is None:
-        stand_in = bool(report.get("teacher", {}).get("stand_in", False)) and \
-            t.handle == report.get("teacher", {}).get("handle")
+        stand_in = bool(report.get("teacher", {}).get("stand_in", False)) and t.handle == report.get("teacher", {}).get(
+            "handle"
+        )
     r = {
         "model": layout.root,
         "teacher": {"handle": t.handle, "output": output_key, "stand_in": bool(stand_in)},
@@ -279,8 +327,12 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
         "float_twin_model": layout.relative(layout.float_twin_embedding) if twin_exits else None,
         "window_samples": window,
         "windowing": "evenly spaced windows of the exit models' input length, representation = mean over windows",
-        "probe": {"model": probe_lib.DESCRIPTION, "C_grid": list(probe_lib.C_GRID),
-                  "val_fraction": probe_lib.VAL_FRACTION, "seed": seed},
+        "probe": {
+            "model": probe_lib.DESCRIPTION,
+            "C_grid": list(probe_lib.C_GRID),
+            "val_fraction": probe_lib.VAL_FRACTION,
+            "seed": seed,
+        },
         "tasks": tasks,
         "seconds": round(time.time() - t0, 1),
     }
@@ -291,37 +343,61 @@ def evaluate(model_dir, task_dirs, teacher=None, teacher_output=None, out_dir=No
 
 def summary(r):
     """The figures report.json keeps of an evaluation."""
-    return {"teacher": r["teacher"]["handle"], "files": r["files"],
-            "tasks": {n: {k: v[k] for k in ("teacher", "exits", "baseline", "twin_exits", "binarization_gap") if k in v}
-                      for n, v in r["tasks"].items()}}
+    return {
+        "teacher": r["teacher"]["handle"],
+        "files": r["files"],
+        "tasks": {
+            n: {k: v[k] for k in ("teacher", "exits", "baseline", "twin_exits", "binarization_gap") if k in v}
+            for n, v in r["tasks"].items()
+        },
+    }
 
 
 # ---------------------------------------------------------------- outputs
 
+
 def markdown(r):
     n = len(r["exits"])
-    head = (["task", "classes", "test clips", "teacher"] + [f"exit {k}" for k in range(1, n + 1)]
-            + ["log-mel baseline"] + [f"exit {k} / teacher" for k in range(1, n + 1)])
-    lines = ["# Representation evaluation (linear probe, test accuracy)", "",
-             f"- model: `{r['model']}` (exits' embeddings run from `embedding.tflite` with LCE's interpreter)",
-             f"- teacher: `{r['teacher']['handle']}`"
-             + (" (stand-in, not TRILLsson)" if r["teacher"]["stand_in"] else ""),
-             f"- window: {r['window_samples']} samples; {r['windowing']}",
-             f"- probe: {r['probe']['model']}, C from {r['probe']['C_grid']} on a seeded "
-             f"{r['probe']['val_fraction']:.0%} split of train, refit on all of train", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = (
+        ["task", "classes", "test clips", "teacher"]
+        + [f"exit {k}" for k in range(1, n + 1)]
+        + ["log-mel baseline"]
+        + [f"exit {k} / teacher" for k in range(1, n + 1)]
+    )
+    lines = [
+        "# Representation evaluation (linear probe, test accuracy)",
+        "",
+        f"- model: `{r['model']}` (exits' embeddings run from `embedding.tflite` with LCE's interpreter)",
+        f"- teacher: `{r['teacher']['handle']}`" + (" (stand-in, not TRILLsson)" if r["teacher"]["stand_in"] else ""),
+        f"- window: {r['window_samples']} samples; {r['windowing']}",
+        f"- probe: {r['probe']['model']}, C from {r['probe']['C_grid']} on a seeded "
+        f"{r['probe']['val_fraction']:.0%} split of train, refit on all of train",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for name, t in r["tasks"].items():
-        cells = ([name, str(len(t["labels"])), str(t["test_clips"]), report_lib.fmt_value(t["teacher"])]
-                 + [report_lib.fmt_value(a) for a in t["exits"]])
+        cells = [name, str(len(t["labels"])), str(t["test_clips"]), report_lib.fmt_value(t["teacher"])] + [
+            report_lib.fmt_value(a) for a in t["exits"]
+        ]
         cells += [report_lib.fmt_value(t["baseline"])] + [report_lib.fmt_value(x) for x in t["exit_over_teacher"]]
         lines.append("| " + " | ".join(cells) + " |")
     twins = {name: t for name, t in r["tasks"].items() if "twin_exits" in t}
     if twins:
-        head = (["task", "test clips"] + [f"twin exit {k}" for k in range(1, n + 1)]
-                + [f"gap exit {k} (points)" for k in range(1, n + 1)])
-        lines += ["", "## Float twin: the same network and recipe with full-precision convolutions", "",
-                  f"- model: `{r['float_twin_model']}` (stock TFLite ops); gap = twin minus binary accuracy", "",
-                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        head = (
+            ["task", "test clips"]
+            + [f"twin exit {k}" for k in range(1, n + 1)]
+            + [f"gap exit {k} (points)" for k in range(1, n + 1)]
+        )
+        lines += [
+            "",
+            "## Float twin: the same network and recipe with full-precision convolutions",
+            "",
+            f"- model: `{r['float_twin_model']}` (stock TFLite ops); gap = twin minus binary accuracy",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
         for name, t in twins.items():
             cells = [name, str(t["test_clips"])] + [report_lib.fmt_value(a) for a in t["twin_exits"]]
             cells += [f"{100 * g:+.1f}" for g in t["binarization_gap"]]
@@ -336,15 +412,18 @@ def plot(r, path):
     series = [("teacher", [r["tasks"][t]["teacher"] for t in names])]
     series += [(f"exit {k}", [r["tasks"][t]["exits"][k - 1] for t in names]) for k in range(1, len(r["exits"]) + 1)]
     if all("twin_exits" in r["tasks"][t] for t in names):
-        series += [(f"float twin exit {k}", [r["tasks"][t]["twin_exits"][k - 1] for t in names])
-                   for k in range(1, len(r["exits"]) + 1)]
+        series += [
+            (f"float twin exit {k}", [r["tasks"][t]["twin_exits"][k - 1] for t in names])
+            for k in range(1, len(r["exits"]) + 1)
+        ]
     series += [("log-mel baseline", [r["tasks"][t]["baseline"] for t in names])]
     width = 0.8 / len(series)
     fig = Figure(figsize=(max(5.0, 1.6 * len(names) + 2), 4))
     ax = fig.subplots()
     for i, (label, vals) in enumerate(series):
-        ax.bar(np.arange(len(names)) + (i - (len(series) - 1) / 2) * width,
-               [v or 0.0 for v in vals], width, label=label)
+        ax.bar(
+            np.arange(len(names)) + (i - (len(series) - 1) / 2) * width, [v or 0.0 for v in vals], width, label=label
+        )
     ax.set_xticks(np.arange(len(names)), names)
     ax.set_ylim(0, 1)
     ax.set_ylabel("linear-probe test accuracy")
@@ -365,4 +444,5 @@ def write(layout, r):
 
 if __name__ == "__main__":  # an earlier version's command
     from models.errors import retired_command
+
     retired_command("pipeline.evaluate", "evaluate")

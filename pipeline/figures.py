@@ -8,6 +8,7 @@ figs = figures.measure(trained.model, made, corpus, targets, layout, runs=50)
 figs.section()        # report.json: exits, stages, float_reference, performance, early_exit, ...
 ```
 """
+
 import dataclasses
 import logging
 from typing import List, Optional
@@ -44,19 +45,30 @@ class Figures:
 
 def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseline=None) -> Figures:
     test = corpus.test
-    log.info(f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage, float reference "
-             "on stock TFLite, all timed round-robin")
+    log.info(
+        f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage, float reference "
+        "on stock TFLite, all timed round-robin"
+    )
     # `test` is a corpus.Split or a shards.StreamedSplit: read a batch at a time (export.clips), never whole
     exits = benchmark.score_exits(made.files.exits, test, test.labels, root=layout.root)
     full_heads = clips.keras_predict(model, test) if len(test) else None
-    embedding = {**benchmark.score_embedding(made.files.embedding, test, targets.test, full_heads, layout.root),
-                 "rank": made.embedding_rank}
+    embedding = {
+        **benchmark.score_embedding(made.files.embedding, test, targets.test, full_heads, layout.root),
+        "rank": made.embedding_rank,
+    }
     cosines = {e["index"]: e.get("cosine_to_teacher") for e in embedding["exits"]}
     settings = stream.read_settings(layout)
     hop_frames = settings["frames"] // 2  # a decision every half window, as `classify_long` and `listen` make them
-    ms = benchmark.latencies(made.files.exits, made.files.stages, made.files.float_reference, test, runs=runs,
-                             stream=(made.files.stream[0], made.files.stream[1], settings, hop_frames),
-                             twin_files=twin_files, baseline_file=baseline.path if baseline else None)
+    ms = benchmark.latencies(
+        made.files.exits,
+        made.files.stages,
+        made.files.float_reference,
+        test,
+        runs=runs,
+        stream=(made.files.stream[0], made.files.stream[1], settings, hop_frames),
+        twin_files=twin_files,
+        baseline_file=baseline.path if baseline else None,
+    )
     stage_ms, float_ms = ms["stages"], ms["float_reference"]
     for e, v in zip(exits, ms["exits"]):
         e["latency_ms"] = v
@@ -66,45 +78,63 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
     for e in exits:  # how far an accuracy on this many clips can move by chance
         e["test_clips"] = len(test)
         e["accuracy_se"] = spread.standard_error(e["accuracy"], len(test))
-    log.info(f"float reference (stock TFLite + XNNPACK, 1 thread): {float_ms:.2f} ms; LCE last exit: "
-             f"{exits[-1]['latency_ms']:.2f} ms")
+    log.info(
+        f"float reference (stock TFLite + XNNPACK, 1 thread): {float_ms:.2f} ms; LCE last exit: "
+        f"{exits[-1]['latency_ms']:.2f} ms"
+    )
     sweep = calibrate.sweep(probs, test.labels, stage_ms) if len(test) else []
     chosen = _choose_thresholds(made, corpus.validation, probs, test, stage_ms, exits)
     calibrate.write_thresholds(layout, chosen, len(exits), test.clip_samples)
     honest = calibrate.cross_validated(probs, test.labels, stage_ms)
     for name, c in chosen.items():
         h = honest[name]
-        log.info(f"early exit '{name}': threshold {c['threshold']:.3f} (chosen on {c.get('chosen_on', 'nothing')}), "
-                 f"test accuracy {fmt_value(c['accuracy'])}, mean latency {fmt_value(c['mean_latency_ms'], '.2f')} ms "
-                 "(2-fold cross-validated on test: "
-                 + (f"{h['accuracy']:.3f}, {h['mean_latency_ms']:.2f} ms)" if h["accuracy"] is not None else
-                    h["note"] + ")"))
+        log.info(
+            f"early exit '{name}': threshold {c['threshold']:.3f} (chosen on {c.get('chosen_on', 'nothing')}), "
+            f"test accuracy {fmt_value(c['accuracy'])}, mean latency {fmt_value(c['mean_latency_ms'], '.2f')} ms "
+            "(2-fold cross-validated on test: "
+            + (f"{h['accuracy']:.3f}, {h['mean_latency_ms']:.2f} ms)" if h["accuracy"] is not None else h["note"] + ")")
+        )
     per_class = calibrate.per_class_exit(probs, test.labels, corpus.labels, chosen["within_1pct"]["threshold"])
     live = _streaming(ms, stage_ms, hop_frames, chosen["within_1pct"])
-    log.info(f"stage 1 share of the chain: clip model {live['clip_stage1_share']:.2f}, streaming "
-             f"{live['stage1_share']:.2f} (front end {ms['stream_frontend_hop']:.3f} ms per {hop_frames}-frame hop)")
-    log.info(f"embedding.tflite: {embedding['bytes']:,} bytes, heads "
-             f"{'rank ' + str(made.embedding_rank) if made.embedding_rank else 'full rank'}, cosine to the teacher "
-             + ", ".join(f"exit {e['index']} {fmt_value(e.get('cosine_to_teacher'))} (full-rank head "
-                         f"{fmt_value(e.get('full_rank_cosine_to_teacher'))})" for e in embedding["exits"]))
+    log.info(
+        f"stage 1 share of the chain: clip model {live['clip_stage1_share']:.2f}, streaming "
+        f"{live['stage1_share']:.2f} (front end {ms['stream_frontend_hop']:.3f} ms per {hop_frames}-frame hop)"
+    )
+    log.info(
+        f"embedding.tflite: {embedding['bytes']:,} bytes, heads "
+        f"{'rank ' + str(made.embedding_rank) if made.embedding_rank else 'full rank'}, cosine to the teacher "
+        + ", ".join(
+            f"exit {e['index']} {fmt_value(e.get('cosine_to_teacher'))} (full-rank head "
+            f"{fmt_value(e.get('full_rank_cosine_to_teacher'))})"
+            for e in embedding["exits"]
+        )
+    )
     benchmark.write_pi_script(layout)
     vectors.write(layout.vectors, [p[:16] for p in probs], [0.0, chosen["within_1pct"]["threshold"], 0.5, 1.0])
-    stages = [{"index": k, "path": layout.relative(p), "latency_ms": v, **_ops(p)}
-              for k, (p, v) in enumerate(zip(made.files.stages, stage_ms), 1)]
+    stages = [
+        {"index": k, "path": layout.relative(p), "latency_ms": v, **_ops(p)}
+        for k, (p, v) in enumerate(zip(made.files.stages, stage_ms), 1)
+    ]
     performance = benchmark.ratios(exits, float_ms)
     performance["frontend_clip_ms"] = ms.get("frontend_clip")
-    performance["frontend_over_last_exit"] = (ms["frontend_clip"] / exits[-1]["latency_ms"]
-                                              if ms.get("frontend_clip") else None)
-    early_exit_targets = {k: {**v, "cross_validated": honest[k], "noise": _noise(v, exits[-1], len(test))}
-                          for k, v in chosen.items()}
-    device = device_estimate(made.files.stages, made.files.stream[1], probs, test.labels,
-                             chosen["within_1pct"]["threshold"])
+    performance["frontend_over_last_exit"] = (
+        ms["frontend_clip"] / exits[-1]["latency_ms"] if ms.get("frontend_clip") else None
+    )
+    early_exit_targets = {
+        k: {**v, "cross_validated": honest[k], "noise": _noise(v, exits[-1], len(test))} for k, v in chosen.items()
+    }
+    device = device_estimate(
+        made.files.stages, made.files.stream[1], probs, test.labels, chosen["within_1pct"]["threshold"]
+    )
     base = _baseline(baseline, ms.get("baseline"), exits, honest, device, test, layout) if baseline else None
     return Figures(
         exits=exits,
         stages=stages,
-        float_reference={"latency_ms": float_ms, "path": layout.relative(made.files.float_reference),
-                         "runtime": "stock TFLite + XNNPACK, 1 thread"},
+        float_reference={
+            "latency_ms": float_ms,
+            "path": layout.relative(made.files.float_reference),
+            "runtime": "stock TFLite + XNNPACK, 1 thread",
+        },
         performance=performance,
         early_exit=sweep,
         early_exit_targets=early_exit_targets,
@@ -112,8 +142,9 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
         parity=benchmark.parity(model, made.flatbuffer, clips.head(test, 64)),
         embedding_model=embedding,
         streaming=live,
-        targets=targets_met(exits, stages, performance, early_exit_targets, live, len(made.flatbuffer),
-                            embedding["bytes"], device),
+        targets=targets_met(
+            exits, stages, performance, early_exit_targets, live, len(made.flatbuffer), embedding["bytes"], device
+        ),
         device_estimate=device,
         baseline=base,
         float_twin=_float_twin(twin_files, ms["float_twin"], exits, probs, test, layout) if twin_files else None,
@@ -130,17 +161,29 @@ def _baseline(baseline, latency_ms, exits, honest, device, test, layout):
     est = estimate.estimate(fb)
     cv = honest.get("within_1pct", {})
     dcv = device.get("cross_validated", {}).get("within_1pct", {})
-    out = {**baseline.section(), "bytes": len(fb), "accuracy": accuracy, "test_clips": len(test),
-           "accuracy_se": spread.standard_error(accuracy, len(test)), "latency_ms": latency_ms,
-           "device_estimate_ms": est["ms"], "macs": flatbuffer.inspect(fb)["total_macs"],
-           "early_exit_minus_baseline": (None if cv.get("accuracy") is None or accuracy is None
-                                         else cv["accuracy"] - accuracy),
-           "early_exit_over_baseline_latency": (cv["mean_latency_ms"] / latency_ms
-                                                if cv.get("mean_latency_ms") and latency_ms else None),
-           "device_early_exit_over_baseline_latency": (dcv["mean_latency_ms"] / est["ms"]
-                                                       if dcv.get("mean_latency_ms") else None)}
-    log.info(f"baseline {baseline.name} (int8, stock TFLite): accuracy {fmt_value(accuracy)}, {len(fb):,} bytes, "
-             f"{fmt_value(latency_ms, '.2f')} ms here, {est['ms']:.2f} ms estimated on {est['device']}")
+    out = {
+        **baseline.section(),
+        "bytes": len(fb),
+        "accuracy": accuracy,
+        "test_clips": len(test),
+        "accuracy_se": spread.standard_error(accuracy, len(test)),
+        "latency_ms": latency_ms,
+        "device_estimate_ms": est["ms"],
+        "macs": flatbuffer.inspect(fb)["total_macs"],
+        "early_exit_minus_baseline": (
+            None if cv.get("accuracy") is None or accuracy is None else cv["accuracy"] - accuracy
+        ),
+        "early_exit_over_baseline_latency": (
+            cv["mean_latency_ms"] / latency_ms if cv.get("mean_latency_ms") and latency_ms else None
+        ),
+        "device_early_exit_over_baseline_latency": (
+            dcv["mean_latency_ms"] / est["ms"] if dcv.get("mean_latency_ms") else None
+        ),
+    }
+    log.info(
+        f"baseline {baseline.name} (int8, stock TFLite): accuracy {fmt_value(accuracy)}, {len(fb):,} bytes, "
+        f"{fmt_value(latency_ms, '.2f')} ms here, {est['ms']:.2f} ms estimated on {est['device']}"
+    )
     return out
 
 
@@ -156,17 +199,28 @@ def _float_twin(twin_files, twin_ms, exits, probs, test, layout):
         right_f = np.argmax(t.pop("probs"), 1) == test.labels
         right_b = np.argmax(p, 1) == test.labels
         d = right_f.astype(float) - right_b.astype(float)
-        gaps.append({"index": e["index"], "float_minus_binary": float(np.mean(d)) if len(d) else None,
-                     "standard_error": float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
-                     "test_clips": len(test)})
-        log.info(f"float twin exit {t['index']}: {ms:.2f} ms (stock TFLite + XNNPACK), accuracy "
-                 f"{fmt_value(t['accuracy'])}; binary {fmt_value(e['accuracy'])} ({e['latency_ms']:.2f} ms, LCE)")
+        gaps.append(
+            {
+                "index": e["index"],
+                "float_minus_binary": float(np.mean(d)) if len(d) else None,
+                "standard_error": float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None,
+                "test_clips": len(test),
+            }
+        )
+        log.info(
+            f"float twin exit {t['index']}: {ms:.2f} ms (stock TFLite + XNNPACK), accuracy "
+            f"{fmt_value(t['accuracy'])}; binary {fmt_value(e['accuracy'])} ({e['latency_ms']:.2f} ms, LCE)"
+        )
     last = exits[-1]["latency_ms"] / twin[-1]["latency_ms"] if twin else None
-    return {"exits": twin, "binarization_gap": gaps, "binary_last_exit_over_twin_last_exit": last,
-            "runtime": "stock TFLite + XNNPACK, 1 thread, timed round-robin with the binary exits (LCE)",
-            "note": "the same family, widths, exits, front end and recipe with every binary convolution "
-                    "full-precision (students.float_twin), trained on the same clips and teacher targets; the "
-                    "gap's standard error is paired (the same test clips)"}
+    return {
+        "exits": twin,
+        "binarization_gap": gaps,
+        "binary_last_exit_over_twin_last_exit": last,
+        "runtime": "stock TFLite + XNNPACK, 1 thread, timed round-robin with the binary exits (LCE)",
+        "note": "the same family, widths, exits, front end and recipe with every binary convolution "
+        "full-precision (students.float_twin), trained on the same clips and teacher targets; the "
+        "gap's standard error is paired (the same test clips)",
+    }
 
 
 def _streaming(ms, stage_ms, hop_frames, target):
@@ -178,17 +232,20 @@ def _streaming(ms, stage_ms, hop_frames, target):
     cum = np.cumsum(stages)
     frontend_per_hop = ms["stream_frontend_hop"]
     hist = target.get("exit_histogram") or []
-    mean_stages = float(np.dot(hist, cum[:len(hist)]) / sum(hist)) if sum(hist) else None
-    return {"stages_ms": stages,
-            "stage1_share": stages[0] / float(np.sum(stages)),
-            "clip_stage1_share": stage_ms[0] / float(np.sum(stage_ms)),
-            "hop_frames": hop_frames, "frontend_per_hop_ms": frontend_per_hop,
-            "early_exit_within_1pct_mean_ms": None if mean_stages is None else mean_stages + frontend_per_hop,
-            "last_exit_ms": float(cum[-1]) + frontend_per_hop,
-            "note": "stream/stage_1.tflite takes log-mel frames, which the live runtime computes once, in one "
-                    "front-end call per hop on the hop's new frames (stream/frontend.tflite); a decision every half "
-                    "window pays the stages it runs plus that call. The clip model (stages/) recomputes every "
-                    "frame of the window in stage 1"}
+    mean_stages = float(np.dot(hist, cum[: len(hist)]) / sum(hist)) if sum(hist) else None
+    return {
+        "stages_ms": stages,
+        "stage1_share": stages[0] / float(np.sum(stages)),
+        "clip_stage1_share": stage_ms[0] / float(np.sum(stage_ms)),
+        "hop_frames": hop_frames,
+        "frontend_per_hop_ms": frontend_per_hop,
+        "early_exit_within_1pct_mean_ms": None if mean_stages is None else mean_stages + frontend_per_hop,
+        "last_exit_ms": float(cum[-1]) + frontend_per_hop,
+        "note": "stream/stage_1.tflite takes log-mel frames, which the live runtime computes once, in one "
+        "front-end call per hop on the hop's new frames (stream/frontend.tflite); a decision every half "
+        "window pays the stages it runs plus that call. The clip model (stages/) recomputes every "
+        "frame of the window in stage 1",
+    }
 
 
 def _ops(path):
@@ -197,8 +254,13 @@ def _ops(path):
     with open(path, "rb") as f:
         fb = f.read()
     info = flatbuffer.inspect(fb)
-    return {"bytes": len(fb), "macs": info["total_macs"], "binary_macs": info["binary_macs"],
-            "float_macs": info["total_macs"] - info["binary_macs"], "op_counts": info["op_counts"]}
+    return {
+        "bytes": len(fb),
+        "macs": info["total_macs"],
+        "binary_macs": info["binary_macs"],
+        "float_macs": info["total_macs"] - info["binary_macs"],
+        "op_counts": info["op_counts"],
+    }
 
 
 def device_estimate(stage_files, stream_stage1_file, probs, labels, threshold, device="rpi4"):
@@ -215,13 +277,20 @@ def device_estimate(stage_files, stream_stage1_file, probs, labels, threshold, d
     chosen = calibrate.simulate(probs, labels, stage_ms, threshold) if len(labels) else {}
     chosen.pop("exits", None)
     rates = estimate.get(device).rates()
-    return {"device": rates["name"], "rates": rates, "stages_ms": stage_ms,
-            "stage_parts_ms": [e["parts_ms"] for e in stage_est], "exits_ms": exits_ms,
-            "exit_over_last_exit": [v / exits_ms[-1] for v in exits_ms],
-            "frontend_ms": frontend_ms, "frontend_over_last_exit": frontend_ms / exits_ms[-1],
-            "early_exit_within_1pct": chosen, "cross_validated": honest,
-            "note": "estimated from each stage's ops and MAC counts at the rates listed (export.estimate), not "
-                    "measured: brillsson benchmark OUT --lce-benchmark … on the device measures"}
+    return {
+        "device": rates["name"],
+        "rates": rates,
+        "stages_ms": stage_ms,
+        "stage_parts_ms": [e["parts_ms"] for e in stage_est],
+        "exits_ms": exits_ms,
+        "exit_over_last_exit": [v / exits_ms[-1] for v in exits_ms],
+        "frontend_ms": frontend_ms,
+        "frontend_over_last_exit": frontend_ms / exits_ms[-1],
+        "early_exit_within_1pct": chosen,
+        "cross_validated": honest,
+        "note": "estimated from each stage's ops and MAC counts at the rates listed (export.estimate), not "
+        "measured: brillsson benchmark OUT --lce-benchmark … on the device measures",
+    }
 
 
 def _read(path):
@@ -229,8 +298,7 @@ def _read(path):
         return f.read()
 
 
-def targets_met(exits, stages, performance, early_exit_targets, streaming, model_bytes, embedding_bytes,
-                device=None):
+def targets_met(exits, stages, performance, early_exit_targets, streaming, model_bytes, embedding_bytes, device=None):
     """The early-exit issue's targets, each with its measured value, its limit and whether it is met.
 
     Sizes are decimal (100 KB = 100,000 bytes); the early-exit figure is the cross-validated one; `device`
@@ -242,33 +310,55 @@ def targets_met(exits, stages, performance, early_exit_targets, streaming, model
 
     def add(name, value, limit, met, note=""):
         rows.append({"target": name, "value": value, "limit": limit, "met": bool(met), "note": note})
+
     if cv.get("accuracy") is not None and last.get("accuracy") is not None:
         ratio = cv["mean_latency_ms"] / last["latency_ms"]
-        add("early exit within 1 point of the last exit (cross-validated), mean latency / last exit", ratio, 0.5,
+        add(
+            "early exit within 1 point of the last exit (cross-validated), mean latency / last exit",
+            ratio,
+            0.5,
             ratio <= 0.5 and cv["accuracy"] >= last["accuracy"] - 0.01,
-            f"accuracy {cv['accuracy']:.3f} vs last exit {last['accuracy']:.3f}")
+            f"accuracy {cv['accuracy']:.3f} vs last exit {last['accuracy']:.3f}",
+        )
     dcv = (device or {}).get("cross_validated", {}).get("within_1pct", {})
     if dcv.get("mean_latency_ms") is not None:
         ratio = dcv["mean_latency_ms"] / device["exits_ms"][-1]
-        add(f"the same on the {device['device']} estimate", ratio, 0.5,
+        add(
+            f"the same on the {device['device']} estimate",
+            ratio,
+            0.5,
             ratio <= 0.5 and dcv["accuracy"] >= last["accuracy"] - 0.01,
-            f"accuracy {dcv['accuracy']:.3f}; estimated, not measured")
+            f"accuracy {dcv['accuracy']:.3f}; estimated, not measured",
+        )
     first = exits[0]["latency_ms"] / last["latency_ms"]
     add("exit 1 latency / last exit", first, 0.30, first <= 0.30)
     if device:
-        add(f"exit 1 / last exit on the {device['device']} estimate", device["exit_over_last_exit"][0], 0.30,
-            device["exit_over_last_exit"][0] <= 0.30, "estimated, not measured")
+        add(
+            f"exit 1 / last exit on the {device['device']} estimate",
+            device["exit_over_last_exit"][0],
+            0.30,
+            device["exit_over_last_exit"][0] <= 0.30,
+            "estimated, not measured",
+        )
     fe = performance.get("frontend_over_last_exit")
     if fe is not None:
-        add("front end (whole clip) / last exit", fe, 0.15, fe <= 0.15,
-            f"{performance['frontend_clip_ms']:.3f} ms")
+        add("front end (whole clip) / last exit", fe, 0.15, fe <= 0.15, f"{performance['frontend_clip_ms']:.3f} ms")
     if device:
-        add(f"front end / last exit on the {device['device']} estimate", device["frontend_over_last_exit"], 0.15,
-            device["frontend_over_last_exit"] <= 0.15, "estimated, not measured")
+        add(
+            f"front end / last exit on the {device['device']} estimate",
+            device["frontend_over_last_exit"],
+            0.15,
+            device["frontend_over_last_exit"] <= 0.15,
+            "estimated, not measured",
+        )
     share = streaming["clip_stage1_share"]
     add("stage 1 share of the chain (clip model, front end inside)", share, 0.30, share <= 0.30)
-    add("stage 1 share of the chain (streaming: stage 1 from log-mel frames)", streaming["stage1_share"], 0.30,
-        streaming["stage1_share"] <= 0.30)
+    add(
+        "stage 1 share of the chain (streaming: stage 1 from log-mel frames)",
+        streaming["stage1_share"],
+        0.30,
+        streaming["stage1_share"] <= 0.30,
+    )
     ratio = performance.get("last_exit_over_float_reference")
     if ratio is not None:
         add("LCE last exit / float reference (XNNPACK)", ratio, 0.4, ratio <= 0.4)
@@ -290,16 +380,26 @@ def _choose_thresholds(made, validation, probs, test, stage_ms, exits):
         for name, c in picked.items():
             on_test = calibrate.simulate(probs, test.labels, stage_ms, c["threshold"]) if len(test) else {}
             on_test.pop("exits", None)
-            chosen[name] = {**c, **on_test, "description": c["description"],
-                            "chosen_on": f"validation ({len(validation)} clips)",
-                            "on_validation": {"accuracy": c["accuracy"], "mean_latency_ms": c["mean_latency_ms"],
-                                              "last_exit_accuracy": val[-1]["accuracy"]}}
-        log.info(f"early exit: thresholds chosen on {len(validation)} validation clips, scored on {len(test)} "
-                 "test clips")
+            chosen[name] = {
+                **c,
+                **on_test,
+                "description": c["description"],
+                "chosen_on": f"validation ({len(validation)} clips)",
+                "on_validation": {
+                    "accuracy": c["accuracy"],
+                    "mean_latency_ms": c["mean_latency_ms"],
+                    "last_exit_accuracy": val[-1]["accuracy"],
+                },
+            }
+        log.info(
+            f"early exit: thresholds chosen on {len(validation)} validation clips, scored on {len(test)} test clips"
+        )
         return chosen
     if len(test):
-        log.warning("warning: no validation clips (--calibration-fraction 0 and none listed): early-exit thresholds "
-                    "are chosen on the test clips; the cross-validated figures are the honest ones")
+        log.warning(
+            "warning: no validation clips (--calibration-fraction 0 and none listed): early-exit thresholds "
+            "are chosen on the test clips; the cross-validated figures are the honest ones"
+        )
         chosen = calibrate.choose(calibrate.sweep(probs, test.labels, stage_ms), exits[-1]["accuracy"])
         return {k: {**v, "chosen_on": "test"} for k, v in chosen.items()}
     log.warning("warning: no test clips: early-exit thresholds are not calibrated (the last exit answers)")
@@ -310,8 +410,11 @@ def _noise(target, last, clips):
     """How the target's accuracy compares with the last exit's, against one standard error on `clips`."""
     se = spread.standard_error(last["accuracy"], clips)
     diff = None if target["accuracy"] is None or last["accuracy"] is None else target["accuracy"] - last["accuracy"]
-    return {"test_clips": clips, "last_exit_standard_error": se, "accuracy_minus_last_exit": diff,
-            "within_noise": se is not None and diff is not None and abs(diff) <= se,
-            "note": f"one standard error of the last exit's accuracy on {clips} test clips is "
-                    f"{100 * (se or 0):.1f} points; a difference within it is not a measured gain or loss"}
-
+    return {
+        "test_clips": clips,
+        "last_exit_standard_error": se,
+        "accuracy_minus_last_exit": diff,
+        "within_noise": se is not None and diff is not None and abs(diff) <= se,
+        "note": f"one standard error of the last exit's accuracy on {clips} test clips is "
+        f"{100 * (se or 0):.1f} points; a difference within it is not a measured gain or loss",
+    }

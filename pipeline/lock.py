@@ -8,6 +8,7 @@ with OutputLock("OUT"):          # a second run on OUT stops at once with Output
 An exclusive `flock` on OUT/.lock, which holds the owner's pid. The kernel releases the lock
 when its process dies, however it dies, so the lock of a dead run is simply taken over.
 """
+
 import fcntl
 import os
 
@@ -30,8 +31,9 @@ class OutputLock:
         except BlockingIOError:
             owner = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise OutputBusy(f"{self.folder} is in use by another run (pid {owner}); wait for it to finish or "
-                             "choose another --out") from None
+            raise OutputBusy(
+                f"{self.folder} is in use by another run (pid {owner}); wait for it to finish or choose another --out"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

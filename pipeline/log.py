@@ -11,6 +11,7 @@ from pipeline import log as log_setup
 log_setup.configure(quiet=False)         # the CLI does this once per command
 ```
 """
+
 import logging
 import sys
 

@@ -10,6 +10,7 @@ seeded, stratified `VAL_FRACTION` split of the training clips, then the probe is
 all of them. Used by the evaluation (`pipeline.evaluate`) and by the teacher-training tool,
 so their figures are comparable.
 """
+
 import warnings
 
 import numpy as np
@@ -47,7 +48,8 @@ def probe(train_x, train_y, test_x, test_y, c_grid=C_GRID, val_fraction=VAL_FRAC
             model, c, val = pipe.set_params(logisticregression__C=1.0).fit(train_x, train_y), 1.0, None
         else:
             split = (StratifiedShuffleSplit if counts.min() >= 2 else ShuffleSplit)(
-                n_splits=1, test_size=n_val, random_state=seed)
+                n_splits=1, test_size=n_val, random_state=seed
+            )
             search = GridSearchCV(pipe, {"logisticregression__C": list(c_grid)}, cv=split, refit=True)
             search.fit(train_x, train_y)
             model, c, val = search, search.best_params_["logisticregression__C"], float(search.best_score_)

@@ -19,6 +19,7 @@ Each stage is a function of its own module that returns what it made, typed:
 `student.train_student` → `TrainedStudent`, `artifacts.export_student` → `Artifacts`,
 `figures.measure` → `Figures`; `run` assembles their report sections and writes the report once.
 """
+
 import dataclasses
 import errno
 import logging
@@ -75,16 +76,19 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
             log.info("baseline: skipped with --data-format shards (it trains on clips in memory)")
         else:
             base = baseline.train_baseline(corpus, cfg, layout)
-    figs = figures.measure(trained.model, made, corpus, goal, layout, runs=cfg.export.runs, twin_files=twin_files,
-                           baseline=base)
+    figs = figures.measure(
+        trained.model, made, corpus, goal, layout, runs=cfg.export.runs, twin_files=twin_files, baseline=base
+    )
     extra_files = twin_files + twin_embedding + ([base.path] if base else [])
     manifest.write(layout, made.files.all() + extra_files + [made.labels, layout.thresholds], model=trained.key)
     teacher_section = goal.section()
     if extra is not None:
         teacher_section["views"] = extra.section()
     if trained.epoch_seconds:  # the cache at work: training reads it and never calls the teacher
-        teacher_section["benchmark"] = {"teacher_calls_after_first_pass": goal.teacher.calls - calls_before_training,
-                                        "epoch_seconds": trained.epoch_seconds}
+        teacher_section["benchmark"] = {
+            "teacher_calls_after_first_pass": goal.teacher.calls - calls_before_training,
+            "epoch_seconds": trained.epoch_seconds,
+        }
     r = {
         "run_name": cfg.run_name,
         "seed": cfg.seed,
@@ -100,13 +104,22 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
         r["float_twin"]["student"] = twin.section()
     if cfg.eval.tasks:
         from pipeline import evaluate
-        ev = evaluate.evaluate(layout.root, cfg.eval.tasks, teacher=goal.handle, teacher_output=cfg.teacher.output,
-                               seed=cfg.seed, stand_in=goal.stand_in)
+
+        ev = evaluate.evaluate(
+            layout.root,
+            cfg.eval.tasks,
+            teacher=goal.handle,
+            teacher_output=cfg.teacher.output,
+            seed=cfg.seed,
+            stand_in=goal.stand_in,
+        )
         r["eval"] = evaluate.summary(ev)
         r["curves"] = _curves(layout, ev)
     n_bconv = made.info["op_counts"].get("LceBconv2d", 0)
-    log.info(f"model.tflite: {len(made.flatbuffer):,} bytes, {n_bconv} LceBconv2d ops, "
-             f"binary MAC fraction {made.info['binary_mac_fraction']:.3f}")
+    log.info(
+        f"model.tflite: {len(made.flatbuffer):,} bytes, {n_bconv} LceBconv2d ops, "
+        f"binary MAC fraction {made.info['binary_mac_fraction']:.3f}"
+    )
     return r
 
 
@@ -114,6 +127,7 @@ def _curves(layout, ev):
     """report.json "curves": the held-out probe points measured while distilling, and curves.png redrawn with
     the teacher's and the log-mel baseline's accuracy beside them (None when none were measured)."""
     from pipeline import curves
+
     points = (read_json(layout.curves) or {}).get("points")
     if not points:
         return None
@@ -151,10 +165,12 @@ def run(cfg: RunConfig) -> dict:
             raise
         where = os.path.dirname(e.filename) if getattr(e, "filename", None) else layout.root
         free = shutil.disk_usage(where if os.path.isdir(where) else layout.root).free
-        raise DiskFull(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free; a run of the demo "
-                       "writes about 72 MB, a large corpus its teacher cache and checkpoints on top). Free space "
-                       "and rerun with the same --out: finished work is kept, nothing half-written is "
-                       "trusted") from None
+        raise DiskFull(
+            f"{where}: no space left on the device ({free / 2**20:.0f} MiB free; a run of the demo "
+            "writes about 72 MB, a large corpus its teacher cache and checkpoints on top). Free space "
+            "and rerun with the same --out: finished work is kept, nothing half-written is "
+            "trusted"
+        ) from None
 
 
 def _run_locked(cfg, layout):
@@ -194,8 +210,12 @@ def _run_locked(cfg, layout):
     if goal.stand_in:
         log.warning("NOTE: the teacher was a stand-in, not TRILLsson.")
     log.info(f"done in {r['wall_seconds']:.0f} s. Files in {layout.root}:")
-    for p in ([layout.path(f) for f in r["files"]] + written + r.get("eval", {}).get("files", [])
-              + (r.get("curves") or {}).get("files", [])):
+    for p in (
+        [layout.path(f) for f in r["files"]]
+        + written
+        + r.get("eval", {}).get("files", [])
+        + (r.get("curves") or {}).get("files", [])
+    ):
         log.info(f"  {p}")
     return r
 
@@ -203,6 +223,7 @@ def _run_locked(cfg, layout):
 def tf_keras_reset():
     """Free the previous seed's Keras state before the next one is built (seeds are set again in training)."""
     import tensorflow as tf
+
     tf.keras.backend.clear_session()
 
 
@@ -216,6 +237,7 @@ def call(argv=None, prog="pipeline/run.py") -> dict:
         cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n")[0])
         log_setup.configure(quiet=cfg.quiet)
         return run(cfg)
+
     return as_command(command)
 
 

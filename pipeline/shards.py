@@ -29,6 +29,7 @@ unlabeled) are streamed (interleaved shards, a bounded shuffle buffer, prefetch)
 validation splits are read in order, a batch at a time, whenever they are scored or calibrated on
 (`StreamedSplit`): only their labels, ids and teacher embeddings stay in memory.
 """
+
 import dataclasses
 import hashlib
 import json
@@ -62,16 +63,21 @@ def _int16(x):
 
 def _example(audio, label, split, clip_id, path, piece, fp):
     import tensorflow as tf
+
     f = tf.train.Feature
-    return tf.train.Example(features=tf.train.Features(feature={
-        "audio": f(bytes_list=tf.train.BytesList(value=[_int16(audio).tobytes()])),
-        "label": f(int64_list=tf.train.Int64List(value=[int(label)])),
-        "split": f(bytes_list=tf.train.BytesList(value=[split.encode()])),
-        "id": f(bytes_list=tf.train.BytesList(value=[clip_id.encode()])),
-        "path": f(bytes_list=tf.train.BytesList(value=[path.encode()])),
-        "piece": f(int64_list=tf.train.Int64List(value=[int(piece)])),
-        "fingerprint": f(bytes_list=tf.train.BytesList(value=[fp.encode()])),
-    })).SerializeToString()
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "audio": f(bytes_list=tf.train.BytesList(value=[_int16(audio).tobytes()])),
+                "label": f(int64_list=tf.train.Int64List(value=[int(label)])),
+                "split": f(bytes_list=tf.train.BytesList(value=[split.encode()])),
+                "id": f(bytes_list=tf.train.BytesList(value=[clip_id.encode()])),
+                "path": f(bytes_list=tf.train.BytesList(value=[path.encode()])),
+                "piece": f(int64_list=tf.train.Int64List(value=[int(piece)])),
+                "fingerprint": f(bytes_list=tf.train.BytesList(value=[fp.encode()])),
+            }
+        )
+    ).SerializeToString()
 
 
 def write_records(path, records):
@@ -82,12 +88,14 @@ def write_records(path, records):
         with tf.io.TFRecordWriter(f.name) as w:
             for r in records:
                 w.write(r)
+
     return atomic_write(path, fill)
 
 
 @dataclasses.dataclass(frozen=True)
 class Planned:
     """One shard to write: its name, split and the source clips (or, for `unlabeled`, files)."""
+
     name: str
     split: str
     clips: Tuple[datasets.Clip, ...]
@@ -104,15 +112,20 @@ def plan(data, seed=0, shard_clips=1000):
     for split in ("train", "validation", "test"):
         clips = ds.split(split)
         for i in range(0, len(clips), shard_clips):
-            out.append(Planned(f"{split}-{i // shard_clips:05d}.tfrecord", split, tuple(clips[i:i + shard_clips])))
+            out.append(Planned(f"{split}-{i // shard_clips:05d}.tfrecord", split, tuple(clips[i : i + shard_clips])))
     if data.unlabeled:
         if not os.path.isdir(data.unlabeled):
             raise DataError(f"{data.unlabeled}: unlabelled audio folder does not exist")
         found, _ = datasets._walk(data.unlabeled)
         per = max(1, shard_clips // max(1, int(round(10 / data.clip_seconds))))  # files of ~10 s each
         for i in range(0, len(found), per):
-            out.append(Planned(f"unlabeled-{i // per:05d}.tfrecord", "unlabeled",
-                               tuple(datasets.Clip(p, corpus.UNLABELLED, "unlabeled") for p in found[i:i + per])))
+            out.append(
+                Planned(
+                    f"unlabeled-{i // per:05d}.tfrecord",
+                    "unlabeled",
+                    tuple(datasets.Clip(p, corpus.UNLABELLED, "unlabeled") for p in found[i : i + per]),
+                )
+            )
     return ds, out
 
 
@@ -129,7 +142,7 @@ def _decode(p: Planned, clip_samples):
         if p.split == "unlabeled":
             pieces = max(1, int(round(len(x) / clip_samples)))
             for i in range(pieces):
-                piece = audio_io.fit_length(x[i * clip_samples:(i + 1) * clip_samples], clip_samples)
+                piece = audio_io.fit_length(x[i * clip_samples : (i + 1) * clip_samples], clip_samples)
                 records.append(_example(piece, corpus.UNLABELLED, p.split, f"{path}#{i}", path, i, fp))
                 labels.append(corpus.UNLABELLED)
         else:
@@ -154,8 +167,15 @@ def decode_shard(root, p: Planned, clip_samples) -> dict:
     returns the sidecar. What a decode worker does, in this process or on Beam (`beam_extract.decode`)."""
     records, labels, skipped = _decode(p, clip_samples)
     path = write_records(os.path.join(root, p.name), records)
-    side = {"split": p.split, "clips": len(records), "sha256": sha256(path), "labels": labels, "skipped": skipped,
-            "source": _source(p), "pid": os.getpid()}
+    side = {
+        "split": p.split,
+        "clips": len(records),
+        "sha256": sha256(path),
+        "labels": labels,
+        "skipped": skipped,
+        "source": _source(p),
+        "pid": os.getpid(),
+    }
     atomic_write(path + ".json", json.dumps(side).encode())
     return side
 
@@ -165,16 +185,28 @@ def _decoded(root, p: Planned):
     or not trusted."""
     path = os.path.join(root, p.name)
     side = read_json(path + ".json")
-    if side is None or side.get("source") != _source(p) or not os.path.exists(path) or \
-            sha256(path) != side.get("sha256"):
+    if (
+        side is None
+        or side.get("source") != _source(p)
+        or not os.path.exists(path)
+        or sha256(path) != side.get("sha256")
+    ):
         return None
     return side
 
 
 def _corpus_key(data, seed, shard_clips, ds, planned):
     files = hashlib.sha1("\n".join(_listing(p) for p in planned).encode())
-    return config.key(data, extra={"seed": seed, "shard_clips": shard_clips, "labels": list(ds.labels),
-                                   "files": files.hexdigest(), "version": FORMAT_VERSION})
+    return config.key(
+        data,
+        extra={
+            "seed": seed,
+            "shard_clips": shard_clips,
+            "labels": list(ds.labels),
+            "files": files.hexdigest(),
+            "version": FORMAT_VERSION,
+        },
+    )
 
 
 def write(data, root, seed=0, shard_clips=1000, progress=None, decoder: Optional[Callable] = None) -> "ShardSet":
@@ -196,10 +228,19 @@ def write(data, root, seed=0, shard_clips=1000, progress=None, decoder: Optional
         log.warning(f"shards: {root} holds another corpus or settings; it is rewritten")
         m = None
     if m is None:
-        m = {"version": FORMAT_VERSION, "key": key, "root": ds.root, "labels": list(ds.labels),
-             "clip_samples": data.clip_samples, "sample_rate": audio_io.SAMPLE_RATE,
-             "rejected": list(ds.rejected), "warnings": list(ds.warnings), "noise": list(ds.noise),
-             "shards": {}, "complete": False}
+        m = {
+            "version": FORMAT_VERSION,
+            "key": key,
+            "root": ds.root,
+            "labels": list(ds.labels),
+            "clip_samples": data.clip_samples,
+            "sample_rate": audio_io.SAMPLE_RATE,
+            "rejected": list(ds.rejected),
+            "warnings": list(ds.warnings),
+            "noise": list(ds.noise),
+            "shards": {},
+            "complete": False,
+        }
     for w in ds.warnings:
         log.warning(f"warning: {w}")
     t0, decoded = time.perf_counter(), 0
@@ -218,15 +259,19 @@ def write(data, root, seed=0, shard_clips=1000, progress=None, decoder: Optional
         else:
             side = _decoded(root, p)
             if side is None:
-                raise ShardError(f"{os.path.join(root, p.name)}: the decode workers left no shard that checks out "
-                                 "(missing, or its SHA-256 or sources differ from its sidecar); rerun the decode")
+                raise ShardError(
+                    f"{os.path.join(root, p.name)}: the decode workers left no shard that checks out "
+                    "(missing, or its SHA-256 or sources differ from its sidecar); rerun the decode"
+                )
         m["shards"][p.name] = {k_: side[k_] for k_ in ("split", "clips", "sha256", "labels", "skipped")} | {"index": i}
         atomic_write(manifest_path, json.dumps(m, indent=1).encode())  # after each shard: a kill loses one
         decoded += len(p.clips)
         if decoder is None:
             rate = decoded / max(time.perf_counter() - t0, 1e-9)
-            progress(f"shards: {p.name} written ({side['clips']} clips; {k}/{len(todo)} shards to do, "
-                     f"{rate:.0f} files/s decoded)")
+            progress(
+                f"shards: {p.name} written ({side['clips']} clips; {k}/{len(todo)} shards to do, "
+                f"{rate:.0f} files/s decoded)"
+            )
     stale = set(m["shards"]) - {p.name for p in planned}
     for name in stale:
         del m["shards"][name]
@@ -239,8 +284,10 @@ def write(data, root, seed=0, shard_clips=1000, progress=None, decoder: Optional
     counts = ss.counts()
     if not counts.get("train"):
         raise DataError(f"no usable training clips in {ds.root} ({len(ss.skipped)} files skipped)")
-    log.info(f"shards: {sum(counts.values())} clips in {len(planned)} shards under {root} "
-             f"({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    log.info(
+        f"shards: {sum(counts.values())} clips in {len(planned)} shards under {root} "
+        f"({', '.join(f'{k} {v}' for k, v in counts.items())})"
+    )
     return ss
 
 
@@ -256,8 +303,10 @@ class ShardSet:
         self.root = os.path.abspath(str(root))
         m = manifest if manifest is not None else read_json(os.path.join(self.root, MANIFEST))
         if not m or not m.get("complete"):
-            raise ShardError(f"{self.root}: no finished shard folder (manifest.json missing or incomplete); "
-                             "write it with --data-format shards")
+            raise ShardError(
+                f"{self.root}: no finished shard folder (manifest.json missing or incomplete); "
+                "write it with --data-format shards"
+            )
         self.manifest = m
         self.labels = tuple(m["labels"])
         self.clip_samples = int(m["clip_samples"])
@@ -300,9 +349,13 @@ class ShardSet:
         for n in self.names:
             side = read_json(os.path.join(tdir, n + ".json"))
             path = os.path.join(tdir, n)
-            if side is None or side.get("audio_sha256") != self.meta(n)["sha256"] or \
-                    side.get("clips") != self.meta(n)["clips"] or not os.path.exists(path) or \
-                    sha256(path) != side.get("sha256"):
+            if (
+                side is None
+                or side.get("audio_sha256") != self.meta(n)["sha256"]
+                or side.get("clips") != self.meta(n)["clips"]
+                or not os.path.exists(path)
+                or sha256(path) != side.get("sha256")
+            ):
                 continue
             out[n] = side
         return out
@@ -313,15 +366,24 @@ class ShardSet:
         sides = self.target_sidecars(tdir)
         missing = [n for n in self.names if n not in sides]
         if missing:
-            raise ShardError(f"{tdir}: no teacher embeddings for {len(missing)} shards (first: {missing[0]}); "
-                             "run the extraction (python -m pipeline.extract)")
+            raise ShardError(
+                f"{tdir}: no teacher embeddings for {len(missing)} shards (first: {missing[0]}); "
+                "run the extraction (python -m pipeline.extract)"
+            )
         dim = int(next(iter(sides.values()))["dim"])
 
         def stream(split, drop=()):
             names = self.shards(split)
-            return Stream(tuple(self.path(n) for n in names), tuple(os.path.join(tdir, n) for n in names),
-                          tuple(self.meta(n)["clips"] for n in names), self.clip_samples, dim,
-                          sum(float(sides[n]["sum_sq"]) for n in names), frozenset(drop), shuffle_buffer)
+            return Stream(
+                tuple(self.path(n) for n in names),
+                tuple(os.path.join(tdir, n) for n in names),
+                tuple(self.meta(n)["clips"] for n in names),
+                self.clip_samples,
+                dim,
+                sum(float(sides[n]["sum_sq"]) for n in names),
+                frozenset(drop),
+                shuffle_buffer,
+            )
 
         train = stream("train")
         validation, test = stream("validation").split(), stream("test").split()
@@ -330,17 +392,27 @@ class ShardSet:
             held = corpus.validation_indices(labels, fraction, seed)
             if len(held):
                 validation = train.split(keep=held)
-                train = dataclasses.replace(train, drop=frozenset(int(i) for i in held),
-                                            sum_sq=train.sum_sq - float(np.sum(np.square(
-                                                validation[1].astype(np.float64)))))
+                train = dataclasses.replace(
+                    train,
+                    drop=frozenset(int(i) for i in held),
+                    sum_sq=train.sum_sq - float(np.sum(np.square(validation[1].astype(np.float64)))),
+                )
         unlabeled = stream("unlabeled") if self.shards("unlabeled") else None
         noise_audio = []
         if noise and self.manifest["noise"]:
             noise_audio, _ = datasets.load_noise(self.manifest["noise"])
-        return ShardedCorpus(self.manifest["root"], self.labels, train, test[0], test[1],
-                             validation[0] if len(validation[0]) else None,
-                             validation[1] if len(validation[0]) else None, unlabeled,
-                             tuple(noise_audio), tuple(self.skipped))
+        return ShardedCorpus(
+            self.manifest["root"],
+            self.labels,
+            train,
+            test[0],
+            test[1],
+            validation[0] if len(validation[0]) else None,
+            validation[1] if len(validation[0]) else None,
+            unlabeled,
+            tuple(noise_audio),
+            tuple(self.skipped),
+        )
 
 
 _FEATURES = None
@@ -350,20 +422,26 @@ def _features():
     global _FEATURES
     if _FEATURES is None:
         import tensorflow as tf
-        _FEATURES = {"audio": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64),
-                     "id": tf.io.FixedLenFeature([], tf.string)}
+
+        _FEATURES = {
+            "audio": tf.io.FixedLenFeature([], tf.string),
+            "label": tf.io.FixedLenFeature([], tf.int64),
+            "id": tf.io.FixedLenFeature([], tf.string),
+        }
     return _FEATURES
 
 
 def to_float(pcm):
     """int16 PCM → float32 in [-1, 1), as libsndfile reads 16-bit files."""
     import tensorflow as tf
+
     return tf.cast(pcm, tf.float32) / 32768.0
 
 
 def parse_clip(record):
     """A serialized clip record → (float32 audio [samples] in [-1, 1], label int64, id string)."""
     import tensorflow as tf
+
     ex = tf.io.parse_single_example(record, _features())
     return to_float(tf.io.decode_raw(ex["audio"], tf.int16)), ex["label"], ex["id"]
 
@@ -372,6 +450,7 @@ def read_clips(path):
     """Every record of one audio shard, as numpy: {"audio" [n, samples] float32, "label", "id", "path",
     "piece", "fingerprint"} (for extraction workers: one shard at a time)."""
     import tensorflow as tf
+
     out = {k: [] for k in ("audio", "label", "id", "path", "piece", "fingerprint")}
     for rec in tf.data.TFRecordDataset(path).as_numpy_iterator():
         ex = tf.train.Example.FromString(rec).features.feature
@@ -388,16 +467,29 @@ def write_targets(tdir, name, audio_sha256, ids, embeddings, info=None):
     """Write one shard's teacher embeddings (same order and ids as the audio shard) and its sidecar,
     the sidecar last: a shard without a matching sidecar is not trusted."""
     import tensorflow as tf
+
     embeddings = np.asarray(embeddings, np.float32)
     f = tf.train.Feature
-    records = [tf.train.Example(features=tf.train.Features(feature={
-        "id": f(bytes_list=tf.train.BytesList(value=[i.encode()])),
-        "embedding": f(float_list=tf.train.FloatList(value=e))})).SerializeToString()
-        for i, e in zip(ids, embeddings)]
+    records = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "id": f(bytes_list=tf.train.BytesList(value=[i.encode()])),
+                    "embedding": f(float_list=tf.train.FloatList(value=e)),
+                }
+            )
+        ).SerializeToString()
+        for i, e in zip(ids, embeddings)
+    ]
     path = write_records(os.path.join(tdir, name), records)
-    side = {"clips": len(ids), "dim": int(embeddings.shape[1]) if embeddings.ndim == 2 else 0,
-            "sum_sq": float(np.sum(np.square(embeddings.astype(np.float64)))), "sha256": sha256(path),
-            "audio_sha256": audio_sha256, **(info or {})}
+    side = {
+        "clips": len(ids),
+        "dim": int(embeddings.shape[1]) if embeddings.ndim == 2 else 0,
+        "sum_sq": float(np.sum(np.square(embeddings.astype(np.float64)))),
+        "sha256": sha256(path),
+        "audio_sha256": audio_sha256,
+        **(info or {}),
+    }
     atomic_write(os.path.join(tdir, name + ".json"), json.dumps(side).encode())
     return side
 
@@ -405,6 +497,7 @@ def write_targets(tdir, name, audio_sha256, ids, embeddings, info=None):
 @dataclasses.dataclass(frozen=True)
 class Stream:
     """Clips of some shards, in shard order, with their teacher embeddings; `drop` are positions left out."""
+
     audio_files: Tuple[str, ...]
     target_files: Tuple[str, ...]
     counts: Tuple[int, ...]
@@ -419,9 +512,16 @@ class Stream:
 
     def __add__(self, other: "Stream") -> "Stream":
         off = sum(self.counts)
-        return Stream(self.audio_files + other.audio_files, self.target_files + other.target_files,
-                      self.counts + other.counts, self.clip_samples, self.dim, self.sum_sq + other.sum_sq,
-                      self.drop | {off + i for i in other.drop}, self.shuffle_buffer)
+        return Stream(
+            self.audio_files + other.audio_files,
+            self.target_files + other.target_files,
+            self.counts + other.counts,
+            self.clip_samples,
+            self.dim,
+            self.sum_sq + other.sum_sq,
+            self.drop | {off + i for i in other.drop},
+            self.shuffle_buffer,
+        )
 
     def target_scale(self):
         """`distill.target_scale` of this stream's embeddings (one scalar to unit RMS), summed shard by shard."""
@@ -437,32 +537,43 @@ class Stream:
         default every position not dropped): compact, for the shuffle buffer (`to_float` makes the audio). In
         order, one shard after the other; else a seeded shard order, four shards interleaved by two threads."""
         import tensorflow as tf
+
         keep = self._kept() if keep is None else keep
         offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
-        files = tf.data.Dataset.from_tensor_slices((list(self.audio_files), list(self.target_files),
-                                                    offsets, np.asarray(self.counts, np.int64)))
+        files = tf.data.Dataset.from_tensor_slices(
+            (list(self.audio_files), list(self.target_files), offsets, np.asarray(self.counts, np.int64))
+        )
         if not in_order and len(self.counts) > 1:
             files = files.shuffle(len(self.counts), seed=seed)
-        tparse = {"id": tf.io.FixedLenFeature([], tf.string),
-                  "embedding": tf.io.FixedLenFeature([self.dim], tf.float32)}
+        tparse = {
+            "id": tf.io.FixedLenFeature([], tf.string),
+            "embedding": tf.io.FixedLenFeature([self.dim], tf.float32),
+        }
 
         def one(a, t, off, n):
-            return tf.data.Dataset.zip((tf.data.Dataset.range(off, off + n), tf.data.TFRecordDataset(a),
-                                        tf.data.TFRecordDataset(t)))
+            return tf.data.Dataset.zip(
+                (tf.data.Dataset.range(off, off + n), tf.data.TFRecordDataset(a), tf.data.TFRecordDataset(t))
+            )
+
         # fixed, small parallelism and prefetch (not AUTOTUNE, whose buffers may grow with the run)
-        ds = files.interleave(one, cycle_length=1) if in_order else \
-            files.interleave(one, cycle_length=min(4, len(self.counts)), num_parallel_calls=2, deterministic=True)
+        ds = (
+            files.interleave(one, cycle_length=1)
+            if in_order
+            else files.interleave(one, cycle_length=min(4, len(self.counts)), num_parallel_calls=2, deterministic=True)
+        )
         mask = tf.constant(keep)
         ds = ds.filter(lambda pos, a, t: tf.gather(mask, pos))
 
         def parse(pos, a, t):
             ex = tf.io.parse_single_example(a, _features())
             tt = tf.io.parse_single_example(t, tparse)
-            with tf.control_dependencies([tf.debugging.assert_equal(ex["id"], tt["id"], message="audio and "
-                                                                    "target shards disagree on clip ids")]):
+            with tf.control_dependencies(
+                [tf.debugging.assert_equal(ex["id"], tt["id"], message="audio and target shards disagree on clip ids")]
+            ):
                 pcm = tf.ensure_shape(tf.io.decode_raw(ex["audio"], tf.int16), [self.clip_samples])
                 out = pcm, ex["label"], tf.identity(tt["embedding"])
                 return out + (tf.identity(ex["id"]),) if with_id else out
+
         return ds.map(parse) if in_order else ds.map(parse, num_parallel_calls=2, deterministic=True)
 
     def _mask(self, keep=None):
@@ -478,7 +589,7 @@ class Stream:
         scored (the test and validation splits, which grow with the corpus)."""
         mask = self._mask(keep)
         labels, embs, ids = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)], []
-        for _, y, e, i in (self.records(mask, with_id=True).batch(1024).as_numpy_iterator() if mask.any() else ()):
+        for _, y, e, i in self.records(mask, with_id=True).batch(1024).as_numpy_iterator() if mask.any() else ():
             labels.append(y)
             embs.append(e)
             ids += [x.decode() for x in i]
@@ -490,14 +601,20 @@ class Stream:
         mask = self._mask(keep)
         xs, ys, es, ids = [], [], [], []
         import tensorflow as tf
+
         pos = 0
         for a, t, n in zip(self.audio_files, self.target_files, self.counts):
-            if mask[pos:pos + n].any():
+            if mask[pos : pos + n].any():
                 clips = read_clips(a)
-                emb = np.stack([np.asarray(tf.train.Example.FromString(r).features.feature["embedding"]
-                                           .float_list.value, np.float32)
-                                for r in tf.data.TFRecordDataset(t).as_numpy_iterator()])
-                sel = np.flatnonzero(mask[pos:pos + n])
+                emb = np.stack(
+                    [
+                        np.asarray(
+                            tf.train.Example.FromString(r).features.feature["embedding"].float_list.value, np.float32
+                        )
+                        for r in tf.data.TFRecordDataset(t).as_numpy_iterator()
+                    ]
+                )
+                sel = np.flatnonzero(mask[pos : pos + n])
                 xs.append(clips["audio"][sel])
                 ys.append(np.asarray(clips["label"], np.int64)[sel])
                 es.append(emb[sel])
@@ -517,6 +634,7 @@ class Stream:
         import tensorflow as tf
 
         from pipeline.distill import holdout
+
         kept = np.flatnonzero(self._kept())
         train_i, val_i = holdout(len(kept), val_fraction, seed)
         shuffle_buffer = self.shuffle_buffer
@@ -531,6 +649,7 @@ class Stream:
 
         def to_xy(pcm, label, emb):
             return to_float(pcm), targets(emb, label)
+
         # the count is known: Keras then runs epochs (and iterators) as it does over arrays
         ds = self.records(mask(train_i), in_order=in_order, seed=seed)
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(train_i)))
@@ -557,6 +676,7 @@ class StreamedSplit:
         ...
     ```
     """
+
     stream: Stream
     mask: np.ndarray  # bool per position of `stream`
     labels: np.ndarray
@@ -588,6 +708,7 @@ class ShardedCorpus:
     """`corpus.Corpus` with every split on disk: `train` and `unlabeled` are `Stream`s (teacher
     embeddings included), `test` and `validation` `StreamedSplit`s (labels and teacher embeddings in
     memory, audio read when scored)."""
+
     root: str
     labels: Tuple[str, ...]
     train: Stream
@@ -606,8 +727,14 @@ class ShardedCorpus:
 
     def section(self):
         """report.json "data" (as `Corpus.section`, plus the format)."""
-        return {"clips": len(self.train) + len(self.test) + (len(self.unlabeled) if self.unlabeled else 0),
-                "train_clips": len(self.train), "test_clips": len(self.test),
-                "validation_clips": len(self.validation) if self.validation is not None else 0,
-                "unlabeled_clips": len(self.unlabeled) if self.unlabeled is not None else 0,
-                "skipped": list(self.skipped), "labels": list(self.labels), "root": self.root, "format": "shards"}
+        return {
+            "clips": len(self.train) + len(self.test) + (len(self.unlabeled) if self.unlabeled else 0),
+            "train_clips": len(self.train),
+            "test_clips": len(self.test),
+            "validation_clips": len(self.validation) if self.validation is not None else 0,
+            "unlabeled_clips": len(self.unlabeled) if self.unlabeled is not None else 0,
+            "skipped": list(self.skipped),
+            "labels": list(self.labels),
+            "root": self.root,
+            "format": "shards",
+        }

@@ -8,12 +8,15 @@ spread.standard_error(0.7, 96)          # one standard error of an accuracy on 9
 combined = spread.combine(reports)      # reports: one run report per seed
 ```
 """
+
 import math
 
 import numpy as np
 
-SHIPPED_RULE = ("the seed whose last-exit test accuracy is the median of the seeds (the lowest seed on a tie), "
-                "so the shipped files are a typical draw, not the luckiest")
+SHIPPED_RULE = (
+    "the seed whose last-exit test accuracy is the median of the seeds (the lowest seed on a tie), "
+    "so the shipped files are a typical draw, not the luckiest"
+)
 
 
 def summary(values):
@@ -21,8 +24,7 @@ def summary(values):
     v = [float(x) for x in values if x is not None]
     if not v:
         return {"mean": None, "sd": None, "values": [], "n": 0}
-    return {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "values": v,
-            "n": len(v)}
+    return {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "values": v, "n": len(v)}
 
 
 def standard_error(accuracy, clips):
@@ -45,11 +47,15 @@ def combine(reports, seeds):
     out = {
         "seeds": list(seeds),
         "test_clips": reports[0]["data"]["test_clips"],
-        "exits": [{"index": k + 1,
-                   "accuracy": summary(r["exits"][k]["accuracy"] for r in reports),
-                   "embedding_cosine": summary(r["exits"][k].get("embedding_cosine") for r in reports),
-                   "latency_ms": summary(r["exits"][k]["latency_ms"] for r in reports)}
-                  for k in range(n_exits)],
+        "exits": [
+            {
+                "index": k + 1,
+                "accuracy": summary(r["exits"][k]["accuracy"] for r in reports),
+                "embedding_cosine": summary(r["exits"][k].get("embedding_cosine") for r in reports),
+                "latency_ms": summary(r["exits"][k]["latency_ms"] for r in reports),
+            }
+            for k in range(n_exits)
+        ],
         "early_exit_targets": {},
         "shipped_seed": seeds[shipped_index(reports)],
         "shipped_rule": SHIPPED_RULE,
@@ -60,20 +66,28 @@ def combine(reports, seeds):
             "threshold": summary(t["threshold"] for t in ts),
             "accuracy": summary(t["accuracy"] for t in ts),
             "mean_latency_ms": summary(t["mean_latency_ms"] for t in ts),
-            "cross_validated": {k: summary(t["cross_validated"][k] for t in ts)
-                                for k in ("accuracy", "mean_latency_ms")}}
+            "cross_validated": {
+                k: summary(t["cross_validated"][k] for t in ts) for k in ("accuracy", "mean_latency_ms")
+            },
+        }
     if all("eval" in r for r in reports):
         tasks = reports[0]["eval"]["tasks"]
-        out["eval"] = {task: {"teacher": summary(r["eval"]["tasks"][task]["teacher"] for r in reports),
-                              "baseline": summary(r["eval"]["tasks"][task]["baseline"] for r in reports),
-                              "exits": [summary(r["eval"]["tasks"][task]["exits"][k] for r in reports)
-                                        for k in range(len(tasks[task]["exits"]))]}
-                       for task in tasks}
+        out["eval"] = {
+            task: {
+                "teacher": summary(r["eval"]["tasks"][task]["teacher"] for r in reports),
+                "baseline": summary(r["eval"]["tasks"][task]["baseline"] for r in reports),
+                "exits": [
+                    summary(r["eval"]["tasks"][task]["exits"][k] for r in reports)
+                    for k in range(len(tasks[task]["exits"]))
+                ],
+            }
+            for task in tasks
+        }
     return out
 
 
 def fmt(s, spec=".3f"):
-    """"0.713 ± 0.025 (n=3)" for a summary."""
+    """ "0.713 ± 0.025 (n=3)" for a summary."""
     if not s or s.get("mean") is None:
         return "n/a"
     return f"{format(s['mean'], spec)} ± {format(s['sd'], spec)} (n={s['n']})"

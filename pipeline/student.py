@@ -12,6 +12,7 @@ an interrupted phase continues from its last epoch (BackupAndRestore). The key h
 data, teacher, student and train sections of the configuration, the seed, the labels and
 the teacher's identity: a checkpoint is only reused by the same training.
 """
+
 import dataclasses
 import json
 import logging
@@ -49,9 +50,15 @@ class TrainedStudent:
 
     def section(self):
         """report.json "student"."""
-        return {"family": self.family, "exits": self.exits, "params": int(self.model.count_params()),
-                "key": self.key, "checkpoint": self.checkpoint, "training_mode": self.mode,
-                "temperatures": self.temperatures}
+        return {
+            "family": self.family,
+            "exits": self.exits,
+            "params": int(self.model.count_params()),
+            "key": self.key,
+            "checkpoint": self.checkpoint,
+            "training_mode": self.mode,
+            "temperatures": self.temperatures,
+        }
 
 
 def save(model, path):
@@ -81,8 +88,10 @@ def reuse(model, path):
     except Exception as e:  # h5py, Keras and TensorFlow raise several types for a torn or foreign file
         model.set_weights(before)  # a load that failed half-way must not leave half its weights behind
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        log.warning(f"warning: {path}: unreadable or mismatched checkpoint ({reason}); it is removed and that "
-                    "training is done again")
+        log.warning(
+            f"warning: {path}: unreadable or mismatched checkpoint ({reason}); it is removed and that "
+            "training is done again"
+        )
         os.remove(path)
         return False
 
@@ -117,17 +126,22 @@ class TwinGuide:
         """{exitK_embedding: [n, dim]} in the teacher's units (audio [n, versions, samples]: [n, versions, dim])."""
         out = self.twin.predict(audio.reshape(-1, audio.shape[-1]), verbose=0)
         w = self.weight
-        return {n: (1.0 - w) * teacher_embeddings
-                + w * np.asarray(out[n]).reshape(teacher_embeddings.shape) * self.scale
-                for n in self.names}
+        return {
+            n: (1.0 - w) * teacher_embeddings + w * np.asarray(out[n]).reshape(teacher_embeddings.shape) * self.scale
+            for n in self.names
+        }
 
 
 def frontend(s):
     """`LogMel` settings of the student section: the front end's kind, the window (`window_ms`; the FFT the
     next power of two) and the hop (`hop_ms`) in samples."""
     window = int(round(s.window_ms * SAMPLE_RATE / 1000))
-    return {"kind": s.frontend, "frame_length": window, "fft_length": 1 << (window - 1).bit_length(),
-            "frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000))}
+    return {
+        "kind": s.frontend,
+        "frame_length": window,
+        "fft_length": 1 << (window - 1).bit_length(),
+        "frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000)),
+    }
 
 
 def build_model(corpus, targets, cfg, float_twin=False):
@@ -137,11 +151,23 @@ def build_model(corpus, targets, cfg, float_twin=False):
     with distill.get_strategy(cfg.train.strategy).scope():
         if float_twin:
             return students.float_twin(build_model(corpus, targets, cfg))
-        return students.build(s.family, num_classes=len(corpus.labels), embedding_dim=targets.dim, exits=s.exits,
-                              clip_samples=cfg.data.clip_samples, width=s.width, depth=s.depth, block=s.block,
-                              spec_augment=s.spec_augment, seed=cfg.seed, head_pool=s.head_pool,
-                              embedding_pool=s.embedding_pool, aggregate=s.aggregate, num_mel_bins=s.mel_bins,
-                              frontend=frontend(s))
+        return students.build(
+            s.family,
+            num_classes=len(corpus.labels),
+            embedding_dim=targets.dim,
+            exits=s.exits,
+            clip_samples=cfg.data.clip_samples,
+            width=s.width,
+            depth=s.depth,
+            block=s.block,
+            spec_augment=s.spec_augment,
+            seed=cfg.seed,
+            head_pool=s.head_pool,
+            embedding_pool=s.embedding_pool,
+            aggregate=s.aggregate,
+            num_mel_bins=s.mel_bins,
+            frontend=frontend(s),
+        )
 
 
 def training_key(corpus, targets, cfg, float_twin=False):
@@ -149,9 +175,13 @@ def training_key(corpus, targets, cfg, float_twin=False):
     `twin_teacher` or `twin_init`, which only guide the binary student."""
     extra = {"seed": cfg.seed, "labels": list(corpus.labels), "teacher": targets.info["identity"]}
     if float_twin:
-        return config.key(cfg.data, cfg.teacher, cfg.student, dataclasses.replace(cfg.train, twin_teacher=0.0,
-                                                                                   twin_init=False),
-                          extra={**extra, "float_twin": True})
+        return config.key(
+            cfg.data,
+            cfg.teacher,
+            cfg.student,
+            dataclasses.replace(cfg.train, twin_teacher=0.0, twin_init=False),
+            extra={**extra, "float_twin": True},
+        )
     return config.key(cfg.data, cfg.teacher, cfg.student, cfg.train, extra=extra)
 
 
@@ -166,8 +196,10 @@ def distillation_set(corpus, targets, views=None, mode="sample"):
     if mode == "add":
         return np.concatenate([x, views.audio]), np.concatenate([y, views.embeddings])
     n, k = len(x), views.per_clip
-    return (np.concatenate([x[:, None], views.audio.reshape(n, k, -1)], axis=1),
-            np.concatenate([y[:, None], views.embeddings.reshape(n, k, -1)], axis=1))
+    return (
+        np.concatenate([x[:, None], views.audio.reshape(n, k, -1)], axis=1),
+        np.concatenate([y[:, None], views.embeddings.reshape(n, k, -1)], axis=1),
+    )
 
 
 def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) -> TrainedStudent:
@@ -183,20 +215,35 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
     facts = os.path.join(layout.checkpoints, f"student-{key}.json")  # what the weights alone do not say
     if reuse(model, done_all):
         log.info(f"student: reusing trained weights {done_all}")
-        return TrainedStudent(one_device(model, corpus, targets, cfg, float_twin, done_all), family, key, done_all,
-                              [], mode, (read_json(facts) or {}).get("temperatures"))
+        return TrainedStudent(
+            one_device(model, corpus, targets, cfg, float_twin, done_all),
+            family,
+            key,
+            done_all,
+            [],
+            mode,
+            (read_json(facts) or {}).get("temperatures"),
+        )
     exit_weights = config.parse_exit_weights(t.exit_weights, cfg.student.exits)
     streamed = getattr(corpus, "streamed", False)  # pipeline.shards: the clips and their targets come from disk
     x, y = (corpus.distillation(), None) if streamed else distillation_set(corpus, targets, views, t.view_mode)
     train_clips = corpus.train if streamed else corpus.train.audio
     common = dict(batch_size=t.batch_size, out_dir=layout.root, verbose=progress_bars(), seed=cfg.seed, tag=key)
     augment = augment_lib.waveform(noise=list(corpus.noise), seed=cfg.seed) if t.augment else False
-    train = dict(loss=t.loss, exit_weights=exit_weights, optimizer=t.optimizer, augment=augment,
-                 val_fraction=t.val_fraction, patience=t.patience)
+    train = dict(
+        loss=t.loss,
+        exit_weights=exit_weights,
+        optimizer=t.optimizer,
+        augment=augment,
+        val_fraction=t.val_fraction,
+        patience=t.patience,
+    )
     gpus = len(tf.config.list_physical_devices("GPU"))
-    log.info(f"student: {family}, {cfg.student.exits} exits, {model.count_params():,} parameters, "
-             f"{model.distribute_strategy.num_replicas_in_sync} replica(s) ({t.strategy} strategy, "
-             f"{gpus} GPU(s) visible)")
+    log.info(
+        f"student: {family}, {cfg.student.exits} exits, {model.count_params():,} parameters, "
+        f"{model.distribute_strategy.num_replicas_in_sync} replica(s) ({t.strategy} strategy, "
+        f"{gpus} GPU(s) visible)"
+    )
     timer = distill.EpochTimer()
     watch = [timer]
     # held-out probes while it learns (not across workers: a probe on one host alone would stall the others)
@@ -220,38 +267,72 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
         log.info("student: starting from the trained float twin's weights (--twin-init)")
         model.set_weights(twin.get_weights())
     ndim = getattr(x, "ndim", 2)  # a stream from shards: plain clips
-    seen = (f"{len(x)} clips" + (f" ({len(views)} of them teacher views)" if ndim == 2 and views else "")
-            + (f" in {x.shape[1]} versions each (the clip and {x.shape[1] - 1} teacher views, one drawn per "
-               "epoch)" if ndim == 3 else ""))
-    phase("distill", f"distilling on {seen} for up to {t.epochs} epochs ({t.loss} loss at every exit, "
-                     f"weights {exit_weights or 'all 1'}, {t.optimizer}, "
-                     f"{t.val_fraction:.0%} held out for early stopping"
-                     + (f"; targets {t.twin_teacher} x the float twin's exits + {1 - t.twin_teacher:g} x the "
-                        "teacher" if guide else "") + ")",
-          lambda: distill.distill(model, x, guide.targets(x, y) if guide else y, epochs=t.epochs,
-                                  lr=t.lr, callbacks=watch, **train, **common))
-    phase("heads", f"training {cfg.student.exits} classifier heads for {t.head_epochs} epochs (frozen backbone)",
-          lambda: distill.train_heads(model, train_clips, None if streamed else corpus.train.labels,
-                                      epochs=t.head_epochs,
-                                      **common))
+    seen = (
+        f"{len(x)} clips"
+        + (f" ({len(views)} of them teacher views)" if ndim == 2 and views else "")
+        + (
+            f" in {x.shape[1]} versions each (the clip and {x.shape[1] - 1} teacher views, one drawn per epoch)"
+            if ndim == 3
+            else ""
+        )
+    )
+    phase(
+        "distill",
+        f"distilling on {seen} for up to {t.epochs} epochs ({t.loss} loss at every exit, "
+        f"weights {exit_weights or 'all 1'}, {t.optimizer}, "
+        f"{t.val_fraction:.0%} held out for early stopping"
+        + (
+            f"; targets {t.twin_teacher} x the float twin's exits + {1 - t.twin_teacher:g} x the teacher"
+            if guide
+            else ""
+        )
+        + ")",
+        lambda: distill.distill(
+            model, x, guide.targets(x, y) if guide else y, epochs=t.epochs, lr=t.lr, callbacks=watch, **train, **common
+        ),
+    )
+    phase(
+        "heads",
+        f"training {cfg.student.exits} classifier heads for {t.head_epochs} epochs (frozen backbone)",
+        lambda: distill.train_heads(
+            model, train_clips, None if streamed else corpus.train.labels, epochs=t.head_epochs, **common
+        ),
+    )
     if t.fine_tune_epochs:
-        phase("fine_tune", f"fine-tuning everything for {t.fine_tune_epochs} epochs (distillation + "
-                           f"{t.label_weight} x label loss at every exit)",
-              lambda: distill.fine_tune(model, train_clips,
-                                        None if streamed else guide.targets(corpus.train.audio, targets.train)
-                                        if guide else targets.train,
-                                        None if streamed else corpus.train.labels,
-                                        epochs=t.fine_tune_epochs, label_weight=t.label_weight, lr=t.lr / 4,
-                                        **train, **common))
+        phase(
+            "fine_tune",
+            f"fine-tuning everything for {t.fine_tune_epochs} epochs (distillation + "
+            f"{t.label_weight} x label loss at every exit)",
+            lambda: distill.fine_tune(
+                model,
+                train_clips,
+                None if streamed else guide.targets(corpus.train.audio, targets.train) if guide else targets.train,
+                None if streamed else corpus.train.labels,
+                epochs=t.fine_tune_epochs,
+                label_weight=t.label_weight,
+                lr=t.lr / 4,
+                **train,
+                **common,
+            ),
+        )
     temperatures = None
     if corpus.validation is not None and len(corpus.validation):
         temperatures = calibrate_exits(model, corpus.validation)
-        log.info(f"student: exit temperatures {temperatures} (fitted on {len(corpus.validation)} validation clips, "
-                 "folded into the classifiers)")
+        log.info(
+            f"student: exit temperatures {temperatures} (fitted on {len(corpus.validation)} validation clips, "
+            "folded into the classifiers)"
+        )
     atomic_write(facts, json.dumps({"temperatures": temperatures}).encode())
     save(model, done_all)
-    return TrainedStudent(one_device(model, corpus, targets, cfg, float_twin, done_all), family, key, done_all,
-                          timer.seconds, mode, temperatures)
+    return TrainedStudent(
+        one_device(model, corpus, targets, cfg, float_twin, done_all),
+        family,
+        key,
+        done_all,
+        timer.seconds,
+        mode,
+        temperatures,
+    )
 
 
 def one_device(model, corpus, targets, cfg, float_twin, weights):
@@ -259,8 +340,8 @@ def one_device(model, corpus, targets, cfg, float_twin, weights):
     run on each worker alone (a multi-worker model's predict gathers from every worker). Others: as is."""
     if cfg.train.strategy != "multiworker":
         return model
-    local = build_model(corpus, targets, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
-                                                                                            strategy="default")),
-                        float_twin)
+    local = build_model(
+        corpus, targets, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, strategy="default")), float_twin
+    )
     local.load_weights(weights)
     return local

@@ -10,6 +10,7 @@ t.section()                                                  # report.json "teac
 The teacher is loaded only if some clip is not in the cache. A clip the teacher fails on is
 dropped: the returned Corpus lacks it and lists it with the skipped files.
 """
+
 import dataclasses
 import logging
 import os
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class Targets:
     """Teacher embeddings aligned with the corpus' splits: {"train": [n, dim], ...}."""
+
     embeddings: Dict[str, np.ndarray]
     dim: int
     handle: str
@@ -66,18 +68,23 @@ def teacher_targets(corpus, cfg, layout, teacher: Optional[teacher_lib.Teacher] 
         if not os.path.exists(os.path.join(handle, "saved_model.pb")):
             log.info(f"building a stand-in teacher (TRILLsson's interface) at {handle}")
             teacher_lib.build_stand_in(handle, corpus.train.audio, seed=cfg.seed)
-        log.warning("NOTE: using a STAND-IN teacher, not TRILLsson (no network here). "
-                    "Pass --teacher trillsson3 (or a local TRILLsson folder) for the real one.")
+        log.warning(
+            "NOTE: using a STAND-IN teacher, not TRILLsson (no network here). "
+            "Pass --teacher trillsson3 (or a local TRILLsson folder) for the real one."
+        )
     teacher = teacher or teacher_lib.Teacher(handle, cfg.teacher.output)
     cache = EmbeddingCache(cfg.teacher.cache or layout.teacher_cache)
     samples = cfg.data.clip_samples
     emb, dropped, hits, computed = {}, {}, 0, 0
     for name, split in corpus.splits().items():
-        keys = [clip_key(cache, teacher.identity, i, samples, cfg.teacher.output, piece=name == "unlabeled")
-                for i in split.ids]
+        keys = [
+            clip_key(cache, teacher.identity, i, samples, cfg.teacher.output, piece=name == "unlabeled")
+            for i in split.ids
+        ]
         failed = []
-        emb[name], h, c = teacher_lib.embed(teacher, split.audio, keys, cache, batch_size=cfg.train.batch_size,
-                                            progress=log.info, failures=failed)
+        emb[name], h, c = teacher_lib.embed(
+            teacher, split.audio, keys, cache, batch_size=cfg.train.batch_size, progress=log.info, failures=failed
+        )
         hits, computed = hits + h, computed + c
         if failed:
             log.warning(f"teacher: {len(failed)} {name} clips dropped (the teacher failed on them)")
@@ -87,9 +94,17 @@ def teacher_targets(corpus, cfg, layout, teacher: Optional[teacher_lib.Teacher] 
     dim = teacher.dim or max(e.shape[1] for e in emb.values())
     emb = {k: v.reshape(0, dim) if len(v) == 0 else v for k, v in emb.items()}
     teacher.release()  # the model is not needed again; its call counter is
-    log.info(f"teacher: {computed} clips embedded, {hits} from cache ({teacher.calls} teacher calls"
-             f"{f', {teacher.seconds:.1f} s in the teacher' if teacher.calls else ''}); cache {cache.root}")
-    info = {"output": cfg.teacher.output, "identity": teacher.identity, "clips_embedded": computed,
-            "cache_hits": hits, "teacher_calls": teacher.calls, "teacher_seconds": round(teacher.seconds, 2),
-            "cache": cache.root}
+    log.info(
+        f"teacher: {computed} clips embedded, {hits} from cache ({teacher.calls} teacher calls"
+        f"{f', {teacher.seconds:.1f} s in the teacher' if teacher.calls else ''}); cache {cache.root}"
+    )
+    info = {
+        "output": cfg.teacher.output,
+        "identity": teacher.identity,
+        "clips_embedded": computed,
+        "cache_hits": hits,
+        "teacher_calls": teacher.calls,
+        "teacher_seconds": round(teacher.seconds, 2),
+        "cache": cache.root,
+    }
     return corpus.without(dropped), Targets(emb, int(dim), handle, stand_in, info, teacher)

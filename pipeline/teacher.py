@@ -20,6 +20,7 @@ When TRILLsson cannot be fetched, `build_stand_in` writes a float SavedModel wit
 TRILLsson's exact interface (fixed random features), and `brillsson train-teacher` trains a
 larger one on labelled task folders (see `pipeline.tools.train_teacher`).
 """
+
 import hashlib
 import os
 import time
@@ -82,7 +83,8 @@ class Teacher:
         if not self.is_local and not self.handle.startswith(URL_SCHEMES):
             raise TeacherUnavailable(
                 f"teacher '{handle}' is neither a known name ({', '.join(TRILLSSON)}), "
-                f"a URL, nor an existing SavedModel folder")
+                f"a URL, nor an existing SavedModel folder"
+            )
         if self.is_local:
             self.handle = os.path.abspath(self.handle)
         self.calls = 0
@@ -102,10 +104,13 @@ class Teacher:
 
     def _unavailable(self, what, e):
         reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        hint = ("  Check that the folder holds a SavedModel (saved_model.pb + variables/)." if self.is_local else
-                "  Without network, supply a local copy: download the model on a connected machine and pass "
-                "its folder with --teacher PATH, or set TFHUB_CACHE_DIR to a folder holding the cached TF-Hub "
-                f"download (for this handle: {hub_cache_folder(self.handle)}/ with the SavedModel inside).")
+        hint = (
+            "  Check that the folder holds a SavedModel (saved_model.pb + variables/)."
+            if self.is_local
+            else "  Without network, supply a local copy: download the model on a connected machine and pass "
+            "its folder with --teacher PATH, or set TFHUB_CACHE_DIR to a folder holding the cached TF-Hub "
+            f"download (for this handle: {hub_cache_folder(self.handle)}/ with the SavedModel inside)."
+        )
         return TeacherUnavailable(f"{what} teacher '{self.handle}': {reason}\n{hint}")
 
     def load(self, probe_samples=SAMPLE_RATE):
@@ -123,8 +128,9 @@ class Teacher:
             name = next(iter(sig.structured_input_signature[1]))
             self._fn = lambda x: sig(**{name: x})
         else:
-            raise TeacherUnavailable(f"teacher '{self.handle}' is neither callable nor has a serving_default "
-                                     "signature taking audio")
+            raise TeacherUnavailable(
+                f"teacher '{self.handle}' is neither callable nor has a serving_default signature taking audio"
+            )
         self._module = module
         try:
             probe = self._run(np.zeros((1, probe_samples), np.float32))
@@ -145,12 +151,16 @@ class Teacher:
         out = self._fn(tf.constant(audio))
         if isinstance(out, dict):
             if self.output_key not in out:
-                raise KeyError(f"teacher '{self.handle}' has outputs {sorted(out)}, not '{self.output_key}'; "
-                               "pick one with --teacher-output")
+                raise KeyError(
+                    f"teacher '{self.handle}' has outputs {sorted(out)}, not '{self.output_key}'; "
+                    "pick one with --teacher-output"
+                )
             out = out[self.output_key]
         elif isinstance(out, (list, tuple)):
-            raise KeyError(f"teacher '{self.handle}' returns {len(out)} unnamed outputs; "
-                           "wrap it to return a dict or a single tensor")
+            raise KeyError(
+                f"teacher '{self.handle}' returns {len(out)} unnamed outputs; "
+                "wrap it to return a dict or a single tensor"
+            )
         out = np.asarray(out, np.float32)
         if out.ndim == 3:  # frame-level embeddings → one per clip
             out = out.mean(axis=1)
@@ -184,9 +194,11 @@ class StandInTeacher(tf.Module):
         rng = np.random.default_rng(seed)
         self.kernel_frames = kernel_frames
         self.num_mel_bins = num_mel_bins
-        self.filters = tf.Variable(rng.standard_normal(
-            (kernel_frames, num_mel_bins, 1, embedding_dim // 2)).astype(np.float32)
-            / np.sqrt(kernel_frames * num_mel_bins), trainable=False)
+        self.filters = tf.Variable(
+            rng.standard_normal((kernel_frames, num_mel_bins, 1, embedding_dim // 2)).astype(np.float32)
+            / np.sqrt(kernel_frames * num_mel_bins),
+            trainable=False,
+        )
         self.mean = tf.Variable(tf.zeros([embedding_dim // 2 * 2]), trainable=False)
         self.std = tf.Variable(tf.ones([embedding_dim // 2 * 2]), trainable=False)
         feats = self._features(tf.constant(calibration_audio, tf.float32))
@@ -194,7 +206,7 @@ class StandInTeacher(tf.Module):
         self.std.assign(tf.math.reduce_std(feats, 0) + 1e-3)
 
     def _features(self, audio):
-        lm = log_mel(audio, num_mel_bins=self.num_mel_bins)                       # [b, t, m]
+        lm = log_mel(audio, num_mel_bins=self.num_mel_bins)  # [b, t, m]
         mean, var = tf.nn.moments(lm, axes=[1, 2], keepdims=True)
         x = (lm - mean) / tf.sqrt(var + 1e-6)
         half = self.kernel_frames // 2
@@ -259,7 +271,7 @@ def embed(teacher, audio, keys, cache, batch_size=32, progress=None, failures=No
     out = dict(found)
     t0 = last = time.perf_counter()
     for start in range(0, len(todo), batch_size):
-        idx = todo[start:start + batch_size]
+        idx = todo[start : start + batch_size]
         try:
             emb = teacher(audio[idx])
             errors = [None] * len(idx)
@@ -269,7 +281,7 @@ def embed(teacher, audio, keys, cache, batch_size=32, progress=None, failures=No
             emb, errors = [], []
             for i in idx:  # one bad clip must not cost the batch
                 try:
-                    emb.append(teacher(audio[i:i + 1])[0])
+                    emb.append(teacher(audio[i : i + 1])[0])
                     errors.append(None)
                 except Exception as e1:
                     emb.append(None)
@@ -293,9 +305,10 @@ def embed(teacher, audio, keys, cache, batch_size=32, progress=None, failures=No
         if progress and (time.perf_counter() - last > 2 or done == len(todo)):
             last = time.perf_counter()
             rate = done / max(time.perf_counter() - t0, 1e-9)
-            progress(f"teacher: {done}/{len(todo)} clips embedded, {rate:.1f} clips/s, "
-                     f"ETA {(len(todo) - done) / max(rate, 1e-9):.0f} s")
+            progress(
+                f"teacher: {done}/{len(todo)} clips embedded, {rate:.1f} clips/s, "
+                f"ETA {(len(todo) - done) / max(rate, 1e-9):.0f} s"
+            )
     dim = next(iter(out.values())).shape[0] if out else (getattr(teacher, "dim", None) or 0)
     nan = np.full(dim, np.nan, np.float32)
-    return np.stack([out.get(k, nan) for k in keys]) if keys else np.zeros((0, dim), np.float32), \
-        len(found), len(todo)
+    return np.stack([out.get(k, nan) for k in keys]) if keys else np.zeros((0, dim), np.float32), len(found), len(todo)

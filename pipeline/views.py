@@ -24,6 +24,7 @@ The views are drawn from a seed (the same clips, seed and kinds give the same vi
 embeddings are cached with the teacher's other embeddings: the key hashes the view's recipe and
 the keys of the clips it is made of (so a changed file or teacher never reuses a stale view).
 """
+
 import dataclasses
 import hashlib
 import json
@@ -116,7 +117,8 @@ def view_key(clip_key: str, partner_key: str, recipe) -> str:
 @dataclasses.dataclass(frozen=True)
 class Views:
     """Augmented distillation clips and the teacher's embedding of each (aligned rows, clip by clip)."""
-    audio: np.ndarray       # [n * per_clip, samples]: view v of clip i at i * per_clip + v
+
+    audio: np.ndarray  # [n * per_clip, samples]: view v of clip i at i * per_clip + v
     embeddings: np.ndarray  # [n * per_clip, dim]
     info: Dict
     per_clip: int = 1
@@ -139,15 +141,18 @@ def teacher_views(corpus, targets, cfg, layout, teacher=None) -> Views:
     n_train = len(corpus.train)
     cache = EmbeddingCache(cfg.teacher.cache or layout.teacher_cache)
     teacher = teacher or targets.teacher  # released after stage 2: loaded again only if a view is not cached
-    base = [clip_key(cache, targets.info["identity"], i, cfg.data.clip_samples, cfg.teacher.output, piece=j >= n_train)
-            for j, i in enumerate(clips.ids)]
+    base = [
+        clip_key(cache, targets.info["identity"], i, cfg.data.clip_samples, cfg.teacher.output, piece=j >= n_train)
+        for j, i in enumerate(clips.ids)
+    ]
     recipes = plan(len(clips), k, kinds, seed=cfg.seed)
     audio = render(clips.audio, recipes)
     keys = [view_key(base[r["clip"]], base[r["partner"]], r) for r in recipes]
     log.info(f"views: {len(recipes)} teacher views ({k} per clip: {', '.join(kinds)}) of {len(clips)} clips")
     failed = []
-    emb, hits, computed = teacher_lib.embed(teacher, audio, keys, cache, batch_size=t.batch_size,
-                                            progress=log.info, failures=failed)
+    emb, hits, computed = teacher_lib.embed(
+        teacher, audio, keys, cache, batch_size=t.batch_size, progress=log.info, failures=failed
+    )
     emb = np.asarray(emb, np.float32)
     if failed:  # the clean clip stands in for a view the teacher failed on: view m stays view m
         log.warning(f"views: the teacher failed on {len(failed)} views; their clean clips stand in")
@@ -155,6 +160,13 @@ def teacher_views(corpus, targets, cfg, layout, teacher=None) -> Views:
         for m, _ in failed:
             audio[m], emb[m] = clips.audio[recipes[m]["clip"]], clean[recipes[m]["clip"]]
     teacher.release()
-    info = {"per_clip": k, "kinds": list(kinds), "mode": t.view_mode, "views": int(len(audio)), "embedded": computed,
-            "cache_hits": hits, "replaced": len(failed)}
+    info = {
+        "per_clip": k,
+        "kinds": list(kinds),
+        "mode": t.view_mode,
+        "views": int(len(audio)),
+        "embedded": computed,
+        "cache_hits": hits,
+        "replaced": len(failed),
+    }
     return Views(audio, emb, info, k)

@@ -20,6 +20,7 @@ workers.tf_config(["localhost:20001", "localhost:20002"], 1)   # the TF_CONFIG o
 workers.weights_digest("OUT/worker-0/checkpoints/student-<key>.weights.h5")
 ```
 """
+
 import argparse
 import hashlib
 import json
@@ -67,12 +68,14 @@ def describe() -> str:
 def weights_digest(path) -> str:
     """SHA-256 over every weight array of a Keras .weights.h5 file, by name (the file's own bytes may differ)."""
     import h5py
+
     h = hashlib.sha256()
 
     def visit(name, obj):
         if isinstance(obj, h5py.Dataset):
             h.update(name.encode())
             h.update(obj[()].tobytes())
+
     with h5py.File(path, "r") as f:
         f.visititems(visit)
     return h.hexdigest()
@@ -82,8 +85,13 @@ def train_only(cfg, corpus, goal, layout, t0) -> dict:
     """A non-chief worker's run: train (in lock step with the others), write worker.json, stop."""
     extra = views.teacher_views(corpus, goal, cfg, layout) if cfg.train.teacher_views else None  # as the chief
     trained = student.train_student(corpus, goal, cfg, layout, views=extra)
-    r = {"worker": describe(), "student": trained.section(), "weights_sha256": weights_digest(trained.checkpoint),
-         "epoch_seconds": trained.epoch_seconds, "wall_seconds": round(time.time() - t0, 1)}
+    r = {
+        "worker": describe(),
+        "student": trained.section(),
+        "weights_sha256": weights_digest(trained.checkpoint),
+        "epoch_seconds": trained.epoch_seconds,
+        "wall_seconds": round(time.time() - t0, 1),
+    }
     atomic_write(layout.path(WORKER_JSON), json.dumps(r, indent=1).encode())
     log.info(f"multiworker: {describe()} done; weights {r['weights_sha256'][:12]} in {trained.checkpoint}")
     return r
@@ -109,6 +117,7 @@ def train_worker(argv: List[str]) -> dict:
     from pipeline import config, distill, extract
     from pipeline import log as log_setup
     from pipeline.lock import OutputLock
+
     cfg = config.from_argv(argv, prog="python -m pipeline.workers --train-only")
     log_setup.configure(quiet=cfg.quiet)
     t0, layout = time.time(), Layout(cfg.out_dir)
@@ -148,8 +157,15 @@ def launch_local(n, run_flags: List[str], out, timeout=None, train_only=False) -
             rc = p.wait()
         log_file.close()
         side = _read(os.path.join(folder, WORKER_JSON))
-        results.append({"index": k, "out": folder, "returncode": rc, "weights_sha256": _digest(folder),
-                        "epoch_seconds": side.get("epoch_seconds")})
+        results.append(
+            {
+                "index": k,
+                "out": folder,
+                "returncode": rc,
+                "weights_sha256": _digest(folder),
+                "epoch_seconds": side.get("epoch_seconds"),
+            }
+        )
     return results
 
 
@@ -166,8 +182,11 @@ def _digest(folder):
     ck = os.path.join(folder, "checkpoints")
     if not os.path.isdir(ck):
         return None
-    done = [os.path.join(ck, f) for f in os.listdir(ck)
-            if f.startswith("student-") and f.endswith(".weights.h5") and f.count("-") == 1]
+    done = [
+        os.path.join(ck, f)
+        for f in os.listdir(ck)
+        if f.startswith("student-") and f.endswith(".weights.h5") and f.count("-") == 1
+    ]
     return weights_digest(max(done, key=os.path.getmtime)) if done else None
 
 
@@ -175,9 +194,10 @@ def main(argv=None, prog="brillsson workers"):
     """`brillsson workers --local N --out OUT -- [run flags]` (or `python -m pipeline.workers …`): N local
     workers; exit status 1 unless every worker finished and their weights agree."""
     from pipeline import log as log_setup
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    flags = argv[argv.index("--") + 1:] if "--" in argv else []
-    own = argv[:argv.index("--")] if "--" in argv else argv
+    flags = argv[argv.index("--") + 1 :] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--local", type=int, default=2, help="worker processes on this host (default: 2)")
     p.add_argument("--out", help="folder: OUT/worker-K per worker, and their logs")
@@ -206,4 +226,5 @@ def main(argv=None, prog="brillsson workers"):
 
 if __name__ == "__main__":
     from pipeline.workers import main as workers_main  # the module under its own name
+
     workers_main()

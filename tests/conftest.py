@@ -4,6 +4,7 @@ tiny exported early-exit model, all made here, once per session.
 The test files sit in folders that mirror the library (tests/models/, tests/export/,
 tests/pipeline/, tests/pipeline/tools/); plain shared functions are in tests/helpers.py.
 """
+
 import os
 import sys
 
@@ -34,6 +35,7 @@ def task_dir(tmp_path_factory):
 def stand_in_teacher(tmp_path_factory):
     """A SavedModel with TRILLsson's interface, made by the test."""
     from pipeline import teacher
+
     rng = np.random.default_rng(0)
     calib = np.stack([tone_clip(f, seed=i) for i, f in enumerate(rng.uniform(200, 3000, 8))])
     return teacher.build_stand_in(str(tmp_path_factory.mktemp("teacher") / "model"), calib, embedding_dim=64)
@@ -50,6 +52,7 @@ def exported(tmp_path_factory):
     from export.layout import Layout
     from models import students
     from pipeline import calibrate
+
     out = str(tmp_path_factory.mktemp("deploy"))
     m = students.build("quicknet", num_classes=3, embedding_dim=16, exits=3, clip_samples=CLIP, width=16)
     x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 900, 2500] * 4)])
@@ -60,5 +63,6 @@ def exported(tmp_path_factory):
     th = {"within_1pct": {"threshold": 0.4, "accuracy": 1.0, "mean_latency_ms": 1.0, "description": "t"}}
     calibrate.write_thresholds(Layout(out), th, 3, CLIP)
     from export import manifest  # sealed as a run seals it: the runtime and the benchmark check it
+
     manifest.write(Layout(out), files.all() + [os.path.join(out, "labels.txt"), Layout(out).thresholds], model="test")
     return m, out, files, x

@@ -9,6 +9,7 @@ write_wav(tmp_path / "a.wav", tone_clip(440.0, seconds=0.5))
 The tests/ folder is on `sys.path` (tests/conftest.py puts it there), so `from helpers import …`
 works from every sub-folder. Fixtures live in the conftest.py files, not here.
 """
+
 import contextlib
 import os
 import threading
@@ -23,7 +24,7 @@ from pipeline import distill
 
 SR = SAMPLE_RATE
 TESTS = os.path.dirname(os.path.abspath(__file__))  # the tests/ folder
-ROOT = os.path.dirname(TESTS)                        # the repository
+ROOT = os.path.dirname(TESTS)  # the repository
 CLIP = 4000  # samples in a clip of the tiny test students (0.25 s)
 DEAD_PROXY = "http://127.0.0.1:9"  # every download fails fast, as on a machine without network
 
@@ -66,15 +67,18 @@ def tone_batch(embedding_dim, clip_samples=CLIP):
 
 def small(family, exits=2, **kw):
     """A tiny student of `family` for `tone_batch(24)`: 3 classes, 24-dim embeddings, width 8, depth 2."""
-    return students.build(family, num_classes=3, embedding_dim=24, exits=exits, clip_samples=CLIP,
-                          **{"width": 8, "depth": 2, **kw})
+    return students.build(
+        family, num_classes=3, embedding_dim=24, exits=exits, clip_samples=CLIP, **{"width": 8, "depth": 2, **kw}
+    )
 
 
 def distill_losses(m, x, t, training=False):
     """The distillation objective at every exit of `m` (mean squared error to the scaled targets)."""
     out = m(x, training=training)
-    return [float(tf.reduce_mean(tf.square(out[f"exit{k}_embedding"] - t / distill.target_scale(t))))
-            for k in range(1, len(students.exit_names(m)) + 1)]
+    return [
+        float(tf.reduce_mean(tf.square(out[f"exit{k}_embedding"] - t / distill.target_scale(t))))
+        for k in range(1, len(students.exit_names(m)) + 1)
+    ]
 
 
 @contextlib.contextmanager
@@ -100,4 +104,3 @@ def fails_instead_of_hanging_on(fifos, seconds=20):
     finally:
         done.set()
         t.join()
-

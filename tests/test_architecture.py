@@ -1,5 +1,6 @@
 """The structure the layers contract promises: imports point down (pipeline → export → models),
 no import cycles, the run never imports its tools; and the docs cite only files that exist."""
+
 import os
 import re
 import subprocess
@@ -22,9 +23,11 @@ def test_import_contracts_in_setup_cfg_are_kept():
 def test_a_broken_layer_is_caught(tmp_path):
     """The contract is not vacuous: an upward import in a copy of the tree breaks it."""
     import shutil
+
     for pkg in ("models", "export", "pipeline"):
-        shutil.copytree(os.path.join(ROOT, pkg), tmp_path / pkg,
-                        ignore=shutil.ignore_patterns("demo_data", "__pycache__"))
+        shutil.copytree(
+            os.path.join(ROOT, pkg), tmp_path / pkg, ignore=shutil.ignore_patterns("demo_data", "__pycache__")
+        )
     shutil.copy(os.path.join(ROOT, "setup.cfg"), tmp_path / "setup.cfg")
     with open(tmp_path / "models" / "blocks.py", "a") as f:
         f.write("\nfrom pipeline import config  # noqa\n")
@@ -41,8 +44,11 @@ def test_docs_and_comments_cite_only_files_in_the_repository():
     everywhere = {n for _, _, files in os.walk(ROOT) for n in files}
     missing = []
     for folder, dirs, files in os.walk(ROOT):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("demo_data", "__pycache__", "build")
-                   and not d.endswith(".egg-info")] + ([".ci"] if folder == ROOT else [])
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".") and d not in ("demo_data", "__pycache__", "build") and not d.endswith(".egg-info")
+        ] + ([".ci"] if folder == ROOT else [])
         for name in files:
             if not name.endswith((".py", ".md", ".java", ".sh")) and name != "run":
                 continue

@@ -1,5 +1,6 @@
 """Reliability of the whole pipeline on tiny data: what a crash, a rerun, a concurrent run or a full
 disk leaves behind is either complete and its own, or refused with a message naming the file."""
+
 import json
 import os
 import shutil
@@ -20,9 +21,28 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 
 
 def tiny(task_dir, out, *extra):
-    return ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2",
-            "--head-epochs", "2", "--fine-tune-epochs", "0", "--width", "8", "--runs", "2", "--quiet",
-            "--out", str(out), *extra]
+    return [
+        "--data",
+        task_dir,
+        "--teacher",
+        "stand-in",
+        "--clip-seconds",
+        "0.5",
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "2",
+        "--fine-tune-epochs",
+        "0",
+        "--width",
+        "8",
+        "--runs",
+        "2",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +127,7 @@ def test_a_truncated_checkpoint_is_reported_and_recomputed_to_the_same_weights(f
         with h5py.File(path, "r") as f:
             f.visititems(lambda n, o: found.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
         return found
+
     (tmp_path / "before.h5").write_bytes(before)
     a, b = weights(tmp_path / "before.h5"), weights(final)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)  # deterministic retraining
@@ -125,16 +146,20 @@ def test_bad_settings_and_folders_end_in_one_line(tmp_path, task_dir):
     (tmp_path / "file").write_text("x")
     (tmp_path / "list.yaml").write_text("- epochs\n- 3\n")
     (tmp_path / "broken.yaml").write_text("epochs: [1, 2\n")
-    cases = [(["--out", str(tmp_path / "file")], "exists and is not a folder"),
-             (["--config", str(tmp_path / "none.yaml")], "none.yaml: cannot read the config file"),
-             (["--config", str(tmp_path / "list.yaml")], "holds a mapping of settings (key: value), not a list"),
-             (["--config", str(tmp_path / "broken.yaml")], "broken.yaml: not valid YAML")]
+    cases = [
+        (["--out", str(tmp_path / "file")], "exists and is not a folder"),
+        (["--config", str(tmp_path / "none.yaml")], "none.yaml: cannot read the config file"),
+        (["--config", str(tmp_path / "list.yaml")], "holds a mapping of settings (key: value), not a list"),
+        (["--config", str(tmp_path / "broken.yaml")], "broken.yaml: not valid YAML"),
+    ]
     for argv, msg in cases:
         with pytest.raises(SystemExit) as e:
             run.call(["--data", task_dir, *argv])
         assert msg in str(e.value.code), argv
-    for argv, msg in ((["classify", str(tmp_path), "x.wav"], "no export.json"),
-                      (["evaluate", str(tmp_path), "--tasks", str(tmp_path / "nope")], "no export.json")):
+    for argv, msg in (
+        (["classify", str(tmp_path), "x.wav"], "no export.json"),
+        (["evaluate", str(tmp_path), "--tasks", str(tmp_path / "nope")], "no export.json"),
+    ):
         with pytest.raises(SystemExit) as e:
             cli.call(argv)
         assert msg in str(e.value.code), argv
@@ -143,6 +168,7 @@ def test_bad_settings_and_folders_end_in_one_line(tmp_path, task_dir):
 @pytest.mark.slow
 def test_runtime_threshold_nan_and_long_clips(finished, tmp_path, capsys):
     from helpers import tone_clip, write_wav
+
     out, _ = finished
     with pytest.raises(SystemExit, match=r"threshold is a normalized entropy in \[0, 1\], got nan"):
         cli.call(["classify", str(out), "x.wav", "--threshold", "nan"])
@@ -158,6 +184,7 @@ def test_runtime_threshold_nan_and_long_clips(finished, tmp_path, capsys):
 @pytest.mark.slow
 def test_a_one_label_task_finishes_with_a_report(tmp_path):
     from helpers import tone_clip, write_wav
+
     for split, n in (("train", 4), ("test", 1)):
         for j in range(n):
             write_wav(tmp_path / "one" / split / "only" / f"c{j}.wav", tone_clip(500, seed=j + 10 * (split == "test")))
@@ -202,8 +229,12 @@ def test_a_run_killed_while_exporting_leaves_a_refused_folder_then_a_rerun_compl
 
 def _mount_tmpfs(path, size):
     os.makedirs(path, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from pipeline.tools import config_doc
 text = config_doc.markdown()
 ```
 """
+
 import argparse
 import dataclasses
 import sys
@@ -16,10 +17,12 @@ import sys
 from pipeline import config
 
 MARK = "<!-- generated from pipeline/config.py by python -m pipeline.tools.config_doc; do not edit -->"
-INTRO = ("Every setting of `brillsson run` (and `python pipeline/run.py`): a flag, and a key of a YAML or JSON "
-         "file given with `--config FILE` (flat keys such as `epochs: 40`, or one mapping per section such as "
-         "`train: {epochs: 40}`). Flags on the command line win over the file. Booleans that are on by default "
-         "are turned off with `--no-…`.")
+INTRO = (
+    "Every setting of `brillsson run` (and `python pipeline/run.py`): a flag, and a key of a YAML or JSON "
+    "file given with `--config FILE` (flat keys such as `epochs: 40`, or one mapping per section such as "
+    "`train: {epochs: 40}`). Flags on the command line win over the file. Booleans that are on by default "
+    "are turned off with `--no-…`."
+)
 
 
 def _default(f):
@@ -50,9 +53,16 @@ def markdown() -> str:
             if f.metadata.get("experimental"):
                 text = "*experimental:* " + text
             lines.append(f"| {_flag(f)} | {key} | {_default(f)} | {text} |")
-    lines += ["", "## removed", "", "Settings of earlier versions that lost in the project's own studies "
-              "(CHANGELOG.md). A flag or config file that still names one is refused with the reason.", "",
-              "| flag | why it went |", "|---|---|"]
+    lines += [
+        "",
+        "## removed",
+        "",
+        "Settings of earlier versions that lost in the project's own studies "
+        "(CHANGELOG.md). A flag or config file that still names one is refused with the reason.",
+        "",
+        "| flag | why it went |",
+        "|---|---|",
+    ]
     for name, why in config.REMOVED.items():
         setting, *value = [name] if isinstance(name, str) else name  # a setting, or (setting, removed value)
         flag = " ".join(["--" + setting.replace("_", "-"), *value])
@@ -78,6 +88,7 @@ def main(argv=None) -> int:
             return 1
         return 0
     from export.files import atomic_write
+
     atomic_write(a.path, text.encode())
     print(a.path)
     return 0

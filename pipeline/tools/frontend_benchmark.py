@@ -9,6 +9,7 @@ from pipeline.tools import frontend_benchmark
 rows = frontend_benchmark.measure(windows_ms=(25, 16), runs=100)
 ```
 """
+
 import argparse
 import json
 
@@ -25,8 +26,13 @@ from models.frontend import FRONTENDS, SAMPLE_RATE, LogMel
 def settings(kind, window_ms, num_mel_bins=40, hop_ms=10.0):
     """LogMel settings of a front end at a window (the FFT: the next power of two), as a run builds them."""
     window = int(round(window_ms * SAMPLE_RATE / 1000))
-    return {"kind": kind, "frame_length": window, "fft_length": 1 << (window - 1).bit_length(),
-            "frame_step": int(round(hop_ms * SAMPLE_RATE / 1000)), "num_mel_bins": num_mel_bins}
+    return {
+        "kind": kind,
+        "frame_length": window,
+        "fft_length": 1 << (window - 1).bit_length(),
+        "frame_step": int(round(hop_ms * SAMPLE_RATE / 1000)),
+        "num_mel_bins": num_mel_bins,
+    }
 
 
 def measure(windows_ms=(25.0, 16.0), kinds=None, seconds=1.0, num_mel_bins=40, runs=200, seed=0):
@@ -49,9 +55,19 @@ def measure(windows_ms=(25.0, 16.0), kinds=None, seconds=1.0, num_mel_bins=40, r
             if kind == "stft":
                 reference[window] = frames
             info = flatbuffer.inspect(lce_fb)
-            rows.append({"front_end": kind, "window_ms": window, "frame_length": s["frame_length"],
-                         "fft_length": s["fft_length"], "macs": info["total_macs"], "ops": info["op_counts"],
-                         "pi4_estimate_ms": estimate.estimate(lce_fb)["ms"], "frames": frames, "name": name})
+            rows.append(
+                {
+                    "front_end": kind,
+                    "window_ms": window,
+                    "frame_length": s["frame_length"],
+                    "fft_length": s["fft_length"],
+                    "macs": info["total_macs"],
+                    "ops": info["op_counts"],
+                    "pi4_estimate_ms": estimate.estimate(lce_fb)["ms"],
+                    "frames": frames,
+                    "name": name,
+                }
+            )
     ms = round_robin_ms(fns, runs=runs, warmup=max(5, runs // 10))
     for r in rows:
         frames = r.pop("frames")
@@ -62,13 +78,19 @@ def measure(windows_ms=(25.0, 16.0), kinds=None, seconds=1.0, num_mel_bins=40, r
 
 
 def markdown(rows) -> str:
-    lines = ["| front end | window / FFT | MACs | LCE here (ms) | stock TFLite here (ms) | Pi 4 estimate (ms) | "
-             "differs from stft by | ops |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| front end | window / FFT | MACs | LCE here (ms) | stock TFLite here (ms) | Pi 4 estimate (ms) | "
+        "differs from stft by | ops |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         diff = "—" if r["max_abs_diff_from_stft"] is None else f"{r['max_abs_diff_from_stft']:.1e}"
-        lines.append(f"| {r['front_end']} | {r['frame_length']} / {r['fft_length']} | {r['macs'] / 1e6:.2f} M | "
-                     f"{r['lce_ms']:.3f} | {r['stock_ms']:.3f} | {r['pi4_estimate_ms']:.3f} | {diff} | "
-                     + ", ".join(f"{k} {v}" for k, v in sorted(r["ops"].items())) + " |")
+        lines.append(
+            f"| {r['front_end']} | {r['frame_length']} / {r['fft_length']} | {r['macs'] / 1e6:.2f} M | "
+            f"{r['lce_ms']:.3f} | {r['stock_ms']:.3f} | {r['pi4_estimate_ms']:.3f} | {diff} | "
+            + ", ".join(f"{k} {v}" for k, v in sorted(r["ops"].items()))
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -80,8 +102,9 @@ def main(argv=None, prog="brillsson frontend-benchmark"):
     p.add_argument("--runs", type=int, default=200, help="timed rounds (default: 200)")
     p.add_argument("--out", help="also write the figures as JSON (and a .md beside it)")
     a = p.parse_args(argv)
-    rows = measure(tuple(float(w) for w in a.windows.split(",")), seconds=a.seconds, num_mel_bins=a.mel_bins,
-                   runs=a.runs)
+    rows = measure(
+        tuple(float(w) for w in a.windows.split(",")), seconds=a.seconds, num_mel_bins=a.mel_bins, runs=a.runs
+    )
     text = markdown(rows)
     if a.out:
         atomic_write(a.out, json.dumps(rows, indent=1).encode())

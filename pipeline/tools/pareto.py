@@ -15,6 +15,7 @@ from pipeline.tools import pareto
 rows = pareto.collect(["/tmp/stft", "/tmp/gabor"])   # one row per configuration, mean ± sd over seeds
 ```
 """
+
 import argparse
 import glob
 import json
@@ -53,11 +54,21 @@ def one_seed(folder, test=None) -> dict:
     cv = calibrate.cross_validated(probs, test.labels, est_ms)["within_1pct"]
     x86 = r["early_exit_targets"]["within_1pct"].get("cross_validated", {})
     base = r.get("baseline") or {}
-    return {"accuracy": [e["accuracy"] for e in r["exits"]], "x86_ms": [e["latency_ms"] for e in r["exits"]],
-            "device_ms": [float(v) for v in np.cumsum(est_ms)], "device_early_exit": cv, "x86_early_exit": x86,
-            "baseline": {"accuracy": base.get("accuracy"), "x86_ms": base.get("latency_ms"),
-                         "device_ms": base.get("device_estimate_ms")} if base else None,
-            "test_clips": len(test.labels)}
+    return {
+        "accuracy": [e["accuracy"] for e in r["exits"]],
+        "x86_ms": [e["latency_ms"] for e in r["exits"]],
+        "device_ms": [float(v) for v in np.cumsum(est_ms)],
+        "device_early_exit": cv,
+        "x86_early_exit": x86,
+        "baseline": {
+            "accuracy": base.get("accuracy"),
+            "x86_ms": base.get("latency_ms"),
+            "device_ms": base.get("device_estimate_ms"),
+        }
+        if base
+        else None,
+        "test_clips": len(test.labels),
+    }
 
 
 def collect(outs: List[str], labels: List[str] = None) -> List[dict]:
@@ -71,53 +82,106 @@ def collect(outs: List[str], labels: List[str] = None) -> List[dict]:
         test = load_corpus(data, seed=settings.get("seed", 0)).test
         seeds = [one_seed(f, test) for f in folders]
         n = len(seeds[0]["accuracy"])
-        rows.append({
-            "label": labels[i] if labels else os.path.basename(os.path.normpath(out)), "folder": out,
-            "seeds": len(seeds), "test_clips": seeds[0]["test_clips"],
-            "exits": [{"index": k + 1, "accuracy": spread.summary(s["accuracy"][k] for s in seeds),
-                       "device_ms": spread.summary(s["device_ms"][k] for s in seeds),
-                       "x86_ms": spread.summary(s["x86_ms"][k] for s in seeds)} for k in range(n)],
-            "device_early_exit": {"accuracy": spread.summary(s["device_early_exit"]["accuracy"] for s in seeds),
-                                  "ms": spread.summary(s["device_early_exit"]["mean_latency_ms"] for s in seeds)},
-            "x86_early_exit": {"accuracy": spread.summary(s["x86_early_exit"].get("accuracy") for s in seeds),
-                               "over_last_exit": spread.summary(
-                                   s["x86_early_exit"]["mean_latency_ms"] / s["x86_ms"][-1]
-                                   for s in seeds if s["x86_early_exit"].get("mean_latency_ms"))},
-            "baseline": ({"accuracy": spread.summary(s["baseline"]["accuracy"] for s in seeds),
-                          "device_ms": spread.summary(s["baseline"]["device_ms"] for s in seeds),
-                          "x86_ms": spread.summary(s["baseline"]["x86_ms"] for s in seeds)}
-                         if all(s["baseline"] for s in seeds) else None),
-        })
+        rows.append(
+            {
+                "label": labels[i] if labels else os.path.basename(os.path.normpath(out)),
+                "folder": out,
+                "seeds": len(seeds),
+                "test_clips": seeds[0]["test_clips"],
+                "exits": [
+                    {
+                        "index": k + 1,
+                        "accuracy": spread.summary(s["accuracy"][k] for s in seeds),
+                        "device_ms": spread.summary(s["device_ms"][k] for s in seeds),
+                        "x86_ms": spread.summary(s["x86_ms"][k] for s in seeds),
+                    }
+                    for k in range(n)
+                ],
+                "device_early_exit": {
+                    "accuracy": spread.summary(s["device_early_exit"]["accuracy"] for s in seeds),
+                    "ms": spread.summary(s["device_early_exit"]["mean_latency_ms"] for s in seeds),
+                },
+                "x86_early_exit": {
+                    "accuracy": spread.summary(s["x86_early_exit"].get("accuracy") for s in seeds),
+                    "over_last_exit": spread.summary(
+                        s["x86_early_exit"]["mean_latency_ms"] / s["x86_ms"][-1]
+                        for s in seeds
+                        if s["x86_early_exit"].get("mean_latency_ms")
+                    ),
+                },
+                "baseline": (
+                    {
+                        "accuracy": spread.summary(s["baseline"]["accuracy"] for s in seeds),
+                        "device_ms": spread.summary(s["baseline"]["device_ms"] for s in seeds),
+                        "x86_ms": spread.summary(s["baseline"]["x86_ms"] for s in seeds),
+                    }
+                    if all(s["baseline"] for s in seeds)
+                    else None
+                ),
+            }
+        )
     return rows
 
 
 def plot(rows, path):
     """Two panels: the device estimate (comparable across runs) and this machine's measured latency."""
     from matplotlib.figure import Figure  # pyplot-free: no backend is chosen
+
     fig = Figure(figsize=(11, 4.4))
     axes = fig.subplots(1, 2)
     colors = [f"C{i}" for i in range(10)]
-    for ax, key, title in ((axes[0], "device_ms", "Raspberry Pi 4 estimate (ops × assumed rates)"),
-                           (axes[1], "x86_ms", "measured here (LCE, x86, 1 thread; runs at different loads)")):
+    for ax, key, title in (
+        (axes[0], "device_ms", "Raspberry Pi 4 estimate (ops × assumed rates)"),
+        (axes[1], "x86_ms", "measured here (LCE, x86, 1 thread; runs at different loads)"),
+    ):
         for row, color in zip(rows, colors):
             xs = [e[key]["mean"] for e in row["exits"]]
             ys = [e["accuracy"]["mean"] for e in row["exits"]]
             sd = [e["accuracy"]["sd"] for e in row["exits"]]
-            ax.errorbar(xs, ys, yerr=sd, fmt="o-", color=color, capsize=3,
-                        label=f"{row['label']}: exits 1..{len(xs)} ({row['seeds']} seeds)")
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=sd,
+                fmt="o-",
+                color=color,
+                capsize=3,
+                label=f"{row['label']}: exits 1..{len(xs)} ({row['seeds']} seeds)",
+            )
             if key == "device_ms":
                 ee = row["device_early_exit"]
-                ax.errorbar(ee["ms"]["mean"], ee["accuracy"]["mean"], yerr=ee["accuracy"]["sd"], fmt="*", ms=13,
-                            color=color, capsize=3)
+                ax.errorbar(
+                    ee["ms"]["mean"],
+                    ee["accuracy"]["mean"],
+                    yerr=ee["accuracy"]["sd"],
+                    fmt="*",
+                    ms=13,
+                    color=color,
+                    capsize=3,
+                )
             else:
                 ee = row["x86_early_exit"]
                 if ee["over_last_exit"]["mean"] is not None:
-                    ax.errorbar(ee["over_last_exit"]["mean"] * xs[-1], ee["accuracy"]["mean"],
-                                yerr=ee["accuracy"]["sd"], fmt="*", ms=13, color=color, capsize=3)
+                    ax.errorbar(
+                        ee["over_last_exit"]["mean"] * xs[-1],
+                        ee["accuracy"]["mean"],
+                        yerr=ee["accuracy"]["sd"],
+                        fmt="*",
+                        ms=13,
+                        color=color,
+                        capsize=3,
+                    )
             b = row.get("baseline")
             if b and b[key]["mean"] is not None:
-                ax.errorbar(b[key]["mean"], b["accuracy"]["mean"], yerr=b["accuracy"]["sd"], fmt="X", ms=10,
-                            color=color, capsize=3, mfc="none")
+                ax.errorbar(
+                    b[key]["mean"],
+                    b["accuracy"]["mean"],
+                    yerr=b["accuracy"]["sd"],
+                    fmt="X",
+                    ms=10,
+                    color=color,
+                    capsize=3,
+                    mfc="none",
+                )
         ax.set_xlabel("latency per clip (ms)")
         ax.set_ylabel(f"test accuracy ({rows[0]['test_clips']} clips), mean ± sd over seeds")
         ax.set_title(title, fontsize=10)
@@ -130,22 +194,29 @@ def plot(rows, path):
 
 def markdown(rows) -> str:
     """A table of the rows: accuracy per exit, Pi-estimate latency per exit, early exit on both."""
-    lines = ["| configuration | seeds × test clips | accuracy exits (mean ± sd) | Pi estimate exits (ms) | "
-             "early exit on the Pi estimate: accuracy at ms (x last exit) | early exit here: accuracy at x last exit "
-             "| int8 DS-CNN: accuracy, Pi ms |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| configuration | seeds × test clips | accuracy exits (mean ± sd) | Pi estimate exits (ms) | "
+        "early exit on the Pi estimate: accuracy at ms (x last exit) | early exit here: accuracy at x last exit "
+        "| int8 DS-CNN: accuracy, Pi ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         acc = " / ".join(f"{e['accuracy']['mean']:.3f} ± {e['accuracy']['sd']:.3f}" for e in r["exits"])
         dev = " / ".join(f"{e['device_ms']['mean']:.2f}" for e in r["exits"])
         d, x = r["device_early_exit"], r["x86_early_exit"]
         last = r["exits"][-1]["device_ms"]["mean"]
         b = r.get("baseline")
-        base = (f"{b['accuracy']['mean']:.3f} ± {b['accuracy']['sd']:.3f}, {b['device_ms']['mean']:.2f}"
-                if b else "—")
-        here = (f"{x['accuracy']['mean']:.3f} at {x['over_last_exit']['mean']:.2f}x"
-                if x["over_last_exit"]["mean"] is not None else "—")
-        lines.append(f"| {r['label']} | {r['seeds']} × {r['test_clips']} | {acc} | {dev} | "
-                     f"{d['accuracy']['mean']:.3f} ± {d['accuracy']['sd']:.3f} at {d['ms']['mean']:.2f} "
-                     f"({d['ms']['mean'] / last:.2f}x) | {here} | {base} |")
+        base = f"{b['accuracy']['mean']:.3f} ± {b['accuracy']['sd']:.3f}, {b['device_ms']['mean']:.2f}" if b else "—"
+        here = (
+            f"{x['accuracy']['mean']:.3f} at {x['over_last_exit']['mean']:.2f}x"
+            if x["over_last_exit"]["mean"] is not None
+            else "—"
+        )
+        lines.append(
+            f"| {r['label']} | {r['seeds']} × {r['test_clips']} | {acc} | {dev} | "
+            f"{d['accuracy']['mean']:.3f} ± {d['accuracy']['sd']:.3f} at {d['ms']['mean']:.2f} "
+            f"({d['ms']['mean'] / last:.2f}x) | {here} | {base} |"
+        )
     return "\n".join(lines) + "\n"
 
 

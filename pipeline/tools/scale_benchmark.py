@@ -16,6 +16,7 @@ scale_benchmark.replicate("/work/data/s1/keywords", "/tmp/k10", times=10)   # 10
 rc, seconds, peak_mb = scale_benchmark.peak_memory(["pipeline/run.py", "--data", "/tmp/k10"], "/tmp/run.log")
 ```
 """  # noqa: E501 (docstring kept as written; only its first line is used, as the --help description)
+
 import argparse
 import json
 import os
@@ -66,8 +67,13 @@ def peak_memory(argv, log_path, env=None):
     t0 = time.perf_counter()
     peak_file = f"{log_path}.maxrss"
     with open(log_path, "w") as log:
-        rc = subprocess.call([sys.executable, "-c", _TIMER, peak_file, *argv], stdout=log, stderr=subprocess.STDOUT,
-                             cwd=ROOT, env={**os.environ, **(env or {})})
+        rc = subprocess.call(
+            [sys.executable, "-c", _TIMER, peak_file, *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
     with open(peak_file) as f:
         kib = int(f.read())
     return rc, round(time.perf_counter() - t0, 1), round(kib / 1024, 1)  # ru_maxrss is in KiB on Linux
@@ -91,13 +97,36 @@ def full_runs(a, figures, data_format):
         sizes.append((a.times, f"{a.times}x-train", a.data_x_train, a.unlabeled_x))
     for times, label, data, unlabeled in sizes:
         out = os.path.join(a.work, f"run-{data_format}-{label}")
-        argv = ["pipeline/run.py", "--data", data, "--teacher", "stand-in", "--data-format", data_format,
-                "--epochs", str(a.epochs), "--head-epochs", str(a.epochs), "--fine-tune-epochs", "0",
-                "--runs", "5", "--out", out, "--quiet"] + (["--unlabeled", unlabeled] if unlabeled else [])
+        argv = [
+            "pipeline/run.py",
+            "--data",
+            data,
+            "--teacher",
+            "stand-in",
+            "--data-format",
+            data_format,
+            "--epochs",
+            str(a.epochs),
+            "--head-epochs",
+            str(a.epochs),
+            "--fine-tune-epochs",
+            "0",
+            "--runs",
+            "5",
+            "--out",
+            out,
+            "--quiet",
+        ] + (["--unlabeled", unlabeled] if unlabeled else [])
         rc, seconds, peak = peak_memory(argv, out + ".log")
         r = _report(out) if rc == 0 else {}
-        entry = {"returncode": rc, "wall_seconds": seconds, "peak_rss_mb": peak, "command": "python " + " ".join(argv),
-                 "clips": r.get("data", {}).get("clips"), "load_average": os.getloadavg()[0]}
+        entry = {
+            "returncode": rc,
+            "wall_seconds": seconds,
+            "peak_rss_mb": peak,
+            "command": "python " + " ".join(argv),
+            "clips": r.get("data", {}).get("clips"),
+            "load_average": os.getloadavg()[0],
+        }
         if rc == 0 and data_format == "shards":
             with open(os.path.join(out, "shards", "manifest.json")) as f:
                 dec = json.load(f).get("decode")
@@ -117,18 +146,26 @@ def full_runs(a, figures, data_format):
 def teacher_throughput(a, figures):
     """Teacher clips/s on the 1x corpus: in this process, then on the DirectRunner with 2 workers."""
     from pipeline import config, extract, shards
+
     teacher = os.path.join(a.work, "run-shards-1x", "teacher")
     cfg = config.from_argv(["--data", a.data] + (["--unlabeled", a.unlabeled] if a.unlabeled else []))
     out = {}
-    for runner, opts in (("process", None), ("beam", "--runner DirectRunner --direct_num_workers 2 "
-                                                      "--direct_running_mode multi_processing")):
+    for runner, opts in (
+        ("process", None),
+        ("beam", "--runner DirectRunner --direct_num_workers 2 --direct_running_mode multi_processing"),
+    ):
         folder = os.path.join(a.work, f"teacher-{runner}")
         ss = shards.write(cfg.data, os.path.join(folder, "shards"), shard_clips=cfg.data.shard_clips)
-        _, info = extract.extract(ss, teacher, cache_dir=os.path.join(folder, "cache"), runner=runner,
-                                  beam_options=opts)
-        out[runner] = {"clips": info["clips_embedded"], "seconds": info["seconds"],
-                       "clips_per_s": round(info["clips_embedded"] / max(info["seconds"], 1e-9), 1),
-                       "beam_options": opts, "load_average": os.getloadavg()[0]}
+        _, info = extract.extract(
+            ss, teacher, cache_dir=os.path.join(folder, "cache"), runner=runner, beam_options=opts
+        )
+        out[runner] = {
+            "clips": info["clips_embedded"],
+            "seconds": info["seconds"],
+            "clips_per_s": round(info["clips_embedded"] / max(info["seconds"], 1e-9), 1),
+            "beam_options": opts,
+            "load_average": os.getloadavg()[0],
+        }
         print(f"teacher {runner}: {out[runner]}", flush=True)
     figures["teacher"] = out
     _save(a.out, figures)
@@ -138,23 +175,44 @@ def training_throughput(a, figures):
     """Distillation clips/s with 1 and 2 loopback workers (MultiWorkerMirroredStrategy), from the 1x
     run's shards and teacher: the median epoch after the first (which traces the graph)."""
     from pipeline import shards, workers
+
     run1 = os.path.join(a.work, "run-shards-1x")
     counts = shards.ShardSet(os.path.join(run1, "shards")).counts()
     clips = round((counts.get("train", 0) + counts.get("unlabeled", 0)) * 0.9)  # 10 % held out
-    flags = ["--data", a.data, "--teacher", os.path.join(run1, "teacher"), "--data-format", "shards",
-             "--shards", os.path.join(run1, "shards"), "--teacher-cache", os.path.join(run1, "teacher_cache"),
-             "--epochs", "4", "--head-epochs", "0", "--fine-tune-epochs", "0", "--quiet"] + \
-        (["--unlabeled", a.unlabeled] if a.unlabeled else [])
+    flags = [
+        "--data",
+        a.data,
+        "--teacher",
+        os.path.join(run1, "teacher"),
+        "--data-format",
+        "shards",
+        "--shards",
+        os.path.join(run1, "shards"),
+        "--teacher-cache",
+        os.path.join(run1, "teacher_cache"),
+        "--epochs",
+        "4",
+        "--head-epochs",
+        "0",
+        "--fine-tune-epochs",
+        "0",
+        "--quiet",
+    ] + (["--unlabeled", a.unlabeled] if a.unlabeled else [])
     out = {}
     for n in (1, 2):
         t0 = time.perf_counter()
         res = workers.launch_local(n, flags, os.path.join(a.work, f"train-{n}w"), timeout=1800, train_only=True)
         secs = res[0]["epoch_seconds"] or []
         med = statistics.median(secs[1:]) if len(secs) > 1 else None
-        out[f"{n}_workers"] = {"returncodes": [r["returncode"] for r in res], "epoch_seconds": secs,
-                               "clips_per_epoch": clips, "clips_per_s": round(clips / med, 1) if med else None,
-                               "identical_weights": len({r["weights_sha256"] for r in res}) == 1,
-                               "wall_seconds": round(time.perf_counter() - t0, 1), "load_average": os.getloadavg()[0]}
+        out[f"{n}_workers"] = {
+            "returncodes": [r["returncode"] for r in res],
+            "epoch_seconds": secs,
+            "clips_per_epoch": clips,
+            "clips_per_s": round(clips / med, 1) if med else None,
+            "identical_weights": len({r["weights_sha256"] for r in res}) == 1,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "load_average": os.getloadavg()[0],
+        }
         print(f"training {n} worker(s): {out[f'{n}_workers']}", flush=True)
     figures["training"] = out
     _save(a.out, figures)

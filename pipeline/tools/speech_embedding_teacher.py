@@ -46,6 +46,7 @@ any other op. Building needs ``onnx`` (``pip install -e '.[tools]'``); ``--check
 ``onnxruntime`` and compares the SavedModel with openWakeWord's own procedure run by onnxruntime.
 The SavedModel itself needs only TensorFlow.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,6 +93,7 @@ class TeacherBuildError(TeacherError):
 # The wheel
 # ---------------------------------------------------------------------------------------------------
 
+
 def find_wheel(wheel: str | None, cache: str) -> str:
     """Return the openWakeWord wheel: ``wheel``, else one in ``cache``, else downloaded into it."""
     if wheel:
@@ -122,7 +124,7 @@ def read_members(wheel: str) -> Dict[str, bytes]:
     for line in record.splitlines():
         parts = line.rsplit(",", 2)
         if len(parts) == 3 and parts[1].startswith("sha256="):
-            hashes[parts[0]] = parts[1][len("sha256="):]
+            hashes[parts[0]] = parts[1][len("sha256=") :]
     for key, name in MEMBERS.items():
         digest = hashlib.sha256(files[key]).digest()
         if hashes.get(name) != base64.urlsafe_b64encode(digest).rstrip(b"=").decode():
@@ -135,6 +137,7 @@ def read_members(wheel: str) -> Dict[str, bytes]:
 # ---------------------------------------------------------------------------------------------------
 # ONNX -> TensorFlow, op by op
 # ---------------------------------------------------------------------------------------------------
+
 
 def _nchw_to_nhwc(tf, x):
     return tf.transpose(x, [0, 2, 1]) if x.shape.rank == 3 else tf.transpose(x, [0, 2, 3, 1])
@@ -170,8 +173,9 @@ def _conv(tf, node, x, w, b=None):
 def _max_pool(tf, node, x):
     rank = len(node["kernel_shape"])
     y = _spatial_pads(tf, _nchw_to_nhwc(tf, x), node.get("pads", [0] * 2 * rank))
-    y = tf.nn.max_pool(y, ksize=list(node["kernel_shape"]), strides=list(node.get("strides", [1] * rank)),
-                       padding="VALID")
+    y = tf.nn.max_pool(
+        y, ksize=list(node["kernel_shape"]), strides=list(node.get("strides", [1] * rank)), padding="VALID"
+    )
     return _nhwc_to_nchw(tf, y)
 
 
@@ -192,8 +196,9 @@ def _pad(tf, node, x, pads, value=None):
     if node.get("mode", b"constant") not in (b"constant", "constant"):
         raise TeacherBuildError(f"Pad {node['name']}: only constant padding is supported")
     n = len(pads) // 2
-    return tf.pad(x, [[int(pads[i]), int(pads[i + n])] for i in range(n)],
-                  constant_values=0.0 if value is None else float(value))
+    return tf.pad(
+        x, [[int(pads[i]), int(pads[i + n])] for i in range(n)], constant_values=0.0 if value is None else float(value)
+    )
 
 
 def _reduce_max(tf, node, x, axes=None):
@@ -243,8 +248,14 @@ OPS: Dict[str, Callable] = {
     "Log": lambda tf, node, x: tf.math.log(x),
 }
 # Inputs these ops read as Python/numpy values at trace time, not as tensors.
-STATIC_INPUTS = {"Conv": (1, 2), "BatchNormalization": (1, 2, 3, 4), "Reshape": (1,), "Pad": (1, 2),
-                 "Unsqueeze": (1,), "ReduceMax": (1,)}
+STATIC_INPUTS = {
+    "Conv": (1, 2),
+    "BatchNormalization": (1, 2, 3, 4),
+    "Reshape": (1,),
+    "Pad": (1, 2),
+    "Unsqueeze": (1,),
+    "ReduceMax": (1,),
+}
 
 
 class OnnxGraph:
@@ -345,6 +356,7 @@ def save(module, out: str) -> str:
 # --check: openWakeWord's own procedure with onnxruntime
 # ---------------------------------------------------------------------------------------------------
 
+
 def reference(files: Dict[str, bytes], audio: np.ndarray) -> np.ndarray:
     """openWakeWord 0.4.0's ``_get_embeddings`` on one clip with onnxruntime, averaged over windows."""
     import onnxruntime as ort
@@ -355,7 +367,7 @@ def reference(files: Dict[str, bytes], audio: np.ndarray) -> np.ndarray:
         audio = np.pad(audio, (0, MIN_SAMPLES - len(audio)))
     pcm = np.clip(audio * PCM_SCALE, -32768, 32767).astype(np.float32)
     spec = np.squeeze(mel.run(None, {"input": pcm[None]})[0]) / 10 + 2
-    windows = [spec[i:i + WINDOW_FRAMES] for i in range(0, spec.shape[0], WINDOW_STEP)]
+    windows = [spec[i : i + WINDOW_FRAMES] for i in range(0, spec.shape[0], WINDOW_STEP)]
     batch = np.array([w for w in windows if w.shape[0] == WINDOW_FRAMES], np.float32)[..., None]
     return emb.run(None, {"input_1": batch})[0].reshape(len(batch), -1).mean(axis=0)
 
@@ -391,10 +403,17 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson speech-embedd
     ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     ap.add_argument("out", help="folder for the SavedModel (replaced if it exists)")
     ap.add_argument("--wheel", help="the openwakeword-0.4.0 wheel (default: from --cache, else pip download)")
-    ap.add_argument("--cache", default=os.path.expanduser("~/.cache/brillsson/wheels"),
-                    help="where the wheel is kept (default: ~/.cache/brillsson/wheels)")
-    ap.add_argument("--check", nargs="+", metavar="WAV",
-                    help="also compare with openWakeWord's procedure under onnxruntime on these clips")
+    ap.add_argument(
+        "--cache",
+        default=os.path.expanduser("~/.cache/brillsson/wheels"),
+        help="where the wheel is kept (default: ~/.cache/brillsson/wheels)",
+    )
+    ap.add_argument(
+        "--check",
+        nargs="+",
+        metavar="WAV",
+        help="also compare with openWakeWord's procedure under onnxruntime on these clips",
+    )
     args = ap.parse_args(argv)
 
     def build() -> str:

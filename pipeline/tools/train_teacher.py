@@ -22,6 +22,7 @@ info["probe_accuracy"]        # {"keywords": 0.93}
 Seeded (and TensorFlow's op determinism is switched on): the same data, settings and seed
 give the same teacher.
 """
+
 import json
 import logging
 import os
@@ -87,14 +88,22 @@ class TrainedTeacher(tf.Module):
 
 
 def _features(audio, batch=256):
-    return np.concatenate([log_mel(tf.constant(audio[i:i + batch]), num_mel_bins=NUM_MEL_BINS).numpy()
-                           for i in range(0, len(audio), batch)]) if len(audio) else np.zeros((0, 1, NUM_MEL_BINS))
+    return (
+        np.concatenate(
+            [
+                log_mel(tf.constant(audio[i : i + batch]), num_mel_bins=NUM_MEL_BINS).numpy()
+                for i in range(0, len(audio), batch)
+            ]
+        )
+        if len(audio)
+        else np.zeros((0, 1, NUM_MEL_BINS))
+    )
 
 
 def _clip_samples(clips, sample_rate=SAMPLE_RATE):
     """The usual length of a task's clips: the median of (up to) 16 of them, to 10 ms."""
     lengths = []
-    for c in clips[::max(1, len(clips) // 16)][:16]:
+    for c in clips[:: max(1, len(clips) // 16)][:16]:
         try:
             lengths.append(len(audio_io.load(c.path, allow_silent=True)))
         except audio_io.AudioError:
@@ -112,8 +121,15 @@ def load_task(root, seed=0, max_seconds=4.0):
     tr_x, tr_y, _, skipped = datasets.load(ds.split("train"), n, progress=log.info)
     te_x, te_y, _, sk = datasets.load(ds.split("test") or ds.split("validation"), n, progress=log.info)
     name = os.path.basename(os.path.normpath(root))
-    return {"name": name, "root": str(root), "labels": ds.labels, "clip_samples": n,
-            "train": (tr_x, tr_y), "test": (te_x, te_y), "skipped": skipped + sk}
+    return {
+        "name": name,
+        "root": str(root),
+        "labels": ds.labels,
+        "clip_samples": n,
+        "train": (tr_x, tr_y),
+        "test": (te_x, te_y),
+        "skipped": skipped + sk,
+    }
 
 
 def _spec_augment(batch, rng, time_masks=2, time_width=12, freq_masks=2, freq_width=8):
@@ -123,31 +139,45 @@ def _spec_augment(batch, rng, time_masks=2, time_width=12, freq_masks=2, freq_wi
         for _ in range(time_masks):
             w = rng.integers(0, time_width + 1)
             s = rng.integers(0, max(1, batch.shape[1] - w))
-            batch[b, s:s + w, :] = fill[b]
+            batch[b, s : s + w, :] = fill[b]
         for _ in range(freq_masks):
             w = rng.integers(0, freq_width + 1)
             s = rng.integers(0, max(1, batch.shape[2] - w))
-            batch[b, :, s:s + w] = fill[b]
+            batch[b, :, s : s + w] = fill[b]
     return batch
 
 
 def _crops(feats, idx, frames, rng):
     starts = rng.integers(0, feats.shape[1] - frames + 1, size=len(idx))
-    return np.stack([feats[i, s:s + frames] for i, s in zip(idx, starts)])
+    return np.stack([feats[i, s : s + frames] for i, s in zip(idx, starts)])
 
 
 def probe(teacher, tasks, batch_size=64):
     """Linear-probe test accuracy of `teacher`'s embedding on every task."""
     out = {}
     for t in tasks:
-        emb = {s: np.concatenate([teacher(t[s][0][i:i + batch_size]) for i in range(0, len(t[s][0]), batch_size)])
-               for s in ("train", "test")}
+        emb = {
+            s: np.concatenate([teacher(t[s][0][i : i + batch_size]) for i in range(0, len(t[s][0]), batch_size)])
+            for s in ("train", "test")
+        }
         out[t["name"]] = round(probe_lib.probe(emb["train"], t["train"][1], emb["test"], t["test"][1])["accuracy"], 4)
     return out
 
 
-def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, embedding_dim=1024,
-          seed=0, label_smoothing=0.1, log_every=50, widths=(32, 64, 128, 256, 512), hidden=2048):
+def train(
+    data_dirs,
+    out,
+    steps=1500,
+    batch_size=64,
+    crop_seconds=1.5,
+    lr=1e-3,
+    embedding_dim=1024,
+    seed=0,
+    label_smoothing=0.1,
+    log_every=50,
+    widths=(32, 64, 128, 256, 512),
+    hidden=2048,
+):
     """Train on the task folders `data_dirs`, write the SavedModel + teacher.json to `out`; returns the info."""
     t_start = time.time()
     tf.keras.utils.set_random_seed(seed)
@@ -163,8 +193,10 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
         t["feats"] = _features(t["train"][0])
         t["frames"] = min(t["feats"].shape[1], 1 + int(crop_seconds * SAMPLE_RATE - 400) // FRAME_STEP)
         tasks.append(t)
-        log.info(f"task {t['name']}: {len(t['labels'])} labels, {len(t['train'][0])} train / {len(t['test'][0])} test "
-            f"clips of {t['clip_samples'] / SAMPLE_RATE:.2f} s, {len(t['skipped'])} files skipped")
+        log.info(
+            f"task {t['name']}: {len(t['labels'])} labels, {len(t['train'][0])} train / {len(t['test'][0])} test "
+            f"clips of {t['clip_samples'] / SAMPLE_RATE:.2f} s, {len(t['skipped'])} files skipped"
+        )
     names = [t["name"] for t in tasks]
     if len(set(names)) != len(names):
         raise ConfigError(f"task folders need distinct names, got {names}")
@@ -176,15 +208,24 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
     for t in tasks:
         heads[t["name"]].build((None, embedding_dim))
     params = trunk.count_params() + sum(h.count_params() for h in heads.values())
-    log.info(f"teacher: float CNN on log-mel, {trunk.count_params():,} parameters in the embedding network "
-        f"(+{params - trunk.count_params():,} in {len(heads)} task heads); {steps} steps of {batch_size} clips")
+    log.info(
+        f"teacher: float CNN on log-mel, {trunk.count_params():,} parameters in the embedding network "
+        f"(+{params - trunk.count_params():,} in {len(heads)} task heads); {steps} steps of {batch_size} clips"
+    )
     warmup = min(100, steps // 10)
-    schedule = tf.keras.optimizers.schedules.CosineDecay(lr if not warmup else 0.0, decay_steps=steps - warmup,
-                                                         alpha=0.02, warmup_target=lr if warmup else None,
-                                                         warmup_steps=warmup)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(
+        lr if not warmup else 0.0,
+        decay_steps=steps - warmup,
+        alpha=0.02,
+        warmup_target=lr if warmup else None,
+        warmup_steps=warmup,
+    )
     opt = tf.keras.optimizers.AdamW(schedule, weight_decay=1e-4, global_clipnorm=1.0)
-    opt.build(trunk.trainable_variables + head_in.trainable_variables
-              + [v for h in heads.values() for v in h.trainable_variables])
+    opt.build(
+        trunk.trainable_variables
+        + head_in.trainable_variables
+        + [v for h in heads.values() for v in h.trainable_variables]
+    )
     loss_fn = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
     steps_fns = {}
 
@@ -197,6 +238,7 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
             variables = trunk.trainable_variables + head_in.trainable_variables + head.trainable_variables
             opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
             return loss, tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), y), tf.float32))
+
         return step
 
     for t in tasks:
@@ -211,9 +253,11 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
         stats[t["name"]].append((float(loss), float(acc)))
         if s % log_every == 0 or s == steps:
             el = time.time() - t0
-            parts = ", ".join(f"{n} loss {np.mean([a for a, _ in v[-20:]]):.3f} "
-                              f"acc {np.mean([b for _, b in v[-20:]]):.2f}"
-                              for n, v in stats.items() if v)
+            parts = ", ".join(
+                f"{n} loss {np.mean([a for a, _ in v[-20:]]):.3f} acc {np.mean([b for _, b in v[-20:]]):.2f}"
+                for n, v in stats.items()
+                if v
+            )
             log.log(PROGRESS, f"step {s}/{steps}: {parts}; {el:.0f} s, ETA {el / s * (steps - s):.0f} s")
 
     os.makedirs(out, exist_ok=True)
@@ -221,18 +265,33 @@ def train(data_dirs, out, steps=1500, batch_size=64, crop_seconds=1.5, lr=1e-3, 
     log.info(f"saved the teacher (TRILLsson's interface) to {out}; linear probes on its embedding …")
     loaded = teacher_lib.load(out, probe_samples=SAMPLE_RATE)
     acc = probe(loaded, tasks)
-    info = {"interface": "float32 audio [batch, samples] at 16 kHz -> {'embedding': [batch, %d]}" % loaded.dim,
-            "architecture": f"float CNN on per-clip-normalised log-mel ({NUM_MEL_BINS} bins), conv "
-                            f"{'-'.join(map(str, widths))}, mean+max pooling, batch norm, dense {hidden} + batch norm, "
-                            "linear embedding; heads: layer norm + dense per task",
-            "embedding_dim": loaded.dim, "params": int(trunk.count_params()),
-            "tasks": {t["name"]: {"root": t["root"], "labels": t["labels"],
-                                  "clip_seconds": t["clip_samples"] / SAMPLE_RATE,
-                                  "train_clips": len(t["train"][0]), "test_clips": len(t["test"][0]),
-                                  "skipped": t["skipped"]} for t in tasks},
-            "steps": steps, "batch_size": batch_size, "crop_seconds": crop_seconds, "lr": lr, "seed": seed,
-            "probe_accuracy": acc, "train_seconds": round(time.time() - t0, 1),
-            "wall_seconds": round(time.time() - t_start, 1)}
+    info = {
+        "interface": "float32 audio [batch, samples] at 16 kHz -> {'embedding': [batch, %d]}" % loaded.dim,
+        "architecture": f"float CNN on per-clip-normalised log-mel ({NUM_MEL_BINS} bins), conv "
+        f"{'-'.join(map(str, widths))}, mean+max pooling, batch norm, dense {hidden} + batch norm, "
+        "linear embedding; heads: layer norm + dense per task",
+        "embedding_dim": loaded.dim,
+        "params": int(trunk.count_params()),
+        "tasks": {
+            t["name"]: {
+                "root": t["root"],
+                "labels": t["labels"],
+                "clip_seconds": t["clip_samples"] / SAMPLE_RATE,
+                "train_clips": len(t["train"][0]),
+                "test_clips": len(t["test"][0]),
+                "skipped": t["skipped"],
+            }
+            for t in tasks
+        },
+        "steps": steps,
+        "batch_size": batch_size,
+        "crop_seconds": crop_seconds,
+        "lr": lr,
+        "seed": seed,
+        "probe_accuracy": acc,
+        "train_seconds": round(time.time() - t0, 1),
+        "wall_seconds": round(time.time() - t_start, 1),
+    }
     atomic_write(os.path.join(out, "teacher.json"), json.dumps(info, indent=2).encode())
     for name, a in acc.items():
         log.info(f"linear probe, test accuracy on {name}: {a:.3f}")

@@ -1,4 +1,5 @@
 """Fixtures of the export tests: a tiny student and its LCE flatbuffer, converted once."""
+
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ def model_and_fb():
     (model, flatbuffer bytes, clips). Used by test_convert.py and test_interpreter.py."""
     from export import convert
     from models import students
+
     m = students.build("quicknet", num_classes=4, embedding_dim=48, exits=3, clip_samples=CLIP, width=16)
     x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([200, 700, 1500, 3000] * 2)])
     m(x, training=True)  # non-trivial batch-norm statistics

@@ -1,5 +1,6 @@
 """export.benchmark: Keras-vs-LCE parity, the lce_benchmark_model output parser, the Raspberry Pi
 script and `brillsson benchmark` here and on a device — on a tiny model exported by the tests."""
+
 import json
 import os
 
@@ -63,8 +64,11 @@ def test_pi_script_output_is_parsed_and_merged_into_the_report(exported, tmp_pat
     script = benchmark.write_pi_script(Layout(out))
     text = open(script).read()
     assert "exits/exit_1.tflite" in text and "stages/stage_3.tflite" in text and "--num_threads=1" in text
-    saved = ("=== FILE: exits/exit_1.tflite\n" + REAL_OUTPUTS["info"]
-             + "=== FILE: stages/stage_1.tflite\nbenchmark failed for stages/stage_1.tflite\n")
+    saved = (
+        "=== FILE: exits/exit_1.tflite\n"
+        + REAL_OUTPUTS["info"]
+        + "=== FILE: stages/stage_1.tflite\nbenchmark failed for stages/stage_1.tflite\n"
+    )
     (tmp_path / "pi.txt").write_text(saved)
     figs = cli.call(["benchmark", out, "--parse", str(tmp_path / "pi.txt"), "--device-name", "Raspberry Pi 4"])
     assert figs["exits/exit_1.tflite"]["inference_avg_us"] == 2.95034e6 and "error" in figs["stages/stage_1.tflite"]
@@ -88,10 +92,12 @@ def test_lce_benchmark_runs_the_binary_on_every_file_and_merges(exported, tmp_pa
     _, out, _, _ = exported
     fake = tmp_path / "bin" / "lce_benchmark_model"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\ncase "$1" in --graph=*) test -f "${1#--graph=}" || exit 3;; *) exit 2;; esac\n'
-                    'echo "INFO: Graph: [${1#--graph=}]"\n'
-                    'echo "INFO: Inference timings in us: Init: 1000, First inference: 900, Warmup (avg): 800, '
-                    'Inference (avg): 700"\n')
+    fake.write_text(
+        '#!/bin/sh\ncase "$1" in --graph=*) test -f "${1#--graph=}" || exit 3;; *) exit 2;; esac\n'
+        'echo "INFO: Graph: [${1#--graph=}]"\n'
+        'echo "INFO: Inference timings in us: Init: 1000, First inference: 900, Warmup (avg): 800, '
+        'Inference (avg): 700"\n'
+    )
     fake.chmod(0o755)
     monkeypatch.chdir(tmp_path)
     figs = cli.call(["benchmark", out, "--lce-benchmark", "bin/lce_benchmark_model", "--device-name", "x86 stand-in"])

@@ -1,4 +1,5 @@
 """export.convert: the LCE model, per-exit sub-graphs, staged segments and the portable model."""
+
 import os
 
 import numpy as np
@@ -30,17 +31,27 @@ def test_exit_subgraph_holds_only_its_exit(model_and_fb, tmp_path):
     assert flatbuffer.output_order(fb1) == ["exit1_probs"]  # the classifier: no embedding head on the path
     # exit 1 sits after the first section: its graph has fewer binary convs than the full model
     assert flatbuffer.inspect(fb1)["op_counts"]["LceBconv2d"] == 1
-    np.testing.assert_allclose(LceModel(fb1).predict(x)["exit1_probs"],
-                               m.predict(x, verbose=0)["exit1_probs"], atol=ATOL_PROBS)
+    np.testing.assert_allclose(
+        LceModel(fb1).predict(x)["exit1_probs"], m.predict(x, verbose=0)["exit1_probs"], atol=ATOL_PROBS
+    )
 
 
 @pytest.mark.slow
 def test_all_design_files_exist(exported):
     _, out, files, _ = exported
-    for rel in ("model.tflite", "model_portable.tflite", "labels.txt", "thresholds.json",
-                *[f"exits/exit_{k}.tflite" for k in (1, 2, 3)], *[f"stages/stage_{k}.tflite" for k in (1, 2, 3)],
-                *[f"stages_portable/stage_{k}.tflite" for k in (1, 2, 3)], "embedding.tflite",
-                "stream/frontend.tflite", "stream/stage_1.tflite", "stream/stream.json"):
+    for rel in (
+        "model.tflite",
+        "model_portable.tflite",
+        "labels.txt",
+        "thresholds.json",
+        *[f"exits/exit_{k}.tflite" for k in (1, 2, 3)],
+        *[f"stages/stage_{k}.tflite" for k in (1, 2, 3)],
+        *[f"stages_portable/stage_{k}.tflite" for k in (1, 2, 3)],
+        "embedding.tflite",
+        "stream/frontend.tflite",
+        "stream/stage_1.tflite",
+        "stream/stream.json",
+    ):
         assert os.path.getsize(os.path.join(out, rel)) > 0, rel
 
 
@@ -98,7 +109,7 @@ def test_low_rank_is_the_truncated_svd_and_only_when_smaller():
     np.testing.assert_allclose(a @ b, kernel, atol=1e-3)  # exact at the kernel's own rank
     a2, b2, _ = convert.low_rank(kernel + rng.normal(size=kernel.shape).astype(np.float32), bias, 2)
     assert np.linalg.matrix_rank(a2 @ b2) == 2
-    assert convert.low_rank(kernel, bias, 45) is None   # 45 × (48 + 256) > 48 × 256: no saving
+    assert convert.low_rank(kernel, bias, 45) is None  # 45 × (48 + 256) > 48 × 256: no saving
     assert convert.low_rank(kernel, bias, 0) is None and convert.low_rank(kernel, bias, None) is None
 
 

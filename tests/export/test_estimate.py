@@ -1,4 +1,5 @@
 """export.estimate: a device's latency estimated from a converted model's ops and MACs."""
+
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,4 +1,5 @@
 """Atomic writes: a reader sees the old file or the whole new one; a failed write leaves nothing."""
+
 import hashlib
 import os
 
@@ -16,6 +17,7 @@ def test_atomic_write_replaces_whole_and_cleans_up_after_a_failure(tmp_path):
     def fails(f):
         f.write(b"half")
         raise OSError(28, "No space left on device")
+
     with pytest.raises(OSError):
         atomic_write(p, fails)
     assert p.read_bytes() == b"new" and os.listdir(tmp_path / "sub") == ["f.bin"]

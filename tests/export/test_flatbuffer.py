@@ -1,5 +1,6 @@
 """export.flatbuffer: what a converted model is made of, and the check that every binary conv
 became an LCE binary op."""
+
 import larq as lq
 import pytest
 import tensorflow as tf
@@ -10,10 +11,19 @@ from export import convert, flatbuffer
 @pytest.mark.slow
 def test_binarization_check_names_a_conv_that_stayed_float():
     a = tf.keras.Input((8, 8, 32))
-    y = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign",
-                              kernel_quantizer="ste_sign", kernel_constraint="weight_clip", name="good")(a)
-    y = lq.layers.QuantConv2D(32, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer=None,
-                              name="float_kernel")(y)
+    y = lq.layers.QuantConv2D(
+        32,
+        3,
+        padding="same",
+        pad_values=1.0,
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+        name="good",
+    )(a)
+    y = lq.layers.QuantConv2D(
+        32, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer=None, name="float_kernel"
+    )(y)
     m = tf.keras.Model(a, y)
     fb = convert.to_lce(m)
     warnings = []

@@ -1,4 +1,5 @@
 """export.interpreter: LCE's interpreter runs the converted model as Keras does, and times it."""
+
 import numpy as np
 import pytest
 
@@ -38,8 +39,12 @@ def test_round_robin_times_each_in_turn():
     import time
 
     from export.interpreter import round_robin_ms
+
     calls = []
-    ms = round_robin_ms({"slow": lambda: (calls.append("slow"), time.sleep(0.003)),
-                         "fast": lambda: calls.append("fast")}, runs=4, warmup=1)
+    ms = round_robin_ms(
+        {"slow": lambda: (calls.append("slow"), time.sleep(0.003)), "fast": lambda: calls.append("fast")},
+        runs=4,
+        warmup=1,
+    )
     assert calls == ["slow", "fast"] * 5  # one warm-up round, then 4 rounds, one call of each in turn
     assert ms["slow"] >= 3.0 > ms["fast"] >= 0.0

@@ -1,4 +1,5 @@
 """A run's file layout: names defined once, files listed by index, a clear error for a missing one."""
+
 import os
 
 import pytest

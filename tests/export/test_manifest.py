@@ -1,4 +1,5 @@
 """The export manifest: begun before an export, written last, checked by every reader."""
+
 import os
 
 import pytest

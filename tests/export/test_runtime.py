@@ -1,4 +1,5 @@
 """export.runtime: the early-exit runtime on the staged segments, and its entropy and decision rule."""
+
 import numpy as np
 import pytest
 
@@ -30,4 +31,8 @@ def test_entropy_edge_cases():
     assert runtime.normalized_entropy([1.0]) == 0.0
     assert runtime.decide([[0.5, 0.5], [0.9, 0.1]], 0.99)["exit"] == 2  # last exit always answers
     assert runtime.decide([[0.0, 0.5, 0.5], [1, 0, 0]], 1.0) == {
-        "exit": 1, "label": 1, "probability": 0.5, "entropies": [pytest.approx(np.log(2) / np.log(3))]}
+        "exit": 1,
+        "label": 1,
+        "probability": 0.5,
+        "entropies": [pytest.approx(np.log(2) / np.log(3))],
+    }

@@ -1,5 +1,6 @@
 """export.stream and export.runtime.StreamingRuntime: the live path (front end once per new frame,
 stage 1 from log-mel frames) decides as the clip-level runtime does, on the real LCE interpreter."""
+
 import json
 
 import numpy as np
@@ -24,8 +25,8 @@ def test_frames_computed_a_block_at_a_time_equal_the_models_front_end(exported):
     assert got.shape == want.shape and want.shape[1] == settings["frames"]
     np.testing.assert_allclose(got, want, atol=1e-4)
     # in hops of 5 frames (each block overlaps the last by frame_length - frame_step samples): the same frames
-    hops = [fe.frames(x[0, i * 5 * 160:i * 5 * 160 + fe.block_samples(5)]) for i in range(settings["frames"] // 5)]
-    np.testing.assert_allclose(np.concatenate(hops), want[0, :len(hops) * 5], atol=1e-4)
+    hops = [fe.frames(x[0, i * 5 * 160 : i * 5 * 160 + fe.block_samples(5)]) for i in range(settings["frames"] // 5)]
+    np.testing.assert_allclose(np.concatenate(hops), want[0, : len(hops) * 5], atol=1e-4)
     with pytest.raises(ValueError, match="holds no 400-sample frame"):
         fe.frames(x[0, :100])
 
@@ -35,14 +36,15 @@ def test_frames_computed_a_block_at_a_time_equal_the_models_front_end(exported):
 def test_a_wav_fed_in_hops_gets_the_clip_level_runtimes_decisions(exported, threshold):
     _, out, _, x = exported
     clip = x.shape[1]
-    audio = np.concatenate([tone_clip(f, seconds=clip / 16000 / 2, seed=i)
-                            for i, f in enumerate([300, 900, 2500, 300, 2500, 900, 300])])
+    audio = np.concatenate(
+        [tone_clip(f, seconds=clip / 16000 / 2, seed=i) for i, f in enumerate([300, 900, 2500, 300, 2500, 900, 300])]
+    )
     hop = clip // 2 // 160 * 160  # whole front-end frames
     want = runtime.EarlyExitRuntime(out, threshold=threshold).classify_long(audio, hop=hop)
     live = runtime.StreamingRuntime(out, threshold=threshold, hop_samples=hop)
     got = []
     for i in range(0, len(audio), 777):  # chunks that are no multiple of the hop or the frame step
-        got += live.push(audio[i:i + 777])
+        got += live.push(audio[i : i + 777])
     aligned = [(s, r) for s, r in want if s % hop == 0]  # classify_long adds a tail window
     assert [s for s, _ in got] == [s for s, _ in aligned] and len(got) >= 5
     for (_, a), (_, b) in zip(aligned, got):

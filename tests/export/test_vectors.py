@@ -1,4 +1,5 @@
 """export.vectors: the shared early-exit test vectors agree with the Python runtime."""
+
 import json
 import os
 

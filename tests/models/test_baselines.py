@@ -1,4 +1,5 @@
 """models.baselines and export.convert.to_int8: the int8 DS-CNN a user would pick instead."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """models.frontend: the log-mel layer and SpecAugment."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -37,8 +38,9 @@ def test_spec_augment_masks_only_when_training_and_is_seeded():
 
 @pytest.mark.slow
 def test_spec_augment_vanishes_from_the_converted_model():
-    with_aug = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, clip_samples=CLIP, width=8,
-                              spec_augment=True)
+    with_aug = students.build(
+        "quicknet", num_classes=3, embedding_dim=8, exits=1, clip_samples=CLIP, width=8, spec_augment=True
+    )
     plain = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, clip_samples=CLIP, width=8)
     assert with_aug.get_layer("spec_augment")
     a, b = (flatbuffer.inspect(convert.to_lce(mm))["op_counts"] for mm in (with_aug, plain))
@@ -96,6 +98,7 @@ def test_conv_front_ends_run_in_lce_and_resize_for_streaming(kind):
     """The converted front end matches Keras in LCE's interpreter, and the stock interpreter resizes
     its input to a block of any length (the streaming front end)."""
     from export.interpreter import LceModel
+
     x = np.random.default_rng(1).uniform(-0.3, 0.3, (1, CLIP)).astype(np.float32)
     audio = tf.keras.Input((CLIP,))
     model = tf.keras.Model(audio, LogMel(kind=kind, num_mel_bins=40)(audio))
@@ -110,4 +113,4 @@ def test_conv_front_ends_run_in_lce_and_resize_for_streaming(kind):
     it.invoke()
     frames = it.get_tensor(it.get_output_details()[0]["index"])
     assert frames.shape == (1, 1 + (1200 - 400) // 160, 40, 1)
-    np.testing.assert_allclose(frames, model(x).numpy()[:, :frames.shape[1]], atol=1e-4)
+    np.testing.assert_allclose(frames, model(x).numpy()[:, : frames.shape[1]], atol=1e-4)

@@ -1,5 +1,6 @@
 """models.students: the family registry, exits and their boundaries, and binary layers that
 LCE turns into binary ops (real Larq layers, real LCE)."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -140,9 +141,11 @@ def test_default_quicknet_is_small_and_mostly_binary():
 def test_frontend_framing_is_configurable():
     """A 20 ms hop halves the log-mel frames every later layer works on."""
     from models.frontend import num_frames
+
     default = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, width=8)
-    coarse = students.build("quicknet", num_classes=3, embedding_dim=8, exits=1, width=8,
-                            frontend={"frame_step": 320, "num_mel_bins": 40})
+    coarse = students.build(
+        "quicknet", num_classes=3, embedding_dim=8, exits=1, width=8, frontend={"frame_step": 320, "num_mel_bins": 40}
+    )
     assert default.get_layer("log_mel").output.shape[1:] == (num_frames(16000), 40, 1)
     assert coarse.get_layer("log_mel").output.shape[1:] == (num_frames(16000, frame_step=320), 40, 1)
     assert coarse.get_layer("log_mel").get_config()["frame_step"] == 320
@@ -151,8 +154,10 @@ def test_frontend_framing_is_configurable():
 @pytest.mark.parametrize("family", ["quicknet", "binarydensenet"])
 def test_depth_per_section_puts_the_blocks_where_asked(family):
     m = small(family, exits=3, depth=(1, 2, 3))
-    per_section = [sum(lyr.__class__.__name__ == "QuantConv2D" and lyr.name.startswith(f"s{s}_") for lyr in m.layers)
-                   for s in (1, 2, 3)]
+    per_section = [
+        sum(lyr.__class__.__name__ == "QuantConv2D" and lyr.name.startswith(f"s{s}_") for lyr in m.layers)
+        for s in (1, 2, 3)
+    ]
     assert per_section[1] == 2 * per_section[0] and per_section[2] == 3 * per_section[0]
     with pytest.raises(ValueError, match="2 section depths given for 3 exits"):
         small(family, exits=3, depth=(1, 2))
@@ -237,8 +242,12 @@ def test_float_twin_is_the_same_network_with_full_precision_convolutions():
     assert twin.count_params() == m.count_params() and twin.output_names == m.output_names
     for a, b in zip(m.layers, twin.layers):
         if a.__class__.__name__ == "QuantConv2D":
-            assert (a.filters, a.kernel_size, a.padding, a.pad_values) == (b.filters, b.kernel_size, b.padding,
-                                                                           b.pad_values)
+            assert (a.filters, a.kernel_size, a.padding, a.pad_values) == (
+                b.filters,
+                b.kernel_size,
+                b.padding,
+                b.pad_values,
+            )
             assert b.input_quantizer is None and b.kernel_quantizer is None and b.kernel_constraint is None
     # full precision: with the same weights the twin's outputs differ from the binary network's
     twin.set_weights(m.get_weights())

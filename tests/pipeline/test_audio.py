@@ -48,8 +48,17 @@ def encode(path, x, rate, channels=1):
     return str(path)
 
 
-@pytest.mark.parametrize("ext,rate,channels", [(".flac", 8000, 1), (".flac", 44100, 2), (".ogg", 22050, 2),
-                                               (".ogg", 48000, 1), (".mp3", 44100, 1), (".mp3", 24000, 2)])
+@pytest.mark.parametrize(
+    "ext,rate,channels",
+    [
+        (".flac", 8000, 1),
+        (".flac", 44100, 2),
+        (".ogg", 22050, 2),
+        (".ogg", 48000, 1),
+        (".mp3", 44100, 1),
+        (".mp3", 24000, 2),
+    ],
+)
 def test_flac_ogg_mp3_any_rate_and_channels_to_16k_mono(tmp_path, ext, rate, channels):
     x = tone_clip(700.0, seconds=0.5, sr=rate)
     y = audio.load(encode(tmp_path / f"c{ext}", x, rate, channels))
@@ -72,8 +81,8 @@ def test_bad_files_raise_audio_error_naming_file(tmp_path, content, reason):
 def test_decoder_errors_are_short_and_clean(tmp_path):
     good = encode(tmp_path / "g.ogg", tone_clip(300, sr=48000), 48000)
     data = open(good, "rb").read()
-    (tmp_path / "t.ogg").write_bytes(data[:100])                      # truncated in its headers
-    (tmp_path / "r.mp3").write_bytes(os.urandom(3000))                 # not audio at all
+    (tmp_path / "t.ogg").write_bytes(data[:100])  # truncated in its headers
+    (tmp_path / "r.mp3").write_bytes(os.urandom(3000))  # not audio at all
     for name in ("t.ogg", "r.mp3"):
         with pytest.raises(audio.AudioError) as e:
             audio.load(tmp_path / name)
@@ -117,8 +126,7 @@ def pcm_bytes(x, bits, encoding="int"):
     return b"".join(struct.pack("<i", int(v))[:width] for v in q) if width == 3 else q.astype(f"<i{width}").tobytes()
 
 
-def wav_bytes(data, bits, channels=1, rate=16000, tag=1, extensible=False, data_len=None, riff_len=None,
-              after=b""):
+def wav_bytes(data, bits, channels=1, rate=16000, tag=1, extensible=False, data_len=None, riff_len=None, after=b""):
     """A RIFF WAVE file: 'fmt ' then 'data' (odd lengths padded to even, RIFF size counting the pad)
     then the chunks in `after`. `data_len`/`riff_len` override the header fields with 0xFFFFFFFF:
     a streaming writer that cannot seek back to fill them in, and writes no pad byte either."""
@@ -126,9 +134,17 @@ def wav_bytes(data, bits, channels=1, rate=16000, tag=1, extensible=False, data_
     fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else tag, channels, rate, rate * block, block, bits)
     if extensible:
         fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + KSDATAFORMAT_PCM[2:]
-    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-            + b"data" + struct.pack("<I", len(data) if data_len is None else data_len) + data
-            + b"\0" * (len(data) % 2 * (data_len is None)) + after)
+    body = (
+        b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data) if data_len is None else data_len)
+        + data
+        + b"\0" * (len(data) % 2 * (data_len is None))
+        + after
+    )
     return b"RIFF" + struct.pack("<I", len(body) if riff_len is None else riff_len) + body
 
 
@@ -136,8 +152,10 @@ def two_tones(frames, channels, seed=0):
     """Distinct content per channel: the mono mix is checked, not just one channel."""
     rng = np.random.default_rng(seed)
     t = np.arange(frames) / 16000
-    x = np.stack([0.45 * np.sin(2 * np.pi * (330 + 220 * c) * t) + 0.03 * rng.standard_normal(frames)
-                  for c in range(channels)], axis=1)
+    x = np.stack(
+        [0.45 * np.sin(2 * np.pi * (330 + 220 * c) * t) + 0.03 * rng.standard_normal(frames) for c in range(channels)],
+        axis=1,
+    )
     return np.clip(x, -0.99, 0.99).astype(np.float32)
 
 
@@ -199,12 +217,20 @@ def test_nan_in_float_wav_is_still_rejected(tmp_path):
         audio.load(p)
 
 
-@pytest.mark.parametrize("tag,extensible,bits,reason", [
-    (0x0064, False, 4, "WAV with 4-bit G.726 ADPCM, format tag 0x0064, is not supported"),
-    (0x00FF, False, 16, "WAV with 16-bit AAC, format tag 0x00FF, is not supported"),
-    (0x7777, False, 12, "WAV with an unknown codec (12 bits per sample), format tag 0x7777, is not supported"),
-    (0x0022, True, 8, "WAV (WAVE_FORMAT_EXTENSIBLE) with 8-bit TrueSpeech, sub-format tag 0x0022, is not supported"),
-])
+@pytest.mark.parametrize(
+    "tag,extensible,bits,reason",
+    [
+        (0x0064, False, 4, "WAV with 4-bit G.726 ADPCM, format tag 0x0064, is not supported"),
+        (0x00FF, False, 16, "WAV with 16-bit AAC, format tag 0x00FF, is not supported"),
+        (0x7777, False, 12, "WAV with an unknown codec (12 bits per sample), format tag 0x7777, is not supported"),
+        (
+            0x0022,
+            True,
+            8,
+            "WAV (WAVE_FORMAT_EXTENSIBLE) with 8-bit TrueSpeech, sub-format tag 0x0022, is not supported",
+        ),
+    ],
+)
 def test_unsupported_wav_codec_is_named_with_its_format_tag(tmp_path, tag, extensible, bits, reason):
     p = tmp_path / "codec.wav"
     p.write_bytes(wav_bytes(os.urandom(2000), bits, 1, tag=tag, extensible=extensible))

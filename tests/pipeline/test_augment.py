@@ -19,7 +19,7 @@ def test_seeded_and_bounded():
     assert np.abs(a - c).max() > 1e-3 and np.abs(a - clips).max() > 1e-3
     assert a.shape == clips.shape and np.abs(a).max() <= 1.0
     # gain within ±6 dB and shift within 0.1 s: the tone's level and pitch survive
-    rms = np.sqrt(np.mean(a ** 2, 1)) / np.sqrt(np.mean(clips ** 2, 1))
+    rms = np.sqrt(np.mean(a**2, 1)) / np.sqrt(np.mean(clips**2, 1))
     assert np.all((rms > 0.45) & (rms < 2.1))
 
 

@@ -1,4 +1,5 @@
 """pipeline.baseline / distill.train_classifier: the in-run baseline learns, and predicts in inference mode."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """pipeline.cache: the on-disk cache of teacher embeddings — keys, hits, corrupt shards, and a run
 killed mid-write."""
+
 import os
 import subprocess
 import sys
@@ -62,8 +63,19 @@ def test_killed_run_resumes_where_it_stopped(stand_in_teacher, tmp_path):
     np.save(tmp_path / "audio.npy", audio)
     keys = [EmbeddingCache.key(stand_in_teacher, p, {"clip_samples": 8000}) for p in paths]
     (tmp_path / "keys.txt").write_text("\n".join(keys))
-    p = subprocess.run([sys.executable, "-c", KILLED_RUN, stand_in_teacher, str(tmp_path / "cache"),
-                        str(tmp_path / "audio.npy"), str(tmp_path / "keys.txt")], cwd=ROOT, capture_output=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_RUN,
+            stand_in_teacher,
+            str(tmp_path / "cache"),
+            str(tmp_path / "audio.npy"),
+            str(tmp_path / "keys.txt"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+    )
     assert p.returncode == -9  # SIGKILL: no clean-up ran
     cache = EmbeddingCache(tmp_path / "cache")
     assert len(cache.lookup(keys)) == 4  # the two batches finished before the kill are kept

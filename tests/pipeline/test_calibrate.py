@@ -1,4 +1,5 @@
 """pipeline.calibrate: entropy thresholds for early exit, and the thresholds.json the app reads."""
+
 import json
 import os
 
@@ -20,6 +21,7 @@ def test_calibration_picks_the_fastest_threshold_meeting_the_target():
         p = np.full((n, 4), (1 - conf) / 3)
         p[np.arange(n), np.where(correct, labels, (labels + 1) % 4)] = conf
         return p
+
     # exit 1: confident and right on easy clips, unsure and wrong on hard ones; exit 2: always right
     p1 = np.where(easy[:, None], probs(0.97, True), probs(0.4, False))
     p2 = probs(0.9, True)
@@ -53,6 +55,7 @@ def test_temperature_is_recovered_from_clips_drawn_at_that_temperature():
     def softmax(z):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
     labels = np.array([rng.choice(5, p=p) for p in softmax(logits / true_t)])
     assert calibrate.fit_temperature(softmax(logits), labels) == pytest.approx(true_t, rel=0.1)
     assert calibrate.fit_temperature(softmax(logits / true_t), labels) == pytest.approx(1.0, rel=0.1)

@@ -4,6 +4,7 @@ The subcommands' figures are tested with the modules that compute them: `benchma
 tests/export/test_benchmark.py, `evaluate` in tests/pipeline/test_evaluate.py, `train-teacher`
 in tests/pipeline/tools/test_train_teacher.py.
 """
+
 import numpy as np
 import pytest
 
@@ -21,12 +22,13 @@ def test_runtime_cli_prints_the_answer(exported, tmp_path, capsys):
     assert f"exit: {r['exit']}/3" in printed
 
 
-
 @pytest.mark.slow
 def test_listen_feeds_a_file_through_the_live_path_and_prints_each_decision(exported, tmp_path, capsys):
     _, out, _, x = exported
-    clip = write_wav(tmp_path / "long.wav", np.concatenate([tone_clip(f, seconds=0.4, seed=i)
-                                                            for i, f in enumerate([300, 2500, 900, 300])]))
+    clip = write_wav(
+        tmp_path / "long.wav",
+        np.concatenate([tone_clip(f, seconds=0.4, seed=i) for i, f in enumerate([300, 2500, 900, 300])]),
+    )
     decisions = cli.call(["listen", out, "--wav", clip, "--every-ms", "120", "--threshold", "0.4"])
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith(f"listening to {clip}: a decision every 0.12 s")
@@ -38,12 +40,14 @@ def test_listen_feeds_a_file_through_the_live_path_and_prints_each_decision(expo
 @pytest.mark.slow
 def test_listen_without_a_microphone_library_says_what_to_install(exported, monkeypatch, capsys):
     import builtins
+
     real_import = builtins.__import__
 
     def no_sounddevice(name, *args, **kwargs):
         if name == "sounddevice":
             raise ImportError("No module named 'sounddevice'")
         return real_import(name, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", no_sounddevice)
     with pytest.raises(SystemExit) as e:  # as_command: "error: …" on stderr, status 1
         cli.call(["listen", exported[1], "--seconds", "1"])

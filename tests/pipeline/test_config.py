@@ -1,5 +1,6 @@
 """pipeline.config: one run configuration from flags and a --config file, validated before
 anything is written."""
+
 import pytest
 
 from pipeline import config, run
@@ -22,12 +23,14 @@ def test_run_py_takes_eval_tasks(tmp_path):
 
 
 def test_bad_flags_are_clear_errors(capsys, tmp_path):
-    for argv, msg in ((["--student", "resnet"], "unknown student family 'resnet'"),
-                      (["--exits", "0"], "must be >= 1"),
-                      (["--exit-weights", "1,a"], "numbers separated by commas"),
-                      (["--optimizer", "sgd"], "invalid choice: 'sgd'"),
-                      (["--strategy", "tpu"], "invalid choice: 'tpu'"),
-                      (["--val-fraction", "1.5"], "must be in [0, 1)")):
+    for argv, msg in (
+        (["--student", "resnet"], "unknown student family 'resnet'"),
+        (["--exits", "0"], "must be >= 1"),
+        (["--exit-weights", "1,a"], "numbers separated by commas"),
+        (["--optimizer", "sgd"], "invalid choice: 'sgd'"),
+        (["--strategy", "tpu"], "invalid choice: 'tpu'"),
+        (["--val-fraction", "1.5"], "must be in [0, 1)"),
+    ):
         with pytest.raises(SystemExit) as e:
             run.call(argv + ["--out", str(tmp_path / "never")])
         assert msg in str(e.value.code), argv
@@ -39,13 +42,14 @@ def test_bad_flags_are_clear_errors(capsys, tmp_path):
         run.call(["--exit-weights", "0.5,1", "--exits", "3", "--out", str(tmp_path / "never")])
 
 
-
 def test_removed_settings_are_refused_naming_the_setting_and_why(tmp_path):
     """A config file or flag of an earlier version that names a removed setting (or a removed value of a
     kept one) fails with that setting's name and the reason, never silently or as merely "unknown"."""
-    cases = {"flat.yaml": ("self-distill: 0.5\n", "--self-distill was removed", "no gain beyond noise"),
-             "section.yaml": ("student: {head_bands: 4}\n", "--head-bands was removed", "cost exit 1"),
-             "value.json": ('{"train": {"loss": "whitened"}}', "--loss whitened was removed", "lost 9-36 points")}
+    cases = {
+        "flat.yaml": ("self-distill: 0.5\n", "--self-distill was removed", "no gain beyond noise"),
+        "section.yaml": ("student: {head_bands: 4}\n", "--head-bands was removed", "cost exit 1"),
+        "value.json": ('{"train": {"loss": "whitened"}}', "--loss whitened was removed", "lost 9-36 points"),
+    }
     for name, (text, removed, why) in cases.items():
         path = tmp_path / name
         path.write_text(text)
@@ -53,9 +57,11 @@ def test_removed_settings_are_refused_naming_the_setting_and_why(tmp_path):
             config.from_argv(["--config", str(path)])
         assert removed in str(e.value) and why in str(e.value) and str(path) in str(e.value), str(e.value)
         assert "CHANGELOG.md" in str(e.value)
-    for argv, removed in ((["--self-distill", "0.5"], "--self-distill was removed"),
-                          (["--head-bands", "4"], "--head-bands was removed"),
-                          (["--loss", "whitened"], "--loss whitened was removed")):
+    for argv, removed in (
+        (["--self-distill", "0.5"], "--self-distill was removed"),
+        (["--head-bands", "4"], "--head-bands was removed"),
+        (["--loss", "whitened"], "--loss whitened was removed"),
+    ):
         with pytest.raises(SystemExit) as e:
             run.call(argv + ["--out", str(tmp_path / "never")])
         assert removed in str(e.value.code), argv

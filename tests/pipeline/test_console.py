@@ -1,6 +1,7 @@
 """The installed `brillsson` console command, run as a shell script or CI job runs it: in a
 subprocess, judged by its exit status and what it prints (the in-process tests call
 `cli.call`, which returns results; the console script must not pass them to `sys.exit`)."""
+
 import os
 import subprocess
 import sys
@@ -19,8 +20,9 @@ def console(*args, timeout=300):
 
 def python_m(module, *args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env
+    )
 
 
 def error_lines(stderr):
@@ -53,14 +55,21 @@ def test_vectors_exits_0_and_the_run_script_exits_0(tmp_path):
     done = console("vectors", str(tmp_path / "v.json"))
     assert done.returncode == 0, done.stderr and os.path.getsize(tmp_path / "v.json") > 0
     assert done.stdout.strip() == str(tmp_path / "v.json")
-    bad = subprocess.run([sys.executable, os.path.join(ROOT, "pipeline", "run.py"), "--epochs", "-1"],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    bad = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "pipeline", "run.py"), "--epochs", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert bad.returncode == 1 and len(error_lines(bad.stderr)) == 1 and "epochs" in bad.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module,subcommand", [("pipeline.evaluate", "evaluate"), ("export.benchmark", "benchmark"),
-                                               ("export.runtime", "classify")])
+@pytest.mark.parametrize(
+    "module,subcommand",
+    [("pipeline.evaluate", "evaluate"), ("export.benchmark", "benchmark"), ("export.runtime", "classify")],
+)
 def test_a_module_that_used_to_be_a_command_names_the_subcommand_and_fails(module, subcommand):
     done = python_m(module)
     assert done.returncode == 2
@@ -69,9 +78,24 @@ def test_a_module_that_used_to_be_a_command_names_the_subcommand_and_fails(modul
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("subcommand", ["run", "extract", "workers", "scale-benchmark", "pareto", "frontend-benchmark",
-                                        "speech-embedding-teacher", "evaluate", "benchmark",
-                                        "classify", "listen", "train-teacher", "vectors"])
+@pytest.mark.parametrize(
+    "subcommand",
+    [
+        "run",
+        "extract",
+        "workers",
+        "scale-benchmark",
+        "pareto",
+        "frontend-benchmark",
+        "speech-embedding-teacher",
+        "evaluate",
+        "benchmark",
+        "classify",
+        "listen",
+        "train-teacher",
+        "vectors",
+    ],
+)
 def test_every_job_is_a_subcommand_whose_help_exits_0(subcommand):
     done = console(subcommand, "--help")
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,5 @@
 """pipeline.corpus: the validation split carved for calibration when a task lists none."""
+
 import numpy as np
 import pytest
 
@@ -7,8 +8,11 @@ from pipeline.corpus import Corpus, Split
 
 def _corpus(labels, validation=None):
     n = len(labels)
-    train = Split(np.arange(n, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32), np.asarray(labels),
-                  tuple(f"c{i}.wav" for i in range(n)))
+    train = Split(
+        np.arange(n, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32),
+        np.asarray(labels),
+        tuple(f"c{i}.wav" for i in range(n)),
+    )
     return Corpus("root", ("a", "b", "c"), train, Split.empty(4), validation)
 
 
@@ -22,8 +26,9 @@ def test_validation_is_a_seeded_share_of_each_label_taken_from_train():
     np.testing.assert_array_equal(v.validation.audio[:, 0], [int(i[1:-4]) for i in v.validation.ids])
     assert v.with_validation(0.2, seed=3) is v  # already has one
     again = c.with_validation(0.2, seed=3)
-    assert (again.validation.ids == v.validation.ids
-            and c.with_validation(0.2, seed=4).validation.ids != v.validation.ids)
+    assert (
+        again.validation.ids == v.validation.ids and c.with_validation(0.2, seed=4).validation.ids != v.validation.ids
+    )
 
 
 def test_a_listed_validation_split_or_fraction_zero_leaves_the_corpus_alone():

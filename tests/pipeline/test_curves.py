@@ -1,4 +1,5 @@
 """pipeline.curves: held-out probe accuracy of every exit measured while distilling (real Larq training)."""
+
 import json
 import os
 

@@ -42,7 +42,7 @@ def test_speech_commands_lists_and_background_noise(tmp_path):
     (tmp_path / "testing_list.txt").write_text("yes/a1_nohash_0.wav\nno/a1_nohash_0.wav\nno/a1_nohash_1.wav\n")
     (tmp_path / "validation_list.txt").write_text("yes/b2_nohash_0.wav\nno/b2_nohash_1.wav\n")
     (tmp_path / "LICENSE").write_text("not a clip; top-level files are not looked at")
-    write_wav(tmp_path / "_background_noise_" / "white.wav", np.random.default_rng(0).normal(0, .1, 32000))
+    write_wav(tmp_path / "_background_noise_" / "white.wav", np.random.default_rng(0).normal(0, 0.1, 32000))
     ds = datasets.scan(tmp_path)
     assert ds.labels == ["no", "yes"]  # _background_noise_ is not a label
     rel = lambda split: sorted(os.path.relpath(c.path, tmp_path) for c in ds.split(split))  # noqa: E731
@@ -95,14 +95,20 @@ def test_parallel_decoding_of_mixed_sample_formats_is_safe(tmp_path):
     """tensorflow-io's AudioIOTensor is not thread safe (tensorflow/io#1764); without the
     decode lock, int16 and float WAVs decoded at once abort the whole process."""
     import struct
+
     for i in range(10):
         x = tone_clip(300 + 50 * i, seconds=0.25, seed=i)
         write_wav(tmp_path / "a" / f"int16_{i}.wav", x)
         data = x.astype("<f4").tobytes()
         (tmp_path / "a" / f"float_{i}.wav").write_bytes(
-            b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 16000,
-                                                                                    64000, 4, 32)
-            + b"data" + struct.pack("<I", len(data)) + data)
+            b"RIFF"
+            + struct.pack("<I", 36 + len(data))
+            + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 3, 1, 16000, 64000, 4, 32)
+            + b"data"
+            + struct.pack("<I", len(data))
+            + data
+        )
     clips = datasets.scan(tmp_path).clips * 20
     x, _, _, skipped = datasets.load(clips, 4000, workers=8)
     assert len(x) == 400 and not skipped
@@ -138,21 +144,30 @@ def test_symlinked_folders_are_followed_under_unlabeled_and_label_folders(tmp_pa
     ux, ids, upaths, skipped = datasets.load_unlabeled(unl, 8000, workers=2)
     assert not skipped and ux.shape == (5, 8000)
     assert sorted(os.path.relpath(p, unl) for p in upaths) == [
-        "linked1/a0.wav", "linked1/a1.wav", "real/linked2/deeper/b0.wav", "real/linked2/deeper/b1.wav",
-        "real/r.wav"]
+        "linked1/a0.wav",
+        "linked1/a1.wav",
+        "real/linked2/deeper/b0.wav",
+        "real/linked2/deeper/b1.wav",
+        "real/r.wav",
+    ]
     assert np.max(np.abs(ux[upaths.index(str(unl / "linked1" / "a1.wav"))] - tone_clip(400, seed=1))) < 1e-3
 
     data = tmp_path / "data"
     for i in range(2):
         write_wav(data / "go" / f"g{i}_nohash_0.wav", tone_clip(600, seed=i))
     os.symlink(store / "batch2", data / "go" / "more")  # a linked folder below a label folder
-    os.symlink(store / "batch1", data / "stop")          # a label folder that is a link
+    os.symlink(store / "batch1", data / "stop")  # a label folder that is a link
     ds = datasets.scan(data)
     assert ds.labels == ["go", "stop"]
     rel = sorted((ds.labels[c.label], os.path.relpath(c.path, data)) for c in ds.clips)
-    assert rel == [("go", "go/g0_nohash_0.wav"), ("go", "go/g1_nohash_0.wav"),
-                   ("go", "go/more/deeper/b0.wav"), ("go", "go/more/deeper/b1.wav"),
-                   ("stop", "stop/a0.wav"), ("stop", "stop/a1.wav")]
+    assert rel == [
+        ("go", "go/g0_nohash_0.wav"),
+        ("go", "go/g1_nohash_0.wav"),
+        ("go", "go/more/deeper/b0.wav"),
+        ("go", "go/more/deeper/b1.wav"),
+        ("stop", "stop/a0.wav"),
+        ("stop", "stop/a1.wav"),
+    ]
     x, _, _, bad = datasets.load(ds.clips, 8000)
     assert not bad and len(x) == 6 and not ds.rejected
 
@@ -161,9 +176,9 @@ def test_symlink_loops_terminate_and_list_each_file_once(tmp_path):
     unl = tmp_path / "unl"
     write_wav(unl / "a" / "one.wav", tone_clip(300))
     write_wav(unl / "a" / "b" / "two.wav", tone_clip(600))
-    os.symlink(unl, unl / "a" / "b" / "to_top")     # back to an ancestor
+    os.symlink(unl, unl / "a" / "b" / "to_top")  # back to an ancestor
     os.symlink(unl / "a", unl / "a" / "b" / "to_a")  # back to a parent's parent
-    os.symlink("self", unl / "self")                 # a link to itself: not a folder at all
+    os.symlink("self", unl / "self")  # a link to itself: not a folder at all
     _, ids, paths, skipped = datasets.load_unlabeled(unl, 8000)
     assert paths == [str(unl / "a" / "one.wav"), str(unl / "a" / "b" / "two.wav")]  # walk order, once each
     assert [s["path"] for s in skipped] == [str(unl / "self")]

@@ -1,5 +1,6 @@
 """pipeline.distill: distillation at every exit, exit weights, Bop, validation and early stopping,
 classifier heads, fine-tuning, tf.distribute strategies and resuming a killed run (real Larq training)."""
+
 import os
 import subprocess
 import sys
@@ -68,8 +69,12 @@ def test_unknown_loss_is_a_clear_error():
 
 def test_exit_weights_parse_and_weight_each_exit(batch):
     assert config.parse_exit_weights("0.5,0.75,1", exits=3) == [0.5, 0.75, 1.0]
-    for bad, msg in (("0.5,x", "numbers separated by commas"), ("1,2", "2 exit weights given for 3 exits"),
-                     ("0,0,0", "not all 0"), ("-1,1,1", ">= 0")):
+    for bad, msg in (
+        ("0.5,x", "numbers separated by commas"),
+        ("1,2", "2 exit weights given for 3 exits"),
+        ("0,0,0", "not all 0"),
+        ("-1,1,1", ">= 0"),
+    ):
         with pytest.raises(ValueError, match=msg):
             config.parse_exit_weights(bad, exits=3)
     x, _, t = batch
@@ -110,8 +115,18 @@ def test_validation_holdout_and_early_stopping(batch):
         if epoch == 0:
             best.append(head.numpy().copy())
 
-    distill.distill(m, x, t, epochs=30, batch_size=8, verbose=0, val_fraction=0.25, patience=2,
-                    augment=False, callbacks=[tf.keras.callbacks.LambdaCallback(on_epoch_end=rising)])
+    distill.distill(
+        m,
+        x,
+        t,
+        epochs=30,
+        batch_size=8,
+        verbose=0,
+        val_fraction=0.25,
+        patience=2,
+        augment=False,
+        callbacks=[tf.keras.callbacks.LambdaCallback(on_epoch_end=rising)],
+    )
     assert "val_loss" in seen[0] and len(seen) == 3  # stopped `patience` epochs after the best one
     np.testing.assert_array_equal(head.numpy(), best[0])  # and went back to the best weights
 
@@ -127,8 +142,9 @@ def test_fine_tune_lowers_label_loss_and_trains_backbone(batch):
         return float(np.mean(-np.log(p[np.arange(len(y)), y] + 1e-9)))
 
     before, bconv = label_loss(), m.get_layer("s1_b1_bconv").kernel.numpy().copy()
-    distill.fine_tune(m, x, t, y, epochs=25, batch_size=8, lr=3e-3, verbose=0, val_fraction=0.0, augment=False,
-                      label_weight=2.0)
+    distill.fine_tune(
+        m, x, t, y, epochs=25, batch_size=8, lr=3e-3, verbose=0, val_fraction=0.0, augment=False, label_weight=2.0
+    )
     assert label_loss() < 0.7 * before
     assert not np.array_equal(m.get_layer("s1_b1_bconv").kernel.numpy(), bconv)
 
@@ -180,7 +196,8 @@ def test_killed_run_resumes_from_its_last_epoch(batch, tmp_path):
     epochs, start = [], []
     first = tf.keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: start.append(m.get_layer("s1_b1_bconv").kernel.numpy()) if not start else None,
-        on_epoch_end=lambda e, logs: epochs.append(e))
+        on_epoch_end=lambda e, logs: epochs.append(e),
+    )
     distill.distill(m, x, t, epochs=6, batch_size=8, verbose=0, out_dir=out, val_fraction=0.25, callbacks=[first])
     assert epochs == [3, 4, 5]  # continued where the killed run stopped
     np.testing.assert_array_equal(start[0], np.load(data + ".w.npy"))  # from its weights

@@ -1,5 +1,6 @@
 """Representation evaluation (pipeline.evaluate): windows, `brillsson evaluate`'s table, json and
 chart, and its cache — on a tiny model exported by the tests."""
+
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from pipeline import cli, evaluate
 
 def test_windows_and_pooling():
     assert evaluate.window_starts(16000, 16000) == [None]
-    assert evaluate.window_starts(20000, 16000) == [None]          # 1.25 windows: one, centre-cropped
+    assert evaluate.window_starts(20000, 16000) == [None]  # 1.25 windows: one, centre-cropped
     assert evaluate.window_starts(32000, 16000) == [0, 16000]
     assert evaluate.window_starts(40000, 16000) == [0, 12000, 24000]  # 2.5 → 3 evenly spaced, overlapping
     f = np.array([[1.0, 2.0], [3.0, 4.0], [10.0, 10.0]])
@@ -85,20 +86,34 @@ def test_cli_writes_table_json_and_chart(evaluated_run, task_dir, long_task):
     # every figure of the markdown table is the json's, rounded
     rows = [ln for ln in (out / "eval.md").read_text().splitlines() if ln.startswith("| ")]
     head = [c.strip() for c in rows[0].strip("|").split("|")]
-    assert head == ["task", "classes", "test clips", "teacher", "exit 1", "exit 2", "log-mel baseline",
-                    "exit 1 / teacher", "exit 2 / teacher"]
+    assert head == [
+        "task",
+        "classes",
+        "test clips",
+        "teacher",
+        "exit 1",
+        "exit 2",
+        "log-mel baseline",
+        "exit 1 / teacher",
+        "exit 2 / teacher",
+    ]
     assert len(rows) == 1 + len(ev["tasks"])
     for row in rows[1:]:
         cells = [c.strip() for c in row.strip("|").split("|")]
         t = ev["tasks"][cells[0]]
-        want = [len(t["labels"]), t["test_clips"], t["teacher"], *t["exits"], t["baseline"],
-                *[e / t["teacher"] for e in t["exits"]]]
+        want = [
+            len(t["labels"]),
+            t["test_clips"],
+            t["teacher"],
+            *t["exits"],
+            t["baseline"],
+            *[e / t["teacher"] for e in t["exits"]],
+        ]
         assert [float(c) for c in cells[1:]] == pytest.approx(want, abs=5e-4)
 
 
 @pytest.mark.slow
-def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_dir, stand_in_teacher, tmp_path,
-                                                           capsys):
+def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_dir, stand_in_teacher, tmp_path, capsys):
     out, _ = evaluated_run
     before = json.loads((out / "eval.json").read_text())
     cache_files = sorted(os.listdir(out / "eval_cache" / "student"))
@@ -113,8 +128,9 @@ def test_cli_reuses_cache_and_keys_follow_the_tflite_file(evaluated_run, task_di
     assert e1.ident != e2.ident and e1.ident == evaluate.EmbeddingModel(out / "embedding.tflite").exit(1).ident
 
     # --results elsewhere, explicit teacher: a fresh cache, the same figures
-    other = cli.call(["evaluate", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher,
-                      "--results", str(tmp_path / "ev")])
+    other = cli.call(
+        ["evaluate", str(out), "--tasks", task_dir, "--teacher", stand_in_teacher, "--results", str(tmp_path / "ev")]
+    )
     printed = capsys.readouterr().out
     assert re.search(r"exit 2: \d+/\d+ clips embedded", printed)
     assert (tmp_path / "ev" / "eval.md").exists() and not (tmp_path / "ev" / "report.json").exists()

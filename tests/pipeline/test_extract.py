@@ -1,5 +1,6 @@
 """Teacher extraction over shards (pipeline.extract): in this process and on Apache Beam's
 DirectRunner with two worker processes, against the in-memory path; reruns and resumes."""
+
 import json
 import os
 import shutil
@@ -55,8 +56,9 @@ def test_beam_direct_runner_gives_the_in_process_embeddings(task_dir, stand_in_t
     for n in ss.names:  # the audio files were decoded by the runner's workers, into the same shards
         assert ss.meta(n)["sha256"] == here.meta(n)["sha256"]
         assert json.load(open(ss.path(n) + ".json"))["pid"] != os.getpid()
-    tdir, info = extract.extract(ss, stand_in_teacher, cache_dir=str(tmp_path / "cache"), runner="beam",
-                                 beam_options=opts)
+    tdir, info = extract.extract(
+        ss, stand_in_teacher, cache_dir=str(tmp_path / "cache"), runner="beam", beam_options=opts
+    )
     assert info["runner"] == "beam" and info["clips_embedded"] == 24 and info["shards_embedded"] == len(ss.names) == 7
     pids = {side["pid"] for side in ss.target_sidecars(tdir).values()}
     assert os.getpid() not in pids  # embedded by the runner's worker processes, not here
@@ -66,8 +68,9 @@ def test_beam_direct_runner_gives_the_in_process_embeddings(task_dir, stand_in_t
     np.testing.assert_allclose(train_emb, goal.train, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(c.test_targets, goal.test, rtol=1e-5, atol=1e-5)
 
-    _, again = extract.extract(ss, stand_in_teacher, cache_dir=str(tmp_path / "cache"), runner="beam",
-                               beam_options=opts)
+    _, again = extract.extract(
+        ss, stand_in_teacher, cache_dir=str(tmp_path / "cache"), runner="beam", beam_options=opts
+    )
     assert again["clips_embedded"] == again["teacher_calls"] == again["shards_embedded"] == 0
 
 
@@ -76,8 +79,16 @@ def test_the_run_imports_apache_beam_only_when_asked():
     """`python pipeline/run.py` (the demo) needs no extra: only `--extract beam` imports apache_beam."""
     import subprocess
     import sys
-    code = ("import sys; import pipeline.run, pipeline.extract, pipeline.workers, pipeline.shards; "
-            "assert 'apache_beam' not in sys.modules, 'imported'")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+
+    code = (
+        "import sys; import pipeline.run, pipeline.extract, pipeline.workers, pipeline.shards; "
+        "assert 'apache_beam' not in sys.modules, 'imported'"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
+    )
     assert p.returncode == 0, p.stderr[-2000:]

@@ -1,4 +1,5 @@
 """pipeline.probe: the linear probe on data whose answer is known."""
+
 import numpy as np
 
 from pipeline import probe

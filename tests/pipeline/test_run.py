@@ -1,5 +1,6 @@
 """The whole pipeline as a user runs it (pipeline.run), on tiny tasks the tests make: end to end
 and resumed, a folder salted with broken files, nothing usable, no network for the teacher."""
+
 import json
 import os
 import struct
@@ -18,14 +19,40 @@ from pipeline import config, corpus, run, targets
 @pytest.mark.slow
 def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2",
-            "--head-epochs", "2", "--baseline-epochs", "2", "--width", "16", "--out", str(out), "--quiet"]
+    argv = [
+        "--data",
+        task_dir,
+        "--teacher",
+        "stand-in",
+        "--clip-seconds",
+        "0.5",
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "2",
+        "--baseline-epochs",
+        "2",
+        "--width",
+        "16",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     run.call(argv)
     printed = capsys.readouterr().out
     assert "STAND-IN teacher" in printed and str(out) in printed
 
-    for name in ("model.tflite", "exits/exit_1.tflite", "exits/exit_2.tflite", "exits/exit_3.tflite",
-                 "labels.txt", "report.json", "report.md", "tradeoff.png", "teacher/saved_model.pb"):
+    for name in (
+        "model.tflite",
+        "exits/exit_1.tflite",
+        "exits/exit_2.tflite",
+        "exits/exit_3.tflite",
+        "labels.txt",
+        "report.json",
+        "report.md",
+        "tradeoff.png",
+        "teacher/saved_model.pb",
+    ):
         assert (out / name).exists(), name
     with open(out / "model.tflite", "rb") as f:
         assert flatbuffer.inspect(f.read())["op_counts"]["LceBconv2d"] == 7  # quicknet: 1 + 3 + 3 blocks
@@ -39,8 +66,14 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     assert all(0.0 <= e["accuracy"] <= 1.0 and e["latency_ms"] > 0 for e in report["exits"])
     # sign flips near zero can move a binary net's outputs; its decisions must agree
     assert report["parity"]["top1_agreement"] >= 0.9 and report["parity"]["max_abs_diff"] < 1.0
-    for rel in ("stages/stage_3.tflite", "model_portable.tflite", "thresholds.json", "float_reference.tflite",
-                "pi/run_benchmark.sh", "early_exit_vectors.json"):
+    for rel in (
+        "stages/stage_3.tflite",
+        "model_portable.tflite",
+        "thresholds.json",
+        "float_reference.tflite",
+        "pi/run_benchmark.sh",
+        "early_exit_vectors.json",
+    ):
         assert (out / rel).exists(), rel
     assert report["float_reference"]["latency_ms"] > 0 and len(report["stages"]) == 3
     assert set(report["early_exit_targets"]) == {"within_1pct", "fastest_95pct"}
@@ -58,11 +91,13 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     assert len(dev["stages_ms"]) == 3 and dev["exits_ms"] == sorted(dev["exits_ms"]) and dev["frontend_ms"] > 0
     assert dev["rates"]["clock_hz"] == 1.5e9 and "Raspberry Pi 4" in (out / "report.md").read_text()
     assert report["performance"]["frontend_clip_ms"] > 0
-    assert ({"front end (whole clip) / last exit", "exit 1 latency / last exit"}
-            <= {t["target"] for t in report["targets"]})
+    assert {"front end (whole clip) / last exit", "exit 1 latency / last exit"} <= {
+        t["target"] for t in report["targets"]
+    }
 
     # the Pareto tool reads the run back: its accuracies, and device latencies from the stage files
     from pipeline.tools import pareto
+
     rows = pareto.main([str(out), "--out", str(tmp_path / "pareto.png"), "--labels", "tiny"])
     assert (tmp_path / "pareto.png").exists() and (tmp_path / "pareto.md").read_text().count("| tiny |") == 1
     assert [e["accuracy"]["mean"] for e in rows[0]["exits"]] == [e["accuracy"] for e in report["exits"]]
@@ -91,8 +126,15 @@ def float_wav(path, x, sr=16000):
     data = np.asarray(x, "<f4").tobytes()
     fmt = struct.pack("<IHHIIHH", 16, 3, 1, sr, sr * 4, 4, 32)  # IEEE float
     with open(path, "wb") as f:
-        f.write(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + fmt + b"data"
-                + struct.pack("<I", len(data)) + data)
+        f.write(
+            b"RIFF"
+            + struct.pack("<I", 36 + len(data))
+            + b"WAVEfmt "
+            + fmt
+            + b"data"
+            + struct.pack("<I", len(data))
+            + data
+        )
     return str(path)
 
 
@@ -119,8 +161,9 @@ def salted_folder(root):
     bad[float_wav(root / "high" / "inf_nohash_0.wav", x)] = "NaN or Inf"
     p = root / "high" / "adpcm_nohash_0.wav"  # a WAV codec tensorflow-io does not read
     fmt = struct.pack("<IHHIIHH", 16, 2, 1, 16000, 8000, 256, 4)
-    p.write_bytes(b"RIFF" + struct.pack("<I", 4036) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", 4000)
-                  + os.urandom(4000))
+    p.write_bytes(
+        b"RIFF" + struct.pack("<I", 4036) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", 4000) + os.urandom(4000)
+    )
     bad[str(p)] = "cannot decode audio"
     p = root / "high" / "lyrics_nohash_0.mp3"  # not audio, audio extension
     p.write_text("la la la\n" * 50)
@@ -144,10 +187,31 @@ def test_salted_folder_runs_to_the_end_and_a_rerun_calls_no_teacher(stand_in_tea
     data = tmp_path / "data"
     bad = salted_folder(data)
     cache = str(tmp_path / "shared_cache")
-    argv = ["--data", str(data), "--teacher", stand_in_teacher, "--teacher-cache", cache, "--clip-seconds", "0.5",
-            "--epochs", "2", "--head-epochs", "1", "--fine-tune-epochs", "0", "--exits", "1", "--width", "8",
-            "--runs", "2", "--quiet",
-            "--out", str(tmp_path / "out")]
+    argv = [
+        "--data",
+        str(data),
+        "--teacher",
+        stand_in_teacher,
+        "--teacher-cache",
+        cache,
+        "--clip-seconds",
+        "0.5",
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "1",
+        "--fine-tune-epochs",
+        "0",
+        "--exits",
+        "1",
+        "--width",
+        "8",
+        "--runs",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     r = run.call(argv)
     printed = capsys.readouterr().out
     skipped = {s["path"]: s["reason"] for s in r["data"]["skipped"]}
@@ -191,11 +255,31 @@ def test_nothing_usable_left_exits_with_a_clear_message(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_without_network_prints_one_message_and_exits_non_zero(task_dir, tmp_path):
-    env = {**os.environ, "https_proxy": DEAD_PROXY, "http_proxy": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY,
-           "TFHUB_CACHE_DIR": str(tmp_path / "hub"), "no_proxy": "", "NO_PROXY": ""}
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "pipeline", "run.py"), "--data", task_dir,
-                        "--teacher", "trillsson3", "--out", str(tmp_path / "out")],
-                       capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "https_proxy": DEAD_PROXY,
+        "http_proxy": DEAD_PROXY,
+        "HTTPS_PROXY": DEAD_PROXY,
+        "TFHUB_CACHE_DIR": str(tmp_path / "hub"),
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
+    p = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "pipeline", "run.py"),
+            "--data",
+            task_dir,
+            "--teacher",
+            "trillsson3",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert p.returncode != 0
     assert "error: could not load teacher 'https://tfhub.dev/google/trillsson3/1'" in p.stderr
     assert "--teacher PATH" in p.stderr and "TFHUB_CACHE_DIR" in p.stderr
@@ -206,6 +290,7 @@ def test_cli_without_network_prints_one_message_and_exits_non_zero(task_dir, tmp
 
 def _weights(checkpoint):
     import h5py
+
     found = {}
     with h5py.File(checkpoint, "r") as f:
         f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
@@ -214,17 +299,41 @@ def _weights(checkpoint):
 
 def _accuracies(r):
     t = r["early_exit_targets"]["within_1pct"]
-    return ([e["accuracy"] for e in r["exits"]], [e["embedding_cosine"] for e in r["exits"]],
-            t["accuracy"], t["cross_validated"]["accuracy"], t["threshold"], r["parity"]["top1_agreement"])
+    return (
+        [e["accuracy"] for e in r["exits"]],
+        [e["embedding_cosine"] for e in r["exits"]],
+        t["accuracy"],
+        t["cross_validated"]["accuracy"],
+        t["threshold"],
+        r["parity"]["top1_agreement"],
+    )
 
 
 @pytest.mark.slow
 def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir, tmp_path):
     """Two trainings with --seed 0 (a run, and seed 0 of a --repeats run) end with identical weights and
     identical accuracy figures; seed 1 differs; --repeats reports every figure over the seeds."""
-    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "3",
-            "--head-epochs", "2", "--fine-tune-epochs", "1", "--width", "8", "--exits", "2", "--runs", "2",
-            "--quiet"]
+    argv = [
+        "--data",
+        task_dir,
+        "--teacher",
+        "stand-in",
+        "--clip-seconds",
+        "0.5",
+        "--epochs",
+        "3",
+        "--head-epochs",
+        "2",
+        "--fine-tune-epochs",
+        "1",
+        "--width",
+        "8",
+        "--exits",
+        "2",
+        "--runs",
+        "2",
+        "--quiet",
+    ]
     single = run.call(argv + ["--out", str(tmp_path / "single")])
     assert single["student"]["training_mode"] == "deterministic"
     assert "Training mode: **deterministic**" in (tmp_path / "single" / "report.md").read_text()
@@ -243,25 +352,51 @@ def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir
         assert e["accuracy"]["values"] == [seed0["exits"][k]["accuracy"], seed1["exits"][k]["accuracy"]]
         assert e["accuracy"]["sd"] >= 0 and e["accuracy"]["n"] == 2
     cv = spread["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"]
-    assert cv["values"] == [s["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"]
-                            for s in (seed0, seed1)]
+    assert cv["values"] == [
+        s["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"] for s in (seed0, seed1)
+    ]
     shipped = seed0 if spread["shipped_seed"] == 0 else seed1
     assert rep["seed"] == spread["shipped_seed"] and rep["exits"] == shipped["exits"]
-    assert ((tmp_path / "rep" / "model.tflite").read_bytes()
-            == (tmp_path / "rep" / "seeds" / f"seed-{spread['shipped_seed']}" / "model.tflite").read_bytes())
+    assert (tmp_path / "rep" / "model.tflite").read_bytes() == (
+        tmp_path / "rep" / "seeds" / f"seed-{spread['shipped_seed']}" / "model.tflite"
+    ).read_bytes()
     assert rep["teacher"]["clips_embedded"] == single["teacher"]["clips_embedded"]  # embedded once for both seeds
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Spread over 2 seeds" in md and f"Shipped: seed {spread['shipped_seed']}" in md
-    assert all(e["test_clips"] == single["data"]["test_clips"] and e["accuracy_se"] is not None
-               for e in single["exits"])
+    assert all(
+        e["test_clips"] == single["data"]["test_clips"] and e["accuracy_se"] is not None for e in single["exits"]
+    )
 
 
 @pytest.mark.slow
 def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_dir, tmp_path):
     out = tmp_path / "twin"
-    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "2",
-            "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--quiet", "--float-twin", "--runs", "3",
-            "--eval-tasks", task_dir, "--curve-every", "1"]
+    argv = [
+        "--data",
+        task_dir,
+        "--teacher",
+        "stand-in",
+        "--clip-seconds",
+        "0.5",
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "2",
+        "--fine-tune-epochs",
+        "1",
+        "--width",
+        "16",
+        "--out",
+        str(out),
+        "--quiet",
+        "--float-twin",
+        "--runs",
+        "3",
+        "--eval-tasks",
+        task_dir,
+        "--curve-every",
+        "1",
+    ]
     r = run.call(argv)
     ft = r["float_twin"]
     assert [t["index"] for t in ft["exits"]] == [1, 2, 3] and len(ft["binarization_gap"]) == 3
@@ -288,16 +423,39 @@ def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_d
     assert all(len(p["tasks"][name]) == 3 for p in r["curves"]["points"])
     assert (out / "curves.png").stat().st_size > 1000
     assert "## Float twin: what binarization costs" in (out / "report.md").read_text()
-    assert ft["binary_last_exit_over_twin_last_exit"] == pytest.approx(r["exits"][-1]["latency_ms"] /
-                                                                      ft["exits"][-1]["latency_ms"])
+    assert ft["binary_last_exit_over_twin_last_exit"] == pytest.approx(
+        r["exits"][-1]["latency_ms"] / ft["exits"][-1]["latency_ms"]
+    )
 
 
 @pytest.mark.slow
 def test_twin_teacher_trains_the_twin_first_and_mixes_its_exits_into_the_targets(task_dir, tmp_path, capsys):
     out = tmp_path / "guided"
-    argv = ["--data", task_dir, "--teacher", "stand-in", "--clip-seconds", "0.5", "--epochs", "2", "--head-epochs", "1",
-            "--fine-tune-epochs", "1", "--width", "16", "--out", str(out), "--runs", "2", "--float-twin",
-            "--teacher-views", "1", "--twin-teacher", "0.5"]
+    argv = [
+        "--data",
+        task_dir,
+        "--teacher",
+        "stand-in",
+        "--clip-seconds",
+        "0.5",
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "1",
+        "--fine-tune-epochs",
+        "1",
+        "--width",
+        "16",
+        "--out",
+        str(out),
+        "--runs",
+        "2",
+        "--float-twin",
+        "--teacher-views",
+        "1",
+        "--twin-teacher",
+        "0.5",
+    ]
     r = run.call(argv)
     printed = capsys.readouterr().out
     assert "targets 0.5 x the float twin's exits + 0.5 x the teacher" in printed

@@ -1,5 +1,6 @@
 """The corpus on disk (pipeline.shards): written once and atomically, resumed, checked; streamed
 batches equal the in-memory path's; a streamed training equals an in-memory one on a tiny task."""
+
 import json
 import os
 
@@ -22,8 +23,9 @@ def _fake_targets(ss, dim=8, seed=0):
     rng = np.random.default_rng(seed)
     for n in ss.names:
         clips = shards.read_clips(ss.path(n))
-        shards.write_targets(tdir, n, ss.meta(n)["sha256"], clips["id"],
-                             rng.standard_normal((len(clips["id"]), dim)).astype(np.float32))
+        shards.write_targets(
+            tdir, n, ss.meta(n)["sha256"], clips["id"], rng.standard_normal((len(clips["id"]), dim)).astype(np.float32)
+        )
     return tdir
 
 
@@ -73,10 +75,10 @@ def test_streamed_batches_equal_the_in_memory_batches(task_dir, tmp_path, augmen
     fn = (lambda: augment.waveform(seed=3)) if augmented else (lambda: None)
     tf.config.experimental.enable_op_determinism()
     train_i, _ = distill.holdout(len(split), 0.25, seed=1)
-    mem = distill._dataset(split.audio[train_i], {"e": emb[train_i] / 2.0, "y": split.labels[train_i]}, 4, seed=1,
-                           augment=fn())
-    streamed, val, n = c.train.datasets(lambda e, y: {"e": e / 2.0, "y": y}, 4, seed=1, val_fraction=0.25,
-                                        augment=fn())
+    mem = distill._dataset(
+        split.audio[train_i], {"e": emb[train_i] / 2.0, "y": split.labels[train_i]}, 4, seed=1, augment=fn()
+    )
+    streamed, val, n = c.train.datasets(lambda e, y: {"e": e / 2.0, "y": y}, 4, seed=1, val_fraction=0.25, augment=fn())
     assert n == len(train_i) and val is not None
     for epoch in range(2):  # reshuffled each epoch, alike
         for (xa, ya), (xb, yb) in zip(mem, streamed, strict=True):
@@ -128,14 +130,29 @@ def test_test_split_is_read_from_disk_and_scores_as_the_in_memory_split(task_dir
     # a Keras model scores the streamed split as it scores the array
     inp = tf.keras.Input((mem.clip_samples,))
     model = tf.keras.Model(inp, {"m": tf.reduce_mean(inp, axis=1, keepdims=True)})
-    np.testing.assert_allclose(clips.keras_predict(model, c.test, size=4)["m"],
-                               model.predict(mem.audio, verbose=0)["m"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        clips.keras_predict(model, c.test, size=4)["m"], model.predict(mem.audio, verbose=0)["m"], rtol=1e-6, atol=1e-7
+    )
 
 
 @pytest.mark.slow
 def test_streamed_training_equals_the_in_memory_training(task_dir, stand_in_teacher, tmp_path, monkeypatch):
-    flags = ["--teacher", stand_in_teacher, "--epochs", "2", "--head-epochs", "2", "--fine-tune-epochs", "1",
-             "--width", "8", "--depth", "1", "--batch-size", "8"]
+    flags = [
+        "--teacher",
+        stand_in_teacher,
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "2",
+        "--fine-tune-epochs",
+        "1",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--batch-size",
+        "8",
+    ]
     cfg_m = _cfg(task_dir, tmp_path / "m", *flags)
     cfg_s = _cfg(task_dir, tmp_path / "s", *flags, "--data-format", "shards")
     c = corpus.load_corpus(cfg_m.data, seed=0)

@@ -1,4 +1,5 @@
 """Spread over seeds: summaries, standard errors, the shipped seed and the combined report section."""
+
 import math
 
 import pytest
@@ -22,10 +23,18 @@ def test_standard_error_of_an_accuracy():
 
 
 def _report(accs, cv):
-    return {"data": {"test_clips": 96},
-            "exits": [{"accuracy": a, "latency_ms": 1.0 + k, "embedding_cosine": 0.5} for k, a in enumerate(accs)],
-            "early_exit_targets": {"within_1pct": {"threshold": 0.3, "accuracy": cv, "mean_latency_ms": 1.5,
-                                                   "cross_validated": {"accuracy": cv, "mean_latency_ms": 1.6}}}}
+    return {
+        "data": {"test_clips": 96},
+        "exits": [{"accuracy": a, "latency_ms": 1.0 + k, "embedding_cosine": 0.5} for k, a in enumerate(accs)],
+        "early_exit_targets": {
+            "within_1pct": {
+                "threshold": 0.3,
+                "accuracy": cv,
+                "mean_latency_ms": 1.5,
+                "cross_validated": {"accuracy": cv, "mean_latency_ms": 1.6},
+            }
+        },
+    }
 
 
 def test_combine_gives_every_figure_a_spread_and_ships_the_median_seed():

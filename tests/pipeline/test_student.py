@@ -1,4 +1,5 @@
 """pipeline.student: the exits' temperatures, fitted on validation clips and folded into the classifiers."""
+
 import numpy as np
 import pytest
 
@@ -30,9 +31,27 @@ def test_temperatures_are_folded_into_the_classifiers():
 
 @pytest.mark.slow
 def test_twin_init_starts_the_binary_student_from_the_trained_twin(task_dir, stand_in_teacher, tmp_path):
-    flags = ["--data", task_dir, "--teacher", stand_in_teacher, "--clip-seconds", "0.5", "--epochs", "0",
-             "--head-epochs", "0", "--fine-tune-epochs", "0", "--width", "8", "--depth", "1", "--out", str(tmp_path),
-             "--quiet"]
+    flags = [
+        "--data",
+        task_dir,
+        "--teacher",
+        stand_in_teacher,
+        "--clip-seconds",
+        "0.5",
+        "--epochs",
+        "0",
+        "--head-epochs",
+        "0",
+        "--fine-tune-epochs",
+        "0",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
     cfg, layout = config.from_argv(flags + ["--twin-init"]), Layout(tmp_path)
     c, goal = targets.teacher_targets(corpus.load_corpus(cfg.data), cfg, layout)
     started = student.train_student(c, goal, cfg, layout)  # trains the twin first (no epochs: its own init)

@@ -1,5 +1,6 @@
 """pipeline.teacher: TRILLsson or any audio embedder from TF-Hub, its cache folder or a local
 SavedModel; clear messages when it is out of reach; a clip it fails on is dropped."""
+
 import hashlib
 import shutil
 
@@ -76,7 +77,7 @@ class _Embedder(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
     def __call__(self, audio):
-        frames = tf.signal.frame(audio, 400, 200)                      # [b, t, 400]
+        frames = tf.signal.frame(audio, 400, 200)  # [b, t, 400]
         emb = tf.reduce_mean(tf.abs(tf.einsum("btf,fd->btd", frames, self.w)), 1)
         return emb if self.plain else {"pooled": emb, "frames": tf.einsum("btf,fd->btd", frames, self.w)}
 
@@ -84,8 +85,14 @@ class _Embedder(tf.Module):
 class _InputSpy(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
     def __call__(self, audio):
-        stats = tf.stack([tf.reduce_min(audio, 1), tf.reduce_max(audio, 1), tf.cast(tf.shape(audio)[1], tf.float32)
-                          + 0 * audio[:, 0]], 1)
+        stats = tf.stack(
+            [
+                tf.reduce_min(audio, 1),
+                tf.reduce_max(audio, 1),
+                tf.cast(tf.shape(audio)[1], tf.float32) + 0 * audio[:, 0],
+            ],
+            1,
+        )
         return {"embedding": stats}
 
 

@@ -1,5 +1,6 @@
 """pipeline.views: teacher views (augmented copies the teacher embeds itself): seeded recipes,
 the audio they make, cache keys, and the real stand-in teacher embedding them once."""
+
 import numpy as np
 import pytest
 
@@ -34,13 +35,13 @@ def test_render_speeds_up_and_mixes_at_the_drawn_level():
     x = np.stack([tone_clip(300.0, seconds=0.5, seed=0), tone_clip(2000.0, seconds=0.5, seed=1)])
     fast = views.render(x, [{"clip": 0, "partner": 1, "speed": {"speed": 1.25}}])[0]
     n = x.shape[1]
-    assert np.all(fast[int(n / 1.25) + 1:] == 0) and np.any(fast[:int(n / 1.25)] != 0)
+    assert np.all(fast[int(n / 1.25) + 1 :] == 0) and np.any(fast[: int(n / 1.25)] != 0)
     # the resampled tone is 1.25x higher: its spectrum peaks at 375 Hz, not 300
-    peak = np.argmax(np.abs(np.fft.rfft(fast[:int(n / 1.25)]))) * 16000 / int(n / 1.25)
+    peak = np.argmax(np.abs(np.fft.rfft(fast[: int(n / 1.25)]))) * 16000 / int(n / 1.25)
     assert abs(peak - 375) < 10, peak
     mixed = views.render(x, [{"clip": 0, "partner": 1, "mix": {"sir_db": 6.0}}])[0]
     added = mixed - x[0]
-    sir = 10 * np.log10(np.mean(x[0] ** 2) / np.mean(added ** 2))
+    sir = 10 * np.log10(np.mean(x[0] ** 2) / np.mean(added**2))
     assert sir == pytest.approx(6.0, abs=0.1)
 
 
@@ -53,9 +54,22 @@ def test_view_key_follows_recipe_and_partner_not_indices():
 
 
 def test_teacher_embeds_each_view_itself_once(task_dir, stand_in_teacher, tmp_path):
-    cfg = config.from_argv(["--data", task_dir, "--teacher", stand_in_teacher, "--clip-seconds", "0.25",
-                            "--teacher-views", "2", "--teacher-cache", str(tmp_path / "cache"),
-                            "--out", str(tmp_path / "out")])
+    cfg = config.from_argv(
+        [
+            "--data",
+            task_dir,
+            "--teacher",
+            stand_in_teacher,
+            "--clip-seconds",
+            "0.25",
+            "--teacher-views",
+            "2",
+            "--teacher-cache",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     layout = Layout(cfg.out_dir)
     c, goal = targets.teacher_targets(corpus.load_corpus(cfg.data, seed=0), cfg, layout)
     v = views.teacher_views(c, goal, cfg, layout)
@@ -70,38 +84,64 @@ def test_teacher_embeds_each_view_itself_once(task_dir, stand_in_teacher, tmp_pa
     again = views.teacher_views(c, goal, cfg, layout)
     assert (again.info["embedded"], again.info["cache_hits"]) == (0, 2 * n)
     np.testing.assert_array_equal(again.embeddings, v.embeddings)
-    other = views.teacher_views(c, goal, config.from_argv(
-        ["--data", task_dir, "--teacher", stand_in_teacher, "--clip-seconds", "0.25", "--teacher-views", "2",
-         "--teacher-cache", str(tmp_path / "cache"), "--seed", "1"]), layout)
+    other = views.teacher_views(
+        c,
+        goal,
+        config.from_argv(
+            [
+                "--data",
+                task_dir,
+                "--teacher",
+                stand_in_teacher,
+                "--clip-seconds",
+                "0.25",
+                "--teacher-views",
+                "2",
+                "--teacher-cache",
+                str(tmp_path / "cache"),
+                "--seed",
+                "1",
+            ]
+        ),
+        layout,
+    )
     assert other.info["embedded"] == 2 * n  # another seed: other views, none reused
 
 
 def test_distillation_set_adds_views_or_offers_them_as_versions():
     from pipeline import student
+
     n, k, s, d = 4, 2, 8, 3
-    clips = corpus.Split(np.arange(n * s, dtype=np.float32).reshape(n, s), np.zeros(n, np.int64),
-                         tuple(f"c{i}" for i in range(n)))
+    clips = corpus.Split(
+        np.arange(n * s, dtype=np.float32).reshape(n, s), np.zeros(n, np.int64), tuple(f"c{i}" for i in range(n))
+    )
     c = corpus.Corpus(root="r", labels=("a",), train=clips, test=clips)
     y = np.arange(n * d, dtype=np.float32).reshape(n, d)
     goal = targets.Targets({"train": y, "test": y}, d, "h", False, {}, None)
-    v = views.Views(-np.arange(n * k * s, dtype=np.float32).reshape(n * k, s),
-                    -np.arange(n * k * d, dtype=np.float32).reshape(n * k, d), {}, k)
+    v = views.Views(
+        -np.arange(n * k * s, dtype=np.float32).reshape(n * k, s),
+        -np.arange(n * k * d, dtype=np.float32).reshape(n * k, d),
+        {},
+        k,
+    )
     x_add, y_add = student.distillation_set(c, goal, v, "add")
     assert x_add.shape == (n + n * k, s) and y_add.shape == (n + n * k, d)
     x_s, y_s = student.distillation_set(c, goal, v, "sample")
     assert x_s.shape == (n, 1 + k, s) and y_s.shape == (n, 1 + k, d)
-    np.testing.assert_array_equal(x_s[:, 0], clips.audio)            # the clean clip first
-    np.testing.assert_array_equal(x_s[2, 1:], v.audio[2 * k:3 * k])   # then that clip's own views
-    np.testing.assert_array_equal(y_s[2, 1:], v.embeddings[2 * k:3 * k])
+    np.testing.assert_array_equal(x_s[:, 0], clips.audio)  # the clean clip first
+    np.testing.assert_array_equal(x_s[2, 1:], v.audio[2 * k : 3 * k])  # then that clip's own views
+    np.testing.assert_array_equal(y_s[2, 1:], v.embeddings[2 * k : 3 * k])
     assert student.distillation_set(c, goal, None)[0].shape == (n, s)
 
 
 def test_each_epoch_draws_one_version_per_clip_and_validation_sees_the_first():
     import tensorflow as tf
     from pipeline import distill
+
     n, versions = 6, 3
-    x = (np.repeat(np.arange(versions, dtype=np.float32)[None, :, None], n, axis=0)
-         * np.ones((n, versions, 4), np.float32))
+    x = np.repeat(np.arange(versions, dtype=np.float32)[None, :, None], n, axis=0) * np.ones(
+        (n, versions, 4), np.float32
+    )
     y = {"e": x[..., :2].copy()}
     train = list(distill._dataset(x, y, batch_size=n, seed=0))
     drawn = train[0][0].numpy()[:, 0]

@@ -1,5 +1,6 @@
 """Training on several workers (pipeline.workers): TF_CONFIG, and two real worker processes on
 loopback ports training one student with MultiWorkerMirroredStrategy from shards."""
+
 import json
 import os
 
@@ -22,9 +23,31 @@ def test_tf_config_names_the_cluster_and_the_task(monkeypatch):
 
 @pytest.mark.slow
 def test_two_workers_on_loopback_train_to_identical_weights(task_dir, stand_in_teacher, tmp_path):
-    flags = ["--data", task_dir, "--teacher", stand_in_teacher, "--clip-seconds", "0.5", "--data-format", "shards",
-             "--epochs", "2", "--head-epochs", "0", "--fine-tune-epochs", "0", "--val-fraction", "0", "--exits", "2",
-             "--width", "8", "--depth", "1", "--quiet"]
+    flags = [
+        "--data",
+        task_dir,
+        "--teacher",
+        stand_in_teacher,
+        "--clip-seconds",
+        "0.5",
+        "--data-format",
+        "shards",
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "0",
+        "--fine-tune-epochs",
+        "0",
+        "--val-fraction",
+        "0",
+        "--exits",
+        "2",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--quiet",
+    ]
     results = workers.launch_local(2, flags, tmp_path, timeout=240, train_only=True)
     logs = [(tmp_path / f"worker-{k}.log").read_text() for k in range(2)]
     assert [r["returncode"] for r in results] == [0, 0], logs[0][-3000:] + logs[1][-3000:]

@@ -1,4 +1,5 @@
 """docs/configuration.md is generated from pipeline/config.py, so it cannot drift from the code."""
+
 import os
 
 from helpers import ROOT
@@ -11,7 +12,8 @@ PAGE = os.path.join(ROOT, "docs", "configuration.md")
 def test_the_configuration_page_is_what_the_code_generates():
     with open(PAGE) as f:
         assert f.read() == config_doc.markdown(), (
-            "docs/configuration.md is out of date: python -m pipeline.tools.config_doc docs/configuration.md")
+            "docs/configuration.md is out of date: python -m pipeline.tools.config_doc docs/configuration.md"
+        )
 
 
 def test_every_setting_has_a_row_with_its_flag_and_default():

@@ -1,4 +1,5 @@
 """The scale benchmark's parts: a corpus replicated by links, a child's own peak memory."""
+
 import os
 
 import pytest
@@ -19,6 +20,7 @@ def test_replicate_links_every_file_times_over(task_dir, tmp_path):
 @pytest.mark.slow
 def test_peak_memory_is_the_childs_own(tmp_path):
     rc, _, small = scale_benchmark.peak_memory(["-c", "pass"], tmp_path / "a.log")
-    rc2, _, big = scale_benchmark.peak_memory(["-c", "x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096])"],
-                                              tmp_path / "b.log")
+    rc2, _, big = scale_benchmark.peak_memory(
+        ["-c", "x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096])"], tmp_path / "b.log"
+    )
     assert rc == rc2 == 0 and big - small > 250 and small < 100

@@ -1,4 +1,5 @@
 """The ONNX-to-TensorFlow teacher tool, on small ONNX graphs the test writes, against onnxruntime."""
+
 import os
 import zipfile
 
@@ -16,10 +17,16 @@ from pipeline.tools import speech_embedding_teacher as tool  # noqa: E402
 
 def _model(nodes, inputs, output, initializers, constants=()):
     graph = helper.make_graph(
-        [helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(v), name))
-         for name, v in constants] + nodes,
-        "g", inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()])
+        [
+            helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(v), name))
+            for name, v in constants
+        ]
+        + nodes,
+        "g",
+        inputs,
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model.SerializeToString()
@@ -36,13 +43,20 @@ def _every_op_graph(rng):
         "pads": np.array([0, 0, 1, 0, 0, 0, 1, 0], np.int64),
         "shape": np.array([-1, 1, 12, 10], np.int64),
         "w1": rng.normal(size=(4, 1, 3, 3)).astype(f),
-        "scale": rng.uniform(0.5, 2, 4).astype(f), "bias": rng.normal(size=4).astype(f),
-        "mean": rng.normal(size=4).astype(f), "var": rng.uniform(0.5, 2, 4).astype(f),
+        "scale": rng.uniform(0.5, 2, 4).astype(f),
+        "bias": rng.normal(size=4).astype(f),
+        "mean": rng.normal(size=4).astype(f),
+        "var": rng.uniform(0.5, 2, 4).astype(f),
         "floor": np.full((1, 1, 1, 1), -0.4, f),
-        "w2": rng.normal(size=(4, 4, 1, 3)).astype(f), "b2": rng.normal(size=4).astype(f),
+        "w2": rng.normal(size=(4, 4, 1, 3)).astype(f),
+        "b2": rng.normal(size=4).astype(f),
         "mat": rng.normal(size=(4, 3)).astype(f),
-        "lo": np.array(1e-3, f), "hi": np.array(np.inf, f), "two": np.array(2.0, f), "ten": np.array(10.0, f),
-        "eighty": np.array(80.0, f), "axes": np.array([1], np.int64),
+        "lo": np.array(1e-3, f),
+        "hi": np.array(np.inf, f),
+        "two": np.array(2.0, f),
+        "ten": np.array(10.0, f),
+        "eighty": np.array(80.0, f),
+        "axes": np.array([1], np.int64),
     }
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["p"]),
@@ -80,7 +94,7 @@ def test_every_translated_op_matches_onnxruntime_row_by_row():
     x = rng.normal(size=(3, 12, 8, 1)).astype(np.float32)
     got = fn(tf.constant(x)).numpy()
     # ReduceMax without axes spans the batch in ONNX; the tool takes it per row: compare one row at a time.
-    want = np.concatenate([_run_onnx(data, {"x": x[i:i + 1]}) for i in range(len(x))])
+    want = np.concatenate([_run_onnx(data, {"x": x[i : i + 1]}) for i in range(len(x))])
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -96,21 +110,32 @@ def _tiny_pair(rng):
     """Stand-ins with the two files' interfaces: audio -> [b, 1, frames, 32]; [n, 76, 32, 1] -> [n, 1, 1, 96]."""
     f = np.float32
     mel = _model(
-        [helper.make_node("Unsqueeze", ["input", "one"], ["u"]),
-         helper.make_node("Conv", ["u", "w"], ["c"], kernel_shape=[512], strides=[160], pads=[0, 0]),
-         helper.make_node("Unsqueeze", ["c", "one"], ["u2"]),
-         helper.make_node("Transpose", ["u2"], ["t"], perm=[0, 1, 3, 2]),
-         helper.make_node("Mul", ["t", "k"], ["output"])],
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, None])], "output",
+        [
+            helper.make_node("Unsqueeze", ["input", "one"], ["u"]),
+            helper.make_node("Conv", ["u", "w"], ["c"], kernel_shape=[512], strides=[160], pads=[0, 0]),
+            helper.make_node("Unsqueeze", ["c", "one"], ["u2"]),
+            helper.make_node("Transpose", ["u2"], ["t"], perm=[0, 1, 3, 2]),
+            helper.make_node("Mul", ["t", "k"], ["output"]),
+        ],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, None])],
+        "output",
         {"w": rng.normal(0, 1e-3, (32, 1, 512)).astype(f), "k": np.array(0.01, f)},
-        constants=[("one", np.array([1], np.int64))])
+        constants=[("one", np.array([1], np.int64))],
+    )
     emb = _model(
-        [helper.make_node("Reshape", ["input_1", "s1"], ["r"]),
-         helper.make_node("Conv", ["r", "w"], ["c"], kernel_shape=[76, 32]),
-         helper.make_node("Reshape", ["c", "s2"], ["out"])],
-        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, [None, 76, 32, 1])], "out",
-        {"s1": np.array([-1, 1, 76, 32], np.int64), "s2": np.array([-1, 1, 1, 96], np.int64),
-         "w": rng.normal(0, 0.1, (96, 1, 76, 32)).astype(f)})
+        [
+            helper.make_node("Reshape", ["input_1", "s1"], ["r"]),
+            helper.make_node("Conv", ["r", "w"], ["c"], kernel_shape=[76, 32]),
+            helper.make_node("Reshape", ["c", "s2"], ["out"]),
+        ],
+        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, [None, 76, 32, 1])],
+        "out",
+        {
+            "s1": np.array([-1, 1, 76, 32], np.int64),
+            "s2": np.array([-1, 1, 1, 96], np.int64),
+            "w": rng.normal(0, 0.1, (96, 1, 76, 32)).astype(f),
+        },
+    )
     return {"mel": mel, "embedding": emb}
 
 

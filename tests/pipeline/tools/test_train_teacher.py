@@ -1,4 +1,5 @@
 """`brillsson train-teacher`: a trained stand-in teacher with TRILLsson's interface."""
+
 import contextlib
 import io
 import json
