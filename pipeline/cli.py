@@ -13,6 +13,7 @@
     brillsson pareto OUT_A OUT_B … --out pareto.png   # choose a default: runs over their seeds
     brillsson frontend-benchmark [--windows 25,16]     # every front end side by side
     brillsson speech-embedding-teacher OUT_DIR         # a real keyword-oriented teacher (Google's speech_embedding)
+    brillsson speech-corpus OUT [--scale 1] [--seed 0] [--tasks keywords,…] [--jobs N]   # a synthetic espeak-ng corpus
 
 `python -m pipeline …` is the same command. Library code raises typed errors
 (`pipeline.errors`); only this module turns them into one line on stderr and an exit code:
@@ -217,6 +218,11 @@ def parser():
         help="a real pretrained keyword-oriented teacher with TRILLsson's interface: Google's "
         "speech_embedding from the openwakeword wheel (pip install -e '.[tools]')",
     )
+    sub.add_parser(
+        "speech-corpus",
+        add_help=False,
+        help="synthesise a multi-task speech corpus with espeak-ng: keywords, language, speaker, unlabelled pool",
+    )
 
     s = sub.add_parser("evaluate", help="linear probes of the teacher, every exit and a log-mel baseline")
     s.add_argument("out", help="a run's output folder (embedding.tflite, report.json)")
@@ -301,6 +307,7 @@ PASS_THROUGH = {
     "pareto": ("pipeline.tools.pareto", "main"),
     "frontend-benchmark": ("pipeline.tools.frontend_benchmark", "main"),
     "speech-embedding-teacher": ("pipeline.tools.speech_embedding_teacher", "main"),
+    "speech-corpus": ("pipeline.tools.speech_corpus", "main"),
 }
 
 
