@@ -12,6 +12,7 @@
     brillsson scale-benchmark --data DIR --work DIR --out FIGURES.json
     brillsson pareto OUT_A OUT_B … --out pareto.png   # choose a default: runs over their seeds
     brillsson frontend-benchmark [--windows 25,16]     # every front end side by side
+    brillsson transfer OUT_A OUT_B … --out transfer.png  # held-out probes of several runs, judged
     brillsson speech-embedding-teacher OUT_DIR         # a real keyword-oriented teacher (Google's speech_embedding)
     brillsson speech-corpus OUT [--scale 1] [--seed 0] [--tasks keywords,…] [--jobs N]   # a synthetic espeak-ng corpus
 
@@ -213,6 +214,13 @@ def parser():
     )
 
     sub.add_parser(
+        "transfer",
+        add_help=False,
+        help="several runs' linear probes (eval.json) side by side, judged against the teacher and log-mel "
+        "statistics (brillsson transfer --help)",
+    )
+
+    sub.add_parser(
         "speech-embedding-teacher",
         add_help=False,
         help="a real pretrained keyword-oriented teacher with TRILLsson's interface: Google's "
@@ -307,6 +315,7 @@ PASS_THROUGH = {
     "pareto": ("pipeline.tools.pareto", "main"),
     "frontend-benchmark": ("pipeline.tools.frontend_benchmark", "main"),
     "speech-embedding-teacher": ("pipeline.tools.speech_embedding_teacher", "main"),
+    "transfer": ("pipeline.tools.transfer", "main"),
     "speech-corpus": ("pipeline.tools.speech_corpus", "main"),
 }
 
