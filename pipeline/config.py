@@ -342,10 +342,10 @@ class StudentConfig:
         _choice("global", "stats", "band_stats"),
     )
     aggregate: bool = setting(
-        False,
-        "exit k's embedding head reads the pooled features of exits 1..k, "
-        "concatenated (multi-layer aggregation, as ECAPA-TDNN), not only its own "
-        "(default: off)",
+        True,
+        "multi-layer aggregation: exit k's embedding head reads the pooled features of exits 1..k, concatenated "
+        "(as ECAPA-TDNN), not only its own, so the later exits keep what transfers; without it embedding.tflite "
+        "is about 0.7 MB smaller",
         flag="embedding-aggregate",
     )
 
