@@ -124,7 +124,8 @@ def plot(rows: List[dict], path: str) -> str:
 
     teachers = list(dict.fromkeys(r["teacher"] for r in rows))
     tasks = list(dict.fromkeys(name for r in rows for name in r["tasks"]))
-    fig = Figure(figsize=(3.6 * len(tasks) + 1.8, 3.3 * len(teachers)))
+    height = 3.3 * len(teachers) + 0.9
+    fig = Figure(figsize=(3.8 * len(tasks), height))
     axes = fig.subplots(len(teachers), len(tasks), squeeze=False)
     labels = list(dict.fromkeys(r["label"] for r in rows))
     handles = {}
@@ -156,8 +157,8 @@ def plot(rows: List[dict], path: str) -> str:
             ranks = "" if t["ranks"] else " (does not rank)"
             ax.set_title(f"teacher {teacher}: {name}{ranks}", fontsize=9)
             ax.grid(alpha=0.3)
-    fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1 - 1.7 / (3.6 * len(tasks) + 1.8), 1))
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.9 / height, 1, 1))
     fig.savefig(path, dpi=110)
     return path
 
