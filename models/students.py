@@ -286,6 +286,18 @@ def meliusnet(x, exits=3, width=24, depth=2, growth=None):
 
 
 @tf.keras.utils.register_keras_serializable(package="models")
+class StopGradient(layers.Layer):
+    """The identity forward, no gradient backward (`tf.stop_gradient`): a later exit's embedding head
+    reads an earlier exit's pooled features without training them. Absent from inference graphs."""
+
+    def call(self, x):
+        return tf.stop_gradient(x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@tf.keras.utils.register_keras_serializable(package="models")
 class TimePool(layers.Layer):
     """[batch, time, freq, channels] → [batch, freq × channels]: the mean over time, every frequency
     row kept. Keeps what a global average pool throws away, where in the spectrum the activity is,
@@ -429,7 +441,9 @@ def build(
     (`StatsPool(per_band=True)`: mean and standard deviation over time, per frequency row),
     "stats" (the same over time and frequency) or "global" (the average over time and frequency).
     `aggregate=True`: exit k's embedding head reads the pooled features of exits 1..k, concatenated
-    (layer `exit{k}_aggregate`; multi-layer feature aggregation, as ECAPA-TDNN's), not only its own:
+    (layer `exit{k}_aggregate`; multi-layer feature aggregation, as ECAPA-TDNN's), not only its own;
+    the earlier exits' features enter it through `StopGradient`, so exit k's distillation loss does
+    not pull on what the earlier sections learn (their classifiers keep the same training signal):
     a deeper exit keeps what the earlier sections' features carry. The classifiers are unchanged.
 
     Args:
@@ -476,7 +490,10 @@ def build(
     for k, f in enumerate(features, 1):
         pooled = EMBEDDING_POOLS[embedding_pool](output_name(k, POOL))(f)
         pools.append(pooled)
-        read = layers.Concatenate(name=f"exit{k}_aggregate")(pools) if aggregate and k > 1 else pooled
+        read = pooled
+        if aggregate and k > 1:
+            earlier = [StopGradient(name=f"exit{k}_reads_exit{j}")(p) for j, p in enumerate(pools[:-1], 1)]
+            read = layers.Concatenate(name=f"exit{k}_aggregate")(earlier + [pooled])
         outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(read)
         seen = pooled if head_pool == "global" else TimePool(name=f"exit{k}_time_pool")(f)
         outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax", name=output_name(k, PROBS))(

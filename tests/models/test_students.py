@@ -201,6 +201,22 @@ def test_aggregated_embedding_heads_read_every_earlier_exits_pooled_features():
         assert m.get_layer(f"exit{k}_probs").kernel.shape == plain.get_layer(f"exit{k}_probs").kernel.shape
     with pytest.raises(ValueError):
         m.get_layer("exit1_aggregate")
+    # the earlier exits' features enter later heads without gradient: exit 3's embedding loss does not train them
+    assert isinstance(m.get_layer("exit3_reads_exit1"), students.StopGradient)
+    pool1 = m.get_layer("exit1_pool").output
+    probe = tf.keras.Model(m.inputs, [pool1, m.get_layer("exit3_embedding").output])
+    first = [w for w in m.trainable_weights if w.name.startswith("s1_")]
+    assert first
+    with tf.GradientTape(persistent=True) as tape:
+        _, e3 = probe(x, training=False)
+        loss = tf.reduce_sum(tf.square(e3))
+    plain_grad = tape.gradient(loss, first)
+    assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in plain_grad)  # via section 3's own path
+    detached = tf.keras.Model(m.inputs, m.get_layer("exit3_aggregate").input[0])
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(detached(x, training=False))
+    assert all(g is None for g in tape.gradient(y, first))
+    assert students.StopGradient.from_config(m.get_layer("exit3_reads_exit1").get_config()).name == "exit3_reads_exit1"
     head = m.get_layer("exit3_embedding")
     joined = np.concatenate(pools, axis=-1)
     np.testing.assert_allclose(full, joined @ head.kernel.numpy() + head.bias.numpy(), rtol=1e-4, atol=1e-3)
