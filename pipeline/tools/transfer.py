@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 from typing import List, Optional, Sequence
 
 from export.files import atomic_write
 from pipeline.errors import DataError
+from pipeline.spread import standard_error  # the binomial standard error the reports use
 
 LAST_OVER_TEACHER = 0.97
-
-
-def standard_error(accuracy: float, clips: int) -> float:
-    """The binomial standard error of an accuracy measured on `clips` test clips."""
-    return math.sqrt(max(accuracy * (1 - accuracy), 1e-12) / max(clips, 1))
 
 
 def judge(task: dict) -> dict:
