@@ -297,21 +297,28 @@ def parity(model, fb, audio):
 
     Returns:
         {"max_abs_diff", "per_output": {name: worst difference}, "clips", "top1_agreement" (the lowest over
-        exits; None without probabilities), "top1_agreement_per_exit": {exitK_probs: agreement}}.
+        exits; None without probabilities), "top1_agreement_per_exit": {exitK_probs: agreement},
+        "min_cosine" (the lowest cosine between a clip's two vectors over the other outputs, such as
+        embeddings; None without them)}.
     """
     lce_out = LceModel(fb).predict(audio)
     keras_out = clips.keras_predict(model, audio)
-    worst, agree = {}, {}
+    worst, agree, cosine = {}, {}, []
     for name, v in lce_out.items():
-        worst[name] = float(np.max(np.abs(v - keras_out[name])))
+        k = keras_out[name]
+        worst[name] = float(np.max(np.abs(v - k)))
         if output_kind(name) == PROBS:
-            agree[name] = float(np.mean(np.argmax(v, 1) == np.argmax(keras_out[name], 1)))
+            agree[name] = float(np.mean(np.argmax(v, 1) == np.argmax(k, 1)))
+        else:
+            norms = np.maximum(np.linalg.norm(v, axis=-1) * np.linalg.norm(k, axis=-1), 1e-12)
+            cosine.append(float(np.min(np.sum(v * k, axis=-1) / norms)))
     return {
         "max_abs_diff": max(worst.values()),
         "per_output": worst,
         "clips": len(audio),
         "top1_agreement": min(agree.values()) if agree else None,
         "top1_agreement_per_exit": agree,
+        "min_cosine": min(cosine) if cosine else None,
     }
 
 

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from export import manifest
 from export import stream as stream_lib
+from export import weights
 from export.files import atomic_write
 from export.layout import Layout
 from models.frontend import LogMel
@@ -70,22 +71,24 @@ class ExportedFiles:
         ]
 
 
-def to_lce(model, target="arm"):
+def to_lce(model, target="arm", int8=False):
     """Convert with LCE: binary QuantConv2D layers become LceBconv2d.
 
     Args:
         model: a Keras model (a student, or a part of one such as `classifier_model`).
         target: LCE's converter target ("arm" or "xcore").
+        int8: store the float layers' large weights as int8 (`export.weights.int8_weights`).
 
     Returns:
         The LCE flatbuffer (bytes), float32 input and outputs.
     """
-    return lce.convert_keras_model(
+    fb = lce.convert_keras_model(
         model, inference_input_type=tf.float32, inference_output_type=tf.float32, target=target
     )
+    return weights.int8_weights(fb) if int8 else fb
 
 
-def to_portable(model):
+def to_portable(model, int8=False):
     """Convert with TensorFlow's stock converter: no custom ops, runs on any TFLite runtime.
 
     The binary convolutions become float convolutions on ±1 inputs and weights, so the
@@ -93,12 +96,14 @@ def to_portable(model):
 
     Args:
         model: a Keras model.
+        int8: store the float layers' large weights as int8 (`export.weights.int8_weights`; here the
+            ±1 weights of the binary convolutions too, which int8 keeps exactly up to the scale).
 
     Returns:
         The stock TFLite flatbuffer (bytes).
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return converter.convert()
+    fb = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return weights.int8_weights(fb) if int8 else fb
 
 
 def to_int8(model, representative, batch=1):
@@ -303,7 +308,7 @@ def stage_model(model, k):
     return tf.keras.Model(inp, outs, name=f"{model.name}_stage{k}")
 
 
-def export_float_twin(twin, layout, embedding_rank=None):
+def export_float_twin(twin, layout, embedding_rank=None, int8=True):
     """float_twin/exit_K.tflite: each exit's classifier of the trained float twin, stock TFLite ops
     (timed with XNNPACK beside the binary exits), and float_twin/embedding.tflite (its exits'
     embeddings, heads factorised as the binary student's: what `pipeline.evaluate` probes beside
@@ -313,19 +318,21 @@ def export_float_twin(twin, layout, embedding_rank=None):
         twin: the trained float twin (`models.students.float_twin`).
         layout: the run's output folder, a `Layout` or a path.
         embedding_rank: the rank of the factorised embedding heads (`low_rank`); None keeps them full.
+        int8: store the large weights as int8 (`export.weights`), as the binary student's files.
 
     Returns:
         (the paths of float_twin/exit_K.tflite ordered by K, the path of float_twin/embedding.tflite).
     """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
     exits = [
-        atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k)))
+        atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k), int8))
         for k in range(1, len(exit_names(twin)) + 1)
     ]
-    return exits, atomic_write(layout.float_twin_embedding, to_portable(embedding_model(twin, embedding_rank)))
+    embedding = to_portable(embedding_model(twin, embedding_rank), int8)
+    return exits, atomic_write(layout.float_twin_embedding, embedding)
 
 
-def export_all(model, layout, portable=True, progress=None, embedding_rank=None):
+def export_all(model, layout, portable=True, progress=None, embedding_rank=None, int8=True):
     """Write every file of a run's output folder (`export.layout.Layout`) that comes from the model.
 
     Returns the `ExportedFiles`.
@@ -336,6 +343,8 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None)
         portable: also write model_portable.tflite and stages_portable/ (stock TFLite ops).
         progress: a function called with a one-line message after each group of files; None: silent.
         embedding_rank: the rank of the factorised embedding heads in embedding.tflite; None keeps them full.
+        int8: store the float layers' large weights as int8 (`export.weights`) in every file but
+            float_reference.tflite.
 
     Returns:
         The `ExportedFiles` (absolute paths); without `portable`, no portable model and no portable stages.
@@ -344,13 +353,13 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None)
     say = progress or (lambda msg: None)
     manifest.begin(layout)  # the previous export is no longer trusted; `manifest.write` seals the new one
     n = len(exit_names(model))
-    model_path = atomic_write(layout.model, to_lce(classifier_model(model)))
-    exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k))) for k in range(1, n + 1)]
-    stages = [atomic_write(layout.stage(k), to_lce(stage_model(model, k))) for k in range(1, n + 1)]
+    model_path = atomic_write(layout.model, to_lce(classifier_model(model), int8=int8))
+    exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k), int8=int8)) for k in range(1, n + 1)]
+    stages = [atomic_write(layout.stage(k), to_lce(stage_model(model, k), int8=int8)) for k in range(1, n + 1)]
     first = streaming_stage_model(model)
     stream = [
-        atomic_write(layout.stream_frontend, to_portable(frontend_model(model))),
-        atomic_write(layout.stream_stage1, to_lce(first)),
+        atomic_write(layout.stream_frontend, to_portable(frontend_model(model), int8)),
+        atomic_write(layout.stream_stage1, to_lce(first, int8=int8)),
         stream_lib.write_settings(
             layout,
             model.get_layer(FRONTEND).params,
@@ -359,7 +368,7 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None)
             kind=model.get_layer(FRONTEND).kind,
         ),
     ]
-    embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank)))
+    embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank), int8=int8))
     say(
         f"export: classifier model.tflite, {n} exits, {n} stages, stream/ (LCE); embedding.tflite (heads "
         f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}) in {layout.root}"
@@ -374,8 +383,11 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None)
         float_reference,
         embedding,
         stream,
-        atomic_write(layout.model_portable, to_portable(classifier_model(model))),
-        [atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k))) for k in range(1, n + 1)],
+        atomic_write(layout.model_portable, to_portable(classifier_model(model), int8)),
+        [
+            atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k), int8))
+            for k in range(1, n + 1)
+        ],
     )
     say("export: model_portable.tflite, stages_portable/ and float_reference.tflite (stock TFLite ops only)")
     return files

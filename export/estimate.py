@@ -115,8 +115,8 @@ def estimate(fb: bytes, device: Union[str, Device] = "rpi4") -> dict:
     parts = dict.fromkeys(("binary", "float", "depthwise", "fft", "elementwise", "transcendental", "overhead"), 0.0)
     for op in flatbuffer.inspect(fb)["ops"]:
         name, macs, elements = op["op"], op["macs"], op.get("elements", 0)
-        if name in FREE_OPS:
-            continue
+        if name in FREE_OPS or (name == "DEQUANTIZE" and op.get("constant")):
+            continue  # TFLite dequantizes a stored (constant) tensor once, when the interpreter is prepared
         parts["overhead"] += d.op_overhead_s
         if name in flatbuffer.BINARY_OPS:
             parts["binary"] += macs / (d.binary_macs_per_cycle * d.clock_hz)

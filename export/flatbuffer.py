@@ -83,7 +83,8 @@ def inspect(fb):
 
     Returns:
         {"op_counts", "macs" (per op type), "total_macs", "binary_macs", "binary_mac_fraction",
-        "ops": [{"op", "macs", "elements", "int8", "output"} per op, in order], "bytes"}.
+        "ops": [{"op", "macs", "elements", "int8", "constant" (every input is stored in the file), "output"}
+        per op, in order], "bytes"}.
     """
     model = _model(fb)
     counts, macs, per_op = collections.Counter(), collections.Counter(), []
@@ -95,12 +96,14 @@ def inspect(fb):
             macs[name] += m
             out = _shape(g, op.outputs[0]) if len(op.outputs) else []
             int8 = len(op.inputs) > 0 and op.inputs[0] >= 0 and g.tensors[op.inputs[0]].type == schema.TensorType.INT8
+            stored = [i < 0 or model.buffers[g.tensors[i].buffer].data is not None for i in op.inputs]
             per_op.append(
                 {
                     "op": name,
                     "macs": m,
                     "elements": int(np.prod(out)) if out else 0,
                     "int8": bool(int8),
+                    "constant": bool(stored) and all(stored),
                     "output": g.tensors[op.outputs[0]].name.decode() if len(op.outputs) else "",
                 }
             )

@@ -41,8 +41,8 @@ class Artifacts:
         }
 
 
-def export_student(model, labels, layout, embedding_rank=None) -> Artifacts:
-    files = convert.export_all(model, layout, progress=log.info, embedding_rank=embedding_rank)
+def export_student(model, labels, layout, embedding_rank=None, int8_weights=True) -> Artifacts:
+    files = convert.export_all(model, layout, progress=log.info, embedding_rank=embedding_rank, int8=int8_weights)
     with open(files.model, "rb") as f:
         fb = f.read()
     info = flatbuffer.inspect(fb)
@@ -51,10 +51,10 @@ def export_student(model, labels, layout, embedding_rank=None) -> Artifacts:
     return Artifacts(files, layout.labels, fb, info, embedding_rank or None)
 
 
-def export_float_twin(twin, layout, embedding_rank=None):
+def export_float_twin(twin, layout, embedding_rank=None, int8_weights=True):
     """The trained float twin's exit classifiers, float_twin/exit_K.tflite, and its embedding model,
     float_twin/embedding.tflite (stock TFLite ops): (exit paths, embedding path)."""
-    files, embedding = convert.export_float_twin(twin, layout, embedding_rank)
+    files, embedding = convert.export_float_twin(twin, layout, embedding_rank, int8_weights)
     log.info(
         f"export: float twin, {len(files)} exits and the embedding model (stock TFLite) in "
         f"{layout.path(layout.FLOAT_TWIN)}"

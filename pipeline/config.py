@@ -452,6 +452,11 @@ class ExportConfig:
         "both); 0 keeps the full heads (default: 64)",
         _whole(0),
     )
+    int8_weights: bool = setting(
+        True,
+        "store the float layers' large weights as int8 behind a DEQUANTIZE op (export.weights: a quarter of "
+        "their bytes, float compute at the same speed; float_reference.tflite stays float)",
+    )
     android: Optional[str] = setting(
         None,
         "also copy stages, labels and thresholds into an Android demo project's assets (e.g. android_demo)",

@@ -97,7 +97,13 @@ def markdown(r):
             f"difference {r['parity']['max_abs_diff']:.2e} (over every exit's probabilities), "
             f"top-1 agreement {r['parity'].get('top1_agreement', 0):.3f} (worst exit). A binary network "
             "amplifies float rounding where a pre-activation is near zero and its sign flips, so "
-            "differences grow with depth; agreement of the decisions is the figure to watch.",
+            "differences grow with depth; agreement of the decisions is the figure to watch."
+            + (
+                " The file stores its float layers' large weights as int8 (export.weights; the front end's "
+                "fixed filters exactly, the classifier heads rounded), which is part of the difference."
+                if r.get("model", {}).get("op_counts", {}).get("DEQUANTIZE")
+                else ""
+            ),
         ]
     if d["skipped"]:
         lines += ["", "## Skipped files", ""] + [f"- `{x['path']}`: {x['reason']}" for x in d["skipped"]]
@@ -259,6 +265,8 @@ def _embedding(r):
     if not e:
         return []
     heads = f"rank-{e['rank']} factorised float heads" if e.get("rank") else "full-rank float heads"
+    if e.get("int8_weights"):
+        heads += ", their weights stored as int8"
     return _table(
         f"Embedding model: `{e['path']}`, {e['bytes']:,} bytes ({heads})",
         ["exit", "dim", f"cosine to the teacher ({e['clips']} test clips)", "with full-rank heads"],
