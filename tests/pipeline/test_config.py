@@ -1,6 +1,8 @@
 """pipeline.config: one run configuration from flags and a --config file, validated before
 anything is written."""
 
+import os
+
 import pytest
 
 from pipeline import config, run
@@ -68,3 +70,20 @@ def test_removed_settings_are_refused_naming_the_setting_and_why(tmp_path):
     assert not (tmp_path / "never").exists()
     assert config.from_argv(["--loss", "cosine"]).train.loss == "cosine"  # the kept values still work
     assert "--self-distill" not in config.parser().format_help()  # and the removed ones are not offered
+
+
+def test_every_preset_in_configs_loads_and_sets_what_it_says():
+    import yaml
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+    presets = sorted(f for f in os.listdir(root) if f.endswith((".yaml", ".yml")))
+    assert {"demo.yaml", "distillation-study.yaml", "keywords-real-teacher.yaml"} <= set(presets)
+    for name in presets:
+        path = os.path.join(root, name)
+        cfg = config.from_argv(["--config", path])  # an unknown or removed key raises
+        with open(path) as f:
+            data = yaml.safe_load(f)
+        for key, value in data.items():
+            for k, v in value.items() if isinstance(value, dict) else [(key, value)]:
+                got = getattr(getattr(cfg, key) if isinstance(value, dict) else cfg, k)
+                assert got == v or str(got).endswith(str(v)), (name, key, k, got, v)
