@@ -258,28 +258,30 @@ def boundary(model, k):
 
 
 def _subgraph(model, start, ends, input_name):
-    """Re-apply `model`'s layers (shared weights) from tensor `start` to the tensors `ends`.
+    """`model`'s layers (shared weights) from tensor `start` to the tensors `ends`, on a new input.
 
-    Walks the functional graph the way Keras' own `_run_internal_graph` does, computing every
-    node whose inputs are available; it needs no connection that skips over `start`.
+    Keras' public functional API cut: a `Model` from an intermediate tensor to later ones, then
+    called on a fresh `Input` named `input_name`. It needs no connection that skips over `start`.
+
+    Args:
+        model: the functional model `start` and `ends` belong to.
+        start: the Keras tensor the new input replaces.
+        ends: {name: Keras tensor} computed from `start` alone.
+        input_name: the new input's name (the flatbuffer's input signature).
+
+    Returns:
+        (the new input, {name: output tensor}).
+
+    Raises:
+        ValueError: when an end depends on more than `start`.
     """
     inp = tf.keras.Input(start.shape[1:], name=input_name)
-    many = 1 << 16  # Node.map_arguments pops one entry per use
-    computed = {str(id(start)): [inp] * many}
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if node.is_input or any(t not in computed for t in node.flat_input_ids):
-                continue
-            if all(t in computed for t in node.flat_output_ids):
-                continue
-            args, kwargs = node.map_arguments(computed)
-            outs = node.layer(*args, **kwargs)
-            for t_id, y in zip(node.flat_output_ids, tf.nest.flatten(outs)):
-                computed[t_id] = [y] * many
-    missing = [n for n, t in ends.items() if str(id(t)) not in computed]
-    if missing:
-        raise ValueError(f"{missing} do not depend only on the activation at the stage boundary")
-    return inp, {n: computed[str(id(t))][0] for n, t in ends.items()}
+    try:
+        cut = tf.keras.Model(start, dict(ends), name=f"{model.name}_from_{input_name}")
+    except ValueError as e:  # Keras: "Graph disconnected"
+        raise ValueError(f"{sorted(ends)} do not depend only on the activation at the stage boundary") from e
+    # outputs of a nested model are named after it: an identity per end gives the file its output names
+    return inp, {n: tf.keras.layers.Activation("linear", name=n)(t) for n, t in cut(inp).items()}
 
 
 def stage_model(model, k):
@@ -303,7 +305,7 @@ def stage_model(model, k):
         inp, outs = model.inputs, dict(ends)
     else:
         inp, outs = _subgraph(model, boundary(model, k - 1), ends, input_name=f"activation{k - 1}")
-    if ACTIVATION in outs:  # Keras names outputs after their layer: give the activation a fixed name
+    if k == 1 and ACTIVATION in outs:  # Keras names outputs after their layer: give the activation a fixed name
         outs[ACTIVATION] = tf.keras.layers.Activation("linear", name=ACTIVATION)(outs[ACTIVATION])
     return tf.keras.Model(inp, outs, name=f"{model.name}_stage{k}")
 
