@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from export import clips
 from export.convert import ACTIVATION
+from export.files import read_bytes
 from export.flatbuffer import output_order
 from export.interpreter import LceModel, round_robin_ms
 from export.layout import IncompleteExport
@@ -41,11 +42,6 @@ def _cosine(a, b):
     a = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-12)
     b = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
     return float(np.mean(np.sum(a * b, axis=1)))
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _stock_interpreter(fb, x):
@@ -140,7 +136,7 @@ def score_float_twin(twin_files, audio, labels, root=None):
     """
     results = []
     for k, path in enumerate(twin_files, 1):
-        fb = _read(path)
+        fb = read_bytes(path)
         probs = float_predict(fb, audio)[output_name(k, PROBS)] if len(audio) else np.zeros((0, 1))
         results.append(
             {
@@ -182,8 +178,8 @@ def latencies(
         The dict above, with "baseline": ms; an entry that was not timed is None (a list is empty).
     """
     x1 = np.ascontiguousarray(clips.head(audio, 1), np.float32)  # every latency is of one clip
-    exits = [LceModel(_read(p)) for p in exit_files]
-    stages = [(p, LceModel(_read(p))) for p in stage_files]
+    exits = [LceModel(read_bytes(p)) for p in exit_files]
+    stages = [(p, LceModel(read_bytes(p))) for p in stage_files]
     fns = {f"exit{k}": (lambda m=m: m.run(x1)) for k, m in enumerate(exits, 1)}
     fns.update(
         {
@@ -192,20 +188,20 @@ def latencies(
         }
     )
     if float_reference:
-        fns["float"] = float_runner(_read(float_reference), x1)
+        fns["float"] = float_runner(read_bytes(float_reference), x1)
     if stream:
         frontend_path, stage1_path, settings, hop_frames = stream
-        frontend = FrameFrontEnd(_read(frontend_path), settings["frame_length"], settings["frame_step"])
-        stage1 = LceModel(_read(stage1_path))
+        frontend = FrameFrontEnd(read_bytes(frontend_path), settings["frame_length"], settings["frame_step"])
+        stage1 = LceModel(read_bytes(stage1_path))
         frames, hop_block = frontend.frames(x1[0])[None], x1[0, : frontend.block_samples(hop_frames)]
         fns["frontend_hop"] = lambda: frontend.frames(hop_block)
-        clip_frontend = FrameFrontEnd(_read(frontend_path), settings["frame_length"], settings["frame_step"])
+        clip_frontend = FrameFrontEnd(read_bytes(frontend_path), settings["frame_length"], settings["frame_step"])
         fns["frontend_clip"] = lambda: clip_frontend.frames(x1[0])  # the front end's share of a clip's exit
         fns["stream_stage1"] = lambda: stage1.run(frames)
     for k, path in enumerate(twin_files, 1):
-        fns[f"twin{k}"] = float_runner(_read(path), x1)
+        fns[f"twin{k}"] = float_runner(read_bytes(path), x1)
     if baseline_file:
-        fns["baseline"] = float_runner(_read(baseline_file), x1)
+        fns["baseline"] = float_runner(read_bytes(baseline_file), x1)
     ms = round_robin_ms(fns, runs, warmup)
     return {
         "exits": [ms[f"exit{k}"] for k in range(1, len(exits) + 1)],
@@ -236,7 +232,7 @@ def score_exits(exit_files, audio, labels, root=None):
     """
     results = []
     for k, path in enumerate(exit_files, 1):
-        fb = _read(path)
+        fb = read_bytes(path)
         probs = LceModel(fb).predict(audio)[output_name(k, PROBS)]
         results.append(
             {
@@ -266,7 +262,7 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
         {"path", "bytes", "clips", "exits": [{"index", "output", "dim", "cosine_to_teacher",
         "full_rank_cosine_to_teacher"} (the cosines only when computed)]}.
     """
-    fb = _read(path)
+    fb = read_bytes(path)
     outs = LceModel(fb).predict(audio) if len(audio) else {}
     exits = []
     for name in sorted(outs, key=lambda n: parse_output_name(n) or (0, "")):

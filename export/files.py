@@ -77,3 +77,16 @@ def read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def read_bytes(path):
+    """The bytes of `path` (a flatbuffer the run wrote).
+
+    Args:
+        path: the file.
+
+    Returns:
+        Its content, bytes.
+    """
+    with open(path, "rb") as f:
+        return f.read()

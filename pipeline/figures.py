@@ -16,6 +16,7 @@ from typing import List, Optional
 import numpy as np
 
 from export import benchmark, clips, estimate, flatbuffer, stream, vectors
+from export.files import read_bytes
 from pipeline import calibrate, spread
 from pipeline.report import fmt_value
 
@@ -55,7 +56,7 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
     embedding = {
         **benchmark.score_embedding(made.files.embedding, test, targets.test, full_heads, layout.root),
         "rank": made.embedding_rank,
-        "int8_weights": "DEQUANTIZE" in flatbuffer.inspect(_read(made.files.embedding))["op_counts"],
+        "int8_weights": "DEQUANTIZE" in flatbuffer.inspect(read_bytes(made.files.embedding))["op_counts"],
     }
     cosines = {e["index"]: e.get("cosine_to_teacher") for e in embedding["exits"]}
     settings = stream.read_settings(layout)
@@ -155,7 +156,7 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
 def _baseline(baseline, latency_ms, exits, honest, device, test, layout):
     """The int8 baseline beside the binary exits: accuracy on the same test clips, bytes, latency timed
     round-robin with the exits, its device estimate, and how the early exit compares at its latency."""
-    fb = _read(baseline.path)
+    fb = read_bytes(baseline.path)
     probs = benchmark.float_predict(fb, test)
     probs = next(iter(probs.values())) if len(test) else np.zeros((0, 1))
     accuracy = float(np.mean(np.argmax(probs, 1) == test.labels)) if len(test) else None
@@ -269,9 +270,9 @@ def device_estimate(stage_files, stream_stage1_file, probs, labels, threshold, d
     the exits' cumulative latencies, the front end's part of stage 1 (the clip model's stage 1 minus
     stream/stage_1.tflite, which takes log-mel frames), and early exit on those latencies, cross-validated
     on the test clips as on this machine. None without test clips."""
-    stage_est = [estimate.estimate(_read(p), device) for p in stage_files]
+    stage_est = [estimate.estimate(read_bytes(p), device) for p in stage_files]
     stage_ms = [e["ms"] for e in stage_est]
-    frontend_ms = stage_ms[0] - estimate.estimate(_read(stream_stage1_file), device)["ms"]
+    frontend_ms = stage_ms[0] - estimate.estimate(read_bytes(stream_stage1_file), device)["ms"]
     exits_ms = [float(v) for v in np.cumsum(stage_ms)]
     labels = np.asarray(labels)
     honest = calibrate.cross_validated(probs, labels, stage_ms) if len(labels) else {}
@@ -292,11 +293,6 @@ def device_estimate(stage_files, stream_stage1_file, probs, labels, threshold, d
         "note": "estimated from each stage's ops and MAC counts at the rates listed (export.estimate), not "
         "measured: brillsson benchmark OUT --lce-benchmark … on the device measures",
     }
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def targets_met(exits, stages, performance, early_exit_targets, streaming, model_bytes, embedding_bytes, device=None):

@@ -25,7 +25,7 @@ from typing import List
 import numpy as np
 
 from export import estimate
-from export.files import atomic_write
+from export.files import atomic_write, read_bytes
 from export.interpreter import LceModel
 from models.students import PROBS, output_name
 from pipeline import calibrate, config, spread
@@ -37,11 +37,6 @@ def _seed_folders(out):
     return seeds or [out]
 
 
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def one_seed(folder, test=None) -> dict:
     """One trained run: accuracy and x86 latency per exit (its report), device-estimate latency per exit,
     and the cross-validated early exit on both (within 1 point of the last exit)."""
@@ -49,8 +44,8 @@ def one_seed(folder, test=None) -> dict:
         r = json.load(f)
     stages = sorted(glob.glob(os.path.join(folder, "stages", "stage_*.tflite")))
     exits = sorted(glob.glob(os.path.join(folder, "exits", "exit_*.tflite")))
-    est_ms = [estimate.estimate(_read(p))["ms"] for p in stages]
-    probs = [LceModel(_read(p)).predict(test.audio)[output_name(k, PROBS)] for k, p in enumerate(exits, 1)]
+    est_ms = [estimate.estimate(read_bytes(p))["ms"] for p in stages]
+    probs = [LceModel(read_bytes(p)).predict(test.audio)[output_name(k, PROBS)] for k, p in enumerate(exits, 1)]
     cv = calibrate.cross_validated(probs, test.labels, est_ms)["within_1pct"]
     x86 = r["early_exit_targets"]["within_1pct"].get("cross_validated", {})
     base = r.get("baseline") or {}
