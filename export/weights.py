@@ -1,21 +1,28 @@
-"""int8 weight storage for a converted flatbuffer: the float layers' weights in a quarter of the bytes.
+"""int8 weight storage for a converted flatbuffer: the dense layers' weights in a quarter of the bytes.
 
 ```python
 from export import weights
-small = weights.int8_weights(fb)            # same ops, float compute; big float weights stored as int8
-weights.int8_weights(fb, min_elements=0)    # every float weight of a conv or dense layer
+small = weights.int8_weights(fb)                 # same ops, float compute; dense weights stored as int8
+weights.int8_weights(fb, lossy_ops=())           # only the weights int8 stores exactly
 ```
 LCE's converter has no post-training quantization, and full int8 (activations too) needs
-fake-quant nodes in training. This is the other half, which needs neither: each large float32
-weight of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED becomes an int8 tensor (symmetric,
-one scale per output channel) and a DEQUANTIZE op in front of the layer. TFLite dequantizes a
-constant input once, when the interpreter is prepared, so the layers still compute in float
-at the same speed: only the file shrinks (the weights in memory stay float32). The binary
-convolutions' weights are bit-packed already and are not touched.
+fake-quant nodes in training. This is the other half, which needs neither: a large float32
+weight becomes an int8 tensor (symmetric, one scale per output channel) and a DEQUANTIZE op in
+front of its layer. TFLite dequantizes a stored tensor once, when the interpreter is prepared,
+so the layers still compute in float at the same speed: only the file shrinks (the weights in
+memory stay float32).
 
-The change is rounding: every weight moves by at most half a step (its channel's largest
-magnitude / 254; `models.int8`). Weights built on the int8 grid (`models.int8.grid`, as the "gabor" front end's
-fixed filters are) come back exactly.
+Which weights:
+- any weight of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer that int8 stores exactly
+  (each channel's values in {-m, 0, +m}: the ±1 weights of the portable files' binary
+  convolutions);
+- the other weights of the layers in `lossy_ops` (FULLY_CONNECTED by default: the classifier and
+  embedding heads), rounded by at most half a step (the channel's largest magnitude / 254).
+
+The convolutions' float weights (the front end's filters, the stem) stay float32: a rounded
+front end changes the input of every binary layer, and a binary network turns small changes
+into sign flips (measured on the demo: int8 or float16 front-end filters changed 3 % of the last
+exit's decisions; int8 heads changed none). LCE's binary convolutions are bit-packed already.
 
 The flatbuffer is read and written with TensorFlow's own schema object API
 (`tensorflow.lite.tools.flatbuffer_utils`), not re-implemented here.
@@ -27,16 +34,56 @@ import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
-from models import int8
-
 # op → (index of its weight input, the weight's output-channel axis in TFLite's layout)
 WEIGHT_INPUTS = {
     schema.BuiltinOperator.CONV_2D: (1, 0),  # [out, kh, kw, in]
     schema.BuiltinOperator.DEPTHWISE_CONV_2D: (1, 3),  # [1, kh, kw, out]
     schema.BuiltinOperator.FULLY_CONNECTED: (1, 0),  # [units, in]
 }
+LOSSY_OPS = ("FULLY_CONNECTED",)
 # DEQUANTIZE's version for per-channel int8 input (tensorflow/lite/tools/versioning/op_version.cc)
 _DEQUANTIZE_VERSION = 4
+
+
+def quantize(w, axis):
+    """A float array → (int8 values, float32 scale per index of `axis`), symmetric, zero point 0.
+
+    A channel whose values are all ±m or 0 gets the scale m and values in {-1, 0, 1}, which is exact;
+    any other the scale max|w| / 127.
+
+    Args:
+        w: a float32 array.
+        axis: the output-channel axis (one scale per index along it).
+
+    Returns:
+        (q, scale): q an int8 array of w's shape, scale a float32 vector with scale × q ≈ w.
+    """
+    w = np.asarray(w, np.float32)
+    others = tuple(i for i in range(w.ndim) if i != axis)
+    peak = np.abs(w).max(axis=others).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    two_level = np.all((np.abs(w) == peak.reshape(shape)) | (w == 0), axis=others)
+    scale = np.where(two_level, peak, peak / np.float32(127.0)).astype(np.float32)
+    scale = np.where(scale > 0, scale, np.float32(1.0)).astype(np.float32)  # an all-zero channel
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def dequantize(q, scale, axis):
+    """What TFLite's DEQUANTIZE computes: scale × q, float32.
+
+    Args:
+        q: int8 values.
+        scale: float32 scale per index of `axis`.
+        axis: the channel axis.
+
+    Returns:
+        A float32 array of q's shape.
+    """
+    shape = [1] * q.ndim
+    shape[axis] = -1
+    return q.astype(np.float32) * np.asarray(scale, np.float32).reshape(shape)
 
 
 def _opcode(model, builtin):
@@ -53,26 +100,32 @@ def _opcode(model, builtin):
     return len(model.operatorCodes) - 1
 
 
-def int8_weights(fb: bytes, min_elements: int = 1024) -> bytes:
-    """Store the float weights of a flatbuffer's conv and dense layers as int8 (see the module docstring).
+_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def int8_weights(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> bytes:
+    """Store a flatbuffer's weights as int8 where the module docstring says.
 
     Args:
         fb: a TFLite flatbuffer (LCE's or the stock converter's).
-        min_elements: leave weights with fewer elements float (a small tensor saves little and
-            a DEQUANTIZE op costs a few hundred bytes).
+        min_elements: leave weights with fewer elements float (a small tensor saves little and a
+            DEQUANTIZE op costs a few hundred bytes).
+        lossy_ops: op names ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D") whose weights are
+            rounded to int8; the other ops' weights only where int8 is exact.
 
     Returns:
-        The new flatbuffer (bytes): the same inputs, outputs and signatures; each weight of at least
-        `min_elements` elements stored as int8 behind a DEQUANTIZE op.
+        The new flatbuffer (bytes): the same inputs, outputs and signatures; each chosen weight stored
+        as int8 behind a DEQUANTIZE op.
     """
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(fb))
     users = collections.Counter(t.buffer for g in model.subgraphs for t in g.tensors)
-    dequantize = None
+    dequantize_op = None
     for graph in model.subgraphs:
         done, front = set(), []
         for op in graph.operators:
             code = model.operatorCodes[op.opcodeIndex]
-            spec = None if code.customCode else WEIGHT_INPUTS.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            spec = None if code.customCode else WEIGHT_INPUTS.get(builtin)
             if spec is None or len(op.inputs) <= spec[0] or op.inputs[spec[0]] in done:
                 continue
             index, axis = op.inputs[spec[0]], spec[1]
@@ -81,7 +134,9 @@ def int8_weights(fb: bytes, min_elements: int = 1024) -> bytes:
             if tensor.type != schema.TensorType.FLOAT32 or data is None or len(data) < 4 * max(1, min_elements):
                 continue
             w = np.frombuffer(bytes(bytearray(data)), np.float32).reshape(tensor.shape)
-            q, scale = int8.quantize(w, axis)
+            q, scale = quantize(w, axis)
+            if _NAMES[builtin] not in lossy_ops and not np.array_equal(dequantize(q, scale, axis), w):
+                continue
             # the float tensor becomes DEQUANTIZE's output, with an empty buffer of its own; the float
             # data goes unless another tensor shares it
             if users[tensor.buffer] == 1:
@@ -98,10 +153,10 @@ def int8_weights(fb: bytes, min_elements: int = 1024) -> bytes:
             packed.buffer = len(model.buffers) - 1
             packed.name, packed.quantization = (tensor.name or b"weight") + b"/int8", quant
             graph.tensors.append(packed)
-            if dequantize is None:
-                dequantize = _opcode(model, schema.BuiltinOperator.DEQUANTIZE)
+            if dequantize_op is None:
+                dequantize_op = _opcode(model, schema.BuiltinOperator.DEQUANTIZE)
             op_t = schema.OperatorT()
-            op_t.opcodeIndex, op_t.inputs, op_t.outputs = dequantize, [len(graph.tensors) - 1], [index]
+            op_t.opcodeIndex, op_t.inputs, op_t.outputs = dequantize_op, [len(graph.tensors) - 1], [index]
             front.append(op_t)
             done.add(index)
         graph.operators = front + list(graph.operators)  # constant inputs: first is topological order

@@ -34,7 +34,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from models import int8
 from models.errors import ConfigError
 
 SAMPLE_RATE = 16000  # Hz: the one sample rate of every clip, teacher call and model input
@@ -171,11 +170,11 @@ def _strided(audio, kernels, frame_step):
     return tf.nn.conv1d(x, tf.constant(kernels[:, None, :]), stride=frame_step, padding="VALID")
 
 
-def _stft(audio, p, int8_kernels=False):
+def _stft(audio, p):
     return log_mel(audio, **p)
 
 
-def _dft(audio, p, int8_kernels=False):
+def _dft(audio, p):
     kernels, mel = dft_kernels(
         p["sample_rate"],
         p["frame_length"],
@@ -190,20 +189,18 @@ def _dft(audio, p, int8_kernels=False):
     return tf.math.log(tf.matmul(tf.sqrt(re * re + im * im), tf.constant(mel)) + 1e-6)
 
 
-def _gabor(audio, p, int8_kernels=False):
+def _gabor(audio, p):
     kernels = gabor_kernels(
         p["sample_rate"], p["frame_length"], p["num_mel_bins"], p["lower_edge_hertz"], p["upper_edge_hertz"]
     )
-    if int8_kernels:  # fixed filters on the grid a file stores exactly as int8 (export.weights)
-        kernels = int8.grid(kernels, axis=-1)
     y = _strided(audio, kernels, p["frame_step"])
     n = p["num_mel_bins"]
     re, im = y[..., :n], y[..., n:]
     return tf.math.log(re * re + im * im + 1e-6)
 
 
-# how the spectrum is computed, by name (see the module docstring): audio [b, samples], LogMel's params,
-# int8_kernels → log band energies [b, frames, num_mel_bins]
+# how the spectrum is computed, by name (see the module docstring): audio [b, samples], LogMel's params
+# → log band energies [b, frames, num_mel_bins]
 FRONTENDS = {"stft": _stft, "dft": _dft, "gabor": _gabor}
 
 
@@ -268,7 +265,6 @@ class LogMel(tf.keras.layers.Layer):
         lower_edge_hertz=60.0,
         upper_edge_hertz=7800.0,
         kind=DEFAULT_KIND,
-        int8_kernels=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -286,20 +282,18 @@ class LogMel(tf.keras.layers.Layer):
             upper_edge_hertz=upper_edge_hertz,
         )
         self.kind = kind
-        self.int8_kernels = bool(int8_kernels)
 
     @classmethod
     def from_config(cls, config):
         """The layer of a saved config.
 
         Args:
-            config: a `get_config` dict; without "kind" (saved by an earlier version) it is "stft", without
-                "int8_kernels" the filters stay float.
+            config: a `get_config` dict; without "kind" (saved by an earlier version) it is "stft".
 
         Returns:
             A `LogMel`.
         """
-        return cls(**{"kind": "stft", "int8_kernels": False, **config})
+        return cls(**{"kind": "stft", **config})
 
     def call(self, audio):
         """Compute the log-mel image.
@@ -311,7 +305,7 @@ class LogMel(tf.keras.layers.Layer):
             A tensor [batch, frames, num_mel_bins, 1].
         """
         # not [..., None]: stock TFLite lacks that StridedSlice
-        return tf.expand_dims(FRONTENDS[self.kind](audio, self.params, self.int8_kernels), -1)
+        return tf.expand_dims(FRONTENDS[self.kind](audio, self.params), -1)
 
     def macs(self, samples):
         """Multiply-accumulates of one call on `samples` samples (`frontend_macs`).
@@ -344,9 +338,9 @@ class LogMel(tf.keras.layers.Layer):
         """The layer's config.
 
         Returns:
-            Keras' layer config with the framing, the mel bands, "kind" and "int8_kernels".
+            Keras' layer config with the framing, the mel bands and "kind".
         """
-        return {**super().get_config(), **self.params, "kind": self.kind, "int8_kernels": self.int8_kernels}
+        return {**super().get_config(), **self.params, "kind": self.kind}
 
 
 @tf.keras.utils.register_keras_serializable(package="models")

@@ -454,8 +454,9 @@ class ExportConfig:
     )
     int8_weights: bool = setting(
         True,
-        "store the float layers' large weights as int8 behind a DEQUANTIZE op (export.weights: a quarter of "
-        "their bytes, float compute at the same speed; float_reference.tflite stays float)",
+        "store the dense layers' weights (classifier and embedding heads), and any weight int8 holds exactly, "
+        "as int8 behind a DEQUANTIZE op (export.weights: a quarter of their bytes, float compute at the same "
+        "speed; float_reference.tflite stays float)",
     )
     android: Optional[str] = setting(
         None,

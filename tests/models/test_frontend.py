@@ -114,19 +114,3 @@ def test_conv_front_ends_run_in_lce_and_resize_for_streaming(kind):
     frames = it.get_tensor(it.get_output_details()[0]["index"])
     assert frames.shape == (1, 1 + (1200 - 400) // 160, 40, 1)
     np.testing.assert_allclose(frames, model(x).numpy()[:, : frames.shape[1]], atol=1e-4)
-
-
-def test_gabor_filters_sit_on_the_int8_grid_unless_an_old_config_says_otherwise():
-    from models import int8
-
-    layer = LogMel(num_mel_bins=40)
-    assert layer.int8_kernels and layer.get_config()["int8_kernels"] is True
-    old = {k: v for k, v in layer.get_config().items() if k != "int8_kernels"}
-    assert LogMel.from_config(old).int8_kernels is False  # a model saved before keeps its float filters
-    x = tf.random.stateless_normal([2, CLIP], seed=[0, 1]) * 0.1
-    on_grid, float_filters = layer(x).numpy(), LogMel.from_config(old)(x).numpy()
-    # the filters move by at most half an int8 step: the log energies by far less than their spread
-    # (single frames of noise can differ more, where a band's energy happens to be near zero)
-    assert 0 < np.abs(on_grid - float_filters).mean() < 0.01 * float_filters.std()
-    kernels = int8.grid(gabor_kernels(num_mel_bins=40), axis=-1)
-    np.testing.assert_array_equal(int8.grid(kernels, axis=-1), kernels)
