@@ -71,13 +71,14 @@ class ExportedFiles:
         ]
 
 
-def to_lce(model, target="arm", int8=False):
+def to_lce(model, target="arm", int8=None):
     """Convert with LCE: binary QuantConv2D layers become LceBconv2d.
 
     Args:
         model: a Keras model (a student, or a part of one such as `classifier_model`).
         target: LCE's converter target ("arm" or "xcore").
-        int8: store the float layers' large weights as int8 (`export.weights.int8_weights`).
+        int8: None keeps every weight float32; a tuple of op names stores weights as int8
+            (`export.weights.int8_weights`): those ops' weights rounded, the others' only where exact.
 
     Returns:
         The LCE flatbuffer (bytes), float32 input and outputs.
@@ -85,10 +86,10 @@ def to_lce(model, target="arm", int8=False):
     fb = lce.convert_keras_model(
         model, inference_input_type=tf.float32, inference_output_type=tf.float32, target=target
     )
-    return weights.int8_weights(fb) if int8 else fb
+    return fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8)
 
 
-def to_portable(model, int8=False):
+def to_portable(model, int8=None):
     """Convert with TensorFlow's stock converter: no custom ops, runs on any TFLite runtime.
 
     The binary convolutions become float convolutions on ±1 inputs and weights, so the
@@ -96,14 +97,13 @@ def to_portable(model, int8=False):
 
     Args:
         model: a Keras model.
-        int8: store the float layers' large weights as int8 (`export.weights.int8_weights`; here the
-            ±1 weights of the binary convolutions too, which int8 keeps exactly up to the scale).
+        int8: as `to_lce`'s (here the ±1 weights of the binary convolutions are stored exactly).
 
     Returns:
         The stock TFLite flatbuffer (bytes).
     """
     fb = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    return weights.int8_weights(fb) if int8 else fb
+    return fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8)
 
 
 def to_int8(model, representative, batch=1):
@@ -310,6 +310,16 @@ def stage_model(model, k):
     return tf.keras.Model(inp, outs, name=f"{model.name}_stage{k}")
 
 
+def _int8_policy(int8):
+    """(classifier files', embedding files') `int8` argument of `to_lce` / `to_portable`.
+
+    The classifiers keep their decisions exactly: only weights int8 holds exactly (rounded heads
+    changed 1 of 64 demo decisions). The embedding heads, most of embedding.tflite's bytes, are
+    rounded (cosine to the float heads' embeddings above 0.99).
+    """
+    return ((), weights.LOSSY_OPS) if int8 else (None, None)
+
+
 def export_float_twin(twin, layout, embedding_rank=None, int8=True):
     """float_twin/exit_K.tflite: each exit's classifier of the trained float twin, stock TFLite ops
     (timed with XNNPACK beside the binary exits), and float_twin/embedding.tflite (its exits'
@@ -320,17 +330,18 @@ def export_float_twin(twin, layout, embedding_rank=None, int8=True):
         twin: the trained float twin (`models.students.float_twin`).
         layout: the run's output folder, a `Layout` or a path.
         embedding_rank: the rank of the factorised embedding heads (`low_rank`); None keeps them full.
-        int8: store the large weights as int8 (`export.weights`), as the binary student's files.
+        int8: store weights as int8 as `export_all` does for the binary student's files.
 
     Returns:
         (the paths of float_twin/exit_K.tflite ordered by K, the path of float_twin/embedding.tflite).
     """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
+    classifier, heads = _int8_policy(int8)
     exits = [
-        atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k), int8))
+        atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k), classifier))
         for k in range(1, len(exit_names(twin)) + 1)
     ]
-    embedding = to_portable(embedding_model(twin, embedding_rank), int8)
+    embedding = to_portable(embedding_model(twin, embedding_rank), heads)
     return exits, atomic_write(layout.float_twin_embedding, embedding)
 
 
@@ -345,23 +356,24 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None,
         portable: also write model_portable.tflite and stages_portable/ (stock TFLite ops).
         progress: a function called with a one-line message after each group of files; None: silent.
         embedding_rank: the rank of the factorised embedding heads in embedding.tflite; None keeps them full.
-        int8: store the float layers' large weights as int8 (`export.weights`) in every file but
-            float_reference.tflite.
+        int8: store weights as int8 (`export.weights`) in every file but float_reference.tflite: in
+            embedding.tflite the dense heads rounded, in the classifier files only what int8 holds exactly.
 
     Returns:
         The `ExportedFiles` (absolute paths); without `portable`, no portable model and no portable stages.
     """
     layout = layout if isinstance(layout, Layout) else Layout(layout)
     say = progress or (lambda msg: None)
+    classifier, heads = _int8_policy(int8)
     manifest.begin(layout)  # the previous export is no longer trusted; `manifest.write` seals the new one
     n = len(exit_names(model))
-    model_path = atomic_write(layout.model, to_lce(classifier_model(model), int8=int8))
-    exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k), int8=int8)) for k in range(1, n + 1)]
-    stages = [atomic_write(layout.stage(k), to_lce(stage_model(model, k), int8=int8)) for k in range(1, n + 1)]
+    model_path = atomic_write(layout.model, to_lce(classifier_model(model), int8=classifier))
+    exits = [atomic_write(layout.exit(k), to_lce(exit_model(model, k), int8=classifier)) for k in range(1, n + 1)]
+    stages = [atomic_write(layout.stage(k), to_lce(stage_model(model, k), int8=classifier)) for k in range(1, n + 1)]
     first = streaming_stage_model(model)
     stream = [
-        atomic_write(layout.stream_frontend, to_portable(frontend_model(model), int8)),
-        atomic_write(layout.stream_stage1, to_lce(first, int8=int8)),
+        atomic_write(layout.stream_frontend, to_portable(frontend_model(model), classifier)),
+        atomic_write(layout.stream_stage1, to_lce(first, int8=classifier)),
         stream_lib.write_settings(
             layout,
             model.get_layer(FRONTEND).params,
@@ -370,7 +382,7 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None,
             kind=model.get_layer(FRONTEND).kind,
         ),
     ]
-    embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank), int8=int8))
+    embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank), int8=heads))
     say(
         f"export: classifier model.tflite, {n} exits, {n} stages, stream/ (LCE); embedding.tflite (heads "
         f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}) in {layout.root}"
@@ -385,9 +397,9 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None,
         float_reference,
         embedding,
         stream,
-        atomic_write(layout.model_portable, to_portable(classifier_model(model), int8)),
+        atomic_write(layout.model_portable, to_portable(classifier_model(model), classifier)),
         [
-            atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k), int8))
+            atomic_write(layout.stage(k, portable=True), to_portable(stage_model(model, k), classifier))
             for k in range(1, n + 1)
         ],
     )

@@ -115,7 +115,7 @@ def int8_weights(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> by
 
     Returns:
         The new flatbuffer (bytes): the same inputs, outputs and signatures; each chosen weight stored
-        as int8 behind a DEQUANTIZE op.
+        as int8 behind a DEQUANTIZE op (`fb` itself when there is none).
     """
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(fb))
     users = collections.Counter(t.buffer for g in model.subgraphs for t in g.tensors)
@@ -160,4 +160,6 @@ def int8_weights(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> by
             front.append(op_t)
             done.add(index)
         graph.operators = front + list(graph.operators)  # constant inputs: first is topological order
+    if dequantize_op is None:
+        return bytes(fb)  # nothing to store as int8: the file as it was, byte for byte
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

@@ -454,9 +454,9 @@ class ExportConfig:
     )
     int8_weights: bool = setting(
         True,
-        "store the dense layers' weights (classifier and embedding heads), and any weight int8 holds exactly, "
-        "as int8 behind a DEQUANTIZE op (export.weights: a quarter of their bytes, float compute at the same "
-        "speed; float_reference.tflite stays float)",
+        "store weights as int8 behind a DEQUANTIZE op (export.weights; float compute at the same speed): "
+        "embedding.tflite's dense heads rounded (a quarter of their bytes), and in the classifier files only "
+        "what int8 holds exactly (the portable files' ±1 weights), so their decisions do not change",
     )
     android: Optional[str] = setting(
         None,

@@ -97,13 +97,7 @@ def markdown(r):
             f"difference {r['parity']['max_abs_diff']:.2e} (over every exit's probabilities), "
             f"top-1 agreement {r['parity'].get('top1_agreement', 0):.3f} (worst exit). A binary network "
             "amplifies float rounding where a pre-activation is near zero and its sign flips, so "
-            "differences grow with depth; agreement of the decisions is the figure to watch."
-            + (
-                " The file stores its float layers' large weights as int8 (export.weights; the front end's "
-                "fixed filters exactly, the classifier heads rounded), which is part of the difference."
-                if r.get("model", {}).get("op_counts", {}).get("DEQUANTIZE")
-                else ""
-            ),
+            "differences grow with depth; agreement of the decisions is the figure to watch.",
         ]
     if d["skipped"]:
         lines += ["", "## Skipped files", ""] + [f"- `{x['path']}`: {x['reason']}" for x in d["skipped"]]

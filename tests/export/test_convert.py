@@ -72,6 +72,15 @@ def test_chained_stages_reproduce_every_exit_of_the_full_model(exported):
 
 
 @pytest.mark.slow
+def test_int8_weights_round_only_the_embedding_heads(exported):
+    _, _, files, _ = exported
+    ops = {p: flatbuffer.inspect(_read(p))["op_counts"] for p in [files.model, files.embedding, files.portable]}
+    assert "DEQUANTIZE" not in ops[files.model]  # LCE's binary weights are bit-packed; nothing exact to store
+    assert ops[files.embedding].get("DEQUANTIZE", 0) >= 3  # one per exit's head, at least
+    assert ops[files.portable].get("DEQUANTIZE", 0) >= 7  # the ±1 weights of the 7 binary convolutions
+
+
+@pytest.mark.slow
 def test_portable_model_runs_on_stock_tflite_without_custom_ops(exported):
     _, out, files, x = exported
     fb = _read(files.portable)

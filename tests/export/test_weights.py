@@ -80,5 +80,5 @@ def test_stock_tflite_runs_int8_weights_and_the_binary_weights_are_stored_exactl
         return next(iter(runner(**{m.input_names[0]: x[:1]}).values()))
 
     np.testing.assert_array_equal(run(exact), run(fb))  # lossless: the same numbers
-    got, want = run(convert.to_portable(m, int8=True)), run(fb)
+    got, want = run(convert.to_portable(m, int8=weights.LOSSY_OPS)), run(fb)
     assert 0 < np.abs(got - want).max() < 2e-2 * np.abs(want).max()
