@@ -74,6 +74,25 @@ def log_mel(
     return tf.math.log(tf.matmul(mag, mel) + 1e-6)
 
 
+def framing(window_ms, hop_ms, sample_rate=SAMPLE_RATE):
+    """A window and a hop in milliseconds → `LogMel`'s framing in samples (the FFT: the next power of two).
+
+    Args:
+        window_ms: the frame's length.
+        hop_ms: the step between frames.
+        sample_rate: Hz.
+
+    Returns:
+        {"frame_length", "fft_length", "frame_step"}, ints.
+    """
+    window = int(round(window_ms * sample_rate / 1000))
+    return {
+        "frame_length": window,
+        "fft_length": 1 << (window - 1).bit_length(),
+        "frame_step": int(round(hop_ms * sample_rate / 1000)),
+    }
+
+
 def num_frames(samples, frame_length=400, frame_step=160):
     """The whole frames in `samples` samples (no padding at the end).
 

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import students
-from models.frontend import SAMPLE_RATE
+from models.frontend import framing
 from pipeline import augment as augment_lib
 from export import clips
 from export.files import atomic_write, read_json
@@ -135,13 +135,7 @@ class TwinGuide:
 def frontend(s):
     """`LogMel` settings of the student section: the front end's kind, the window (`window_ms`; the FFT the
     next power of two) and the hop (`hop_ms`) in samples."""
-    window = int(round(s.window_ms * SAMPLE_RATE / 1000))
-    return {
-        "kind": s.frontend,
-        "frame_length": window,
-        "fft_length": 1 << (window - 1).bit_length(),
-        "frame_step": int(round(s.hop_ms * SAMPLE_RATE / 1000)),
-    }
+    return {"kind": s.frontend, **framing(s.window_ms, s.hop_ms)}
 
 
 def build_model(corpus, targets, cfg, float_twin=False):

@@ -20,19 +20,12 @@ from export import convert, estimate, flatbuffer
 from export.benchmark import float_runner
 from export.files import atomic_write
 from export.interpreter import LceModel, round_robin_ms
-from models.frontend import FRONTENDS, SAMPLE_RATE, LogMel
+from models.frontend import FRONTENDS, SAMPLE_RATE, LogMel, framing
 
 
 def settings(kind, window_ms, num_mel_bins=40, hop_ms=10.0):
     """LogMel settings of a front end at a window (the FFT: the next power of two), as a run builds them."""
-    window = int(round(window_ms * SAMPLE_RATE / 1000))
-    return {
-        "kind": kind,
-        "frame_length": window,
-        "fft_length": 1 << (window - 1).bit_length(),
-        "frame_step": int(round(hop_ms * SAMPLE_RATE / 1000)),
-        "num_mel_bins": num_mel_bins,
-    }
+    return {"kind": kind, **framing(window_ms, hop_ms), "num_mel_bins": num_mel_bins}
 
 
 def measure(windows_ms=(25.0, 16.0), kinds=None, seconds=1.0, num_mel_bins=40, runs=200, seed=0):

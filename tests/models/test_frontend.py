@@ -114,3 +114,11 @@ def test_conv_front_ends_run_in_lce_and_resize_for_streaming(kind):
     frames = it.get_tensor(it.get_output_details()[0]["index"])
     assert frames.shape == (1, 1 + (1200 - 400) // 160, 40, 1)
     np.testing.assert_allclose(frames, model(x).numpy()[:, : frames.shape[1]], atol=1e-4)
+
+
+def test_framing_turns_milliseconds_into_samples_and_the_next_power_of_two():
+    from models.frontend import framing
+
+    assert framing(25, 10) == {"frame_length": 400, "fft_length": 512, "frame_step": 160}
+    assert framing(16, 20) == {"frame_length": 256, "fft_length": 256, "frame_step": 320}
+    assert framing(25, 10, sample_rate=8000)["frame_length"] == 200
