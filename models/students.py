@@ -291,9 +291,25 @@ class StopGradient(layers.Layer):
     reads an earlier exit's pooled features without training them. Absent from inference graphs."""
 
     def call(self, x):
+        """The input, with no gradient flowing back through it.
+
+        Args:
+            x: a tensor.
+
+        Returns:
+            `tf.stop_gradient(x)`.
+        """
         return tf.stop_gradient(x)
 
     def compute_output_shape(self, input_shape):
+        """The input's shape.
+
+        Args:
+            input_shape: a shape.
+
+        Returns:
+            The same shape.
+        """
         return input_shape
 
 

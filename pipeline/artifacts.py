@@ -42,6 +42,19 @@ class Artifacts:
 
 
 def export_student(model, labels, layout, embedding_rank=None, int8_weights=True) -> Artifacts:
+    """Stage 4, student → files: convert and write every file of the run (`export.convert.export_all`)
+    and labels.txt.
+
+    Args:
+        model: the trained student.
+        labels: the class names, in class-index order.
+        layout: the run's output folder.
+        embedding_rank: the rank of embedding.tflite's factorised heads; None keeps them full.
+        int8_weights: store weights as int8 (`export.weights`; see `export_all`).
+
+    Returns:
+        The `Artifacts`: the files, labels.txt, model.tflite's bytes and what it holds.
+    """
     files = convert.export_all(model, layout, progress=log.info, embedding_rank=embedding_rank, int8=int8_weights)
     with open(files.model, "rb") as f:
         fb = f.read()
@@ -53,7 +66,17 @@ def export_student(model, labels, layout, embedding_rank=None, int8_weights=True
 
 def export_float_twin(twin, layout, embedding_rank=None, int8_weights=True):
     """The trained float twin's exit classifiers, float_twin/exit_K.tflite, and its embedding model,
-    float_twin/embedding.tflite (stock TFLite ops): (exit paths, embedding path)."""
+    float_twin/embedding.tflite (stock TFLite ops).
+
+    Args:
+        twin: the trained float twin.
+        layout: the run's output folder.
+        embedding_rank: as `export_student`'s.
+        int8_weights: as `export_student`'s.
+
+    Returns:
+        (the exit paths ordered by K, the embedding model's path).
+    """
     files, embedding = convert.export_float_twin(twin, layout, embedding_rank, int8_weights)
     log.info(
         f"export: float twin, {len(files)} exits and the embedding model (stock TFLite) in "

@@ -145,7 +145,19 @@ def _progress(msg):
 
 
 def load_corpus(data, seed=0) -> Corpus:
-    """Decode the task folder `data.data` (default: the bundled demo) and `data.unlabeled` into a Corpus."""
+    """Stage 1, audio → clips: decode the task folder `data.data` (default: the bundled demo) and `data.unlabeled`.
+
+    Args:
+        data: the run configuration's data section (`config.DataConfig`).
+        seed: the seed of the train/test split where the folder does not give one.
+
+    Returns:
+        The `Corpus`: train, validation and test splits of fixed-length clips with labels, the
+        unlabelled clips, the label names and the skipped files with their reasons.
+
+    Raises:
+        DataError: when the folder cannot be read or holds no usable clips.
+    """
     root = data.data or DEMO_DATA
     samples = data.clip_samples
     try:

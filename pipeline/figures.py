@@ -45,6 +45,22 @@ class Figures:
 
 
 def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseline=None) -> Figures:
+    """Stage 5, files → figures: score and time every exported file on the test clips.
+
+    Args:
+        model: the trained student (Keras) the files came from.
+        made: the exported files (`artifacts.export_student`).
+        corpus: the decoded clips (the test split is used).
+        targets: the teacher targets (for the embeddings' cosine to the teacher).
+        layout: the run's output folder.
+        runs: timed runs per latency figure.
+        twin_files: the float twin's exit files, timed beside the exits; () without a twin.
+        baseline: the trained int8 baseline (`pipeline.baseline`), timed beside the exits; None without one.
+
+    Returns:
+        The `Figures`: accuracy, latency and bytes per exit and stage, the embedding model's cosines,
+        the float reference, parity, the device estimate, streaming costs and the early-exit calibration.
+    """
     test = corpus.test
     log.info(
         f"benchmark: LCE interpreter, 1 thread, median of {runs} runs per exit and stage, float reference "

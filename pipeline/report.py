@@ -526,7 +526,15 @@ def read(layout):
 
 
 def write(layout, r):
-    """report.json, and for a run's report (one with exits) report.md and tradeoff.png; returns their paths."""
+    """Stage 6, figures → report: report.json, and for a run's report (one with exits) report.md and tradeoff.png.
+
+    Args:
+        layout: the run's output folder.
+        r: the report (a dict, as `run.train_and_measure` makes it).
+
+    Returns:
+        The paths written.
+    """
     atomic_write(layout.report_json, json.dumps(r, indent=2).encode())
     if not r.get("exits"):  # e.g. device figures of a folder whose run wrote no report
         return [layout.report_json]

@@ -59,8 +59,17 @@ def copy_to_android(layout, project):
 
 
 def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
-    """Stages 3–5 for one seed (student → files → figures) into `layout`; returns that seed's report
-    (the caller writes it)."""
+    """Stages 3–5 for one seed (student → files → figures) into `layout`.
+
+    Args:
+        cfg: the run configuration (its seed is the one trained).
+        corpus: the decoded clips.
+        goal: the teacher targets.
+        layout: the seed's output folder.
+
+    Returns:
+        That seed's report, a dict (the caller writes it).
+    """
     extra = views.teacher_views(corpus, goal, cfg, layout) if cfg.train.teacher_views else None
     calls_before_training = goal.teacher.calls
     trained = student.train_student(corpus, goal, cfg, layout, views=extra)
@@ -157,6 +166,16 @@ def run(cfg: RunConfig) -> dict:
     N seeds are trained, exported and measured, each in OUT/seeds/seed-S/; OUT/ gets the shipped
     seed's files (`spread.SHIPPED_RULE`) and a report whose `repeats` section has every accuracy
     figure as mean ± sd and per-seed values.
+
+    Args:
+        cfg: the run configuration (`config.from_argv`).
+
+    Returns:
+        The report, a dict.
+
+    Raises:
+        BrillssonError: bad settings, data or teacher, a busy output folder or a full disk
+            (`pipeline.errors`; the command line turns each into one `error:` line).
     """
     layout = Layout(cfg.out_dir)
     if os.path.exists(layout.root) and not os.path.isdir(layout.root):

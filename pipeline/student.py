@@ -197,9 +197,23 @@ def distillation_set(corpus, targets, views=None, mode="sample"):
 
 
 def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) -> TrainedStudent:
-    """Train the binary student (or, with `float_twin`, its full-precision twin: the same network and
-    recipe, its own checkpoints) and return it. `views`: teacher views to distil on as well
-    (`pipeline.views.teacher_views`; made for `cfg.train.teacher_views`, which is in the key)."""
+    """Stage 3, targets → student: train the binary student (or its full-precision twin) and return it.
+
+    Finished phases are checkpointed under `layout.checkpoints`, keyed by everything that decides the
+    weights, so a rerun reuses them.
+
+    Args:
+        corpus: the decoded clips.
+        targets: the teacher targets (`targets.teacher_targets`).
+        cfg: the run configuration.
+        layout: the run's output folder.
+        float_twin: train the same network and recipe with full-precision convolutions (own checkpoints).
+        views: teacher views to distil on as well (`pipeline.views.teacher_views`; made for
+            `cfg.train.teacher_views`, which is in the key).
+
+    Returns:
+        The `TrainedStudent` (the Keras model and what its training did).
+    """
     t = cfg.train
     key = training_key(corpus, targets, cfg, float_twin)
     mode = distill.seed_everything(cfg.seed, t.deterministic)  # before the weights are initialised

@@ -58,9 +58,17 @@ def check_teacher(cfg):
 
 
 def teacher_targets(corpus, cfg, layout, teacher: Optional[teacher_lib.Teacher] = None):
-    """Embed every clip of `corpus` with the teacher of `cfg` (from the cache where possible).
+    """Stage 2, clips → teacher targets: embed every clip of `corpus` with the teacher of `cfg` (from the
+    cache where possible).
 
-    Returns (corpus without the clips the teacher failed on, Targets).
+    Args:
+        corpus: the decoded clips (`corpus.load_corpus`).
+        cfg: the run configuration (`config.RunConfig`).
+        layout: the run's output folder (`export.layout.Layout`): the cache and a stand-in teacher go there.
+        teacher: a loaded teacher to use instead of loading `cfg`'s (tests, repeated runs).
+
+    Returns:
+        (the corpus without the clips the teacher failed on, the `Targets`).
     """
     handle, stand_in = cfg.teacher_handle, cfg.teacher_handle == STAND_IN
     if stand_in:
