@@ -38,10 +38,15 @@ from models.students import EMBEDDING, PROBS, output_kind, output_name, parse_ou
 log = logging.getLogger(__name__)
 
 
-def _cosine(a, b):
+def _row_cosines(a, b):
+    """The cosine between each row of `a` and the same row of `b`, [n]."""
     a = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-12)
     b = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
-    return float(np.mean(np.sum(a * b, axis=1)))
+    return np.sum(a * b, axis=1)
+
+
+def _cosine(a, b):
+    return float(np.mean(_row_cosines(a, b)))
 
 
 def _stock_interpreter(fb, x):
@@ -306,8 +311,7 @@ def parity(model, fb, audio):
         if output_kind(name) == PROBS:
             agree[name] = float(np.mean(np.argmax(v, 1) == np.argmax(k, 1)))
         else:
-            norms = np.maximum(np.linalg.norm(v, axis=-1) * np.linalg.norm(k, axis=-1), 1e-12)
-            cosine.append(float(np.min(np.sum(v * k, axis=-1) / norms)))
+            cosine.append(float(np.min(_row_cosines(v, k))))
     return {
         "max_abs_diff": max(worst.values()),
         "per_output": worst,
