@@ -26,7 +26,7 @@ import subprocess
 import numpy as np
 import tensorflow as tf
 
-from export import clips
+from export import clips, flatbuffer
 from export.convert import ACTIVATION
 from export.files import read_bytes
 from export.flatbuffer import output_order
@@ -264,7 +264,8 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
         root: the folder the reported path is relative to; None: the path as given.
 
     Returns:
-        {"path", "bytes", "clips", "exits": [{"index", "output", "dim", "cosine_to_teacher",
+        {"path", "bytes", "clips", "int8_weights" (whether the file stores weights as int8,
+        `export.weights`), "exits": [{"index", "output", "dim", "cosine_to_teacher",
         "full_rank_cosine_to_teacher"} (the cosines only when computed)]}.
     """
     fb = read_bytes(path)
@@ -284,6 +285,7 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
         "path": os.path.relpath(path, root) if root else path,
         "bytes": len(fb),
         "clips": len(audio),
+        "int8_weights": "DEQUANTIZE" in flatbuffer.inspect(fb)["op_counts"],
         "exits": exits,
     }
 

@@ -72,7 +72,6 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
     embedding = {
         **benchmark.score_embedding(made.files.embedding, test, targets.test, full_heads, layout.root),
         "rank": made.embedding_rank,
-        "int8_weights": "DEQUANTIZE" in flatbuffer.inspect(read_bytes(made.files.embedding))["op_counts"],
     }
     cosines = {e["index"]: e.get("cosine_to_teacher") for e in embedding["exits"]}
     settings = stream.read_settings(layout)

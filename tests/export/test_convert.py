@@ -73,11 +73,15 @@ def test_chained_stages_reproduce_every_exit_of_the_full_model(exported):
 
 @pytest.mark.slow
 def test_int8_weights_round_only_the_embedding_heads(exported):
-    _, _, files, _ = exported
+    _, _, files, x = exported
     ops = {p: flatbuffer.inspect(_read(p))["op_counts"] for p in [files.model, files.embedding, files.portable]}
     assert "DEQUANTIZE" not in ops[files.model]  # LCE's binary weights are bit-packed; nothing exact to store
     assert ops[files.embedding].get("DEQUANTIZE", 0) >= 3  # one per exit's head, at least
     assert ops[files.portable].get("DEQUANTIZE", 0) >= 7  # the ±1 weights of the 7 binary convolutions
+    from export import benchmark
+
+    assert benchmark.score_embedding(files.embedding, x[:2])["int8_weights"] is True  # what the report says
+    assert benchmark.score_embedding(files.model, x[:2])["int8_weights"] is False
 
 
 @pytest.mark.slow
