@@ -314,7 +314,8 @@ class StudentConfig:
         "stft (TFLite's RFFT2D + ComplexAbs, then the mel matmul), dft (the same "
         "log-mel features by one strided convolution over the FFT bins the mel "
         "filters use), gabor (one fixed complex Gabor filter per mel band: a third "
-        "of stft's time here, other features) (default: " + DEFAULT_KIND + ")",
+        "of stft's time here, other features), multirate (gabor's filters, each band "
+        "at the lowest sample rate that holds it: 0.5x gabor's MACs) (default: " + DEFAULT_KIND + ")",
         _choice(*FRONTEND_KINDS),
     )
     window_ms: float = setting(

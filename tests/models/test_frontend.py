@@ -8,7 +8,7 @@ from export import convert, flatbuffer
 from helpers import CLIP
 from models import students
 from models.errors import ConfigError
-from models.frontend import FRONTENDS, LogMel, SpecAugment, dft_kernels, gabor_kernels
+from models.frontend import FRONTENDS, LogMel, SpecAugment, dft_kernels, gabor_kernels, multirate_plan
 
 
 def test_logmel_layer_round_trips_config():
@@ -93,7 +93,7 @@ def test_gabor_front_end_puts_a_tone_in_its_mel_band():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["dft", "gabor"])
+@pytest.mark.parametrize("kind", ["dft", "gabor", "multirate"])
 def test_conv_front_ends_run_in_lce_and_resize_for_streaming(kind):
     """The converted front end matches Keras in LCE's interpreter, and the stock interpreter resizes
     its input to a block of any length (the streaming front end)."""
@@ -114,6 +114,36 @@ def test_conv_front_ends_run_in_lce_and_resize_for_streaming(kind):
     frames = it.get_tensor(it.get_output_details()[0]["index"])
     assert frames.shape == (1, 1 + (1200 - 400) // 160, 40, 1)
     np.testing.assert_allclose(frames, model(x).numpy()[:, : frames.shape[1]], atol=1e-4)
+
+
+def test_multirate_front_end_computes_gabor_features_at_lower_rates_on_the_same_frame_grid():
+    rng = np.random.default_rng(2)
+    gabor, multirate = LogMel(kind="gabor", num_mel_bins=40), LogMel(kind="multirate", num_mel_bins=40)
+    # the frames of the full-rate grid, whatever the length (the streaming front end resizes its input)
+    for n in (400, 401, 559, 560, 1201, CLIP + 37):
+        x = rng.uniform(-0.3, 0.3, (1, n)).astype(np.float32)
+        assert multirate(x).shape == gabor(x).shape == (1, 1 + (n - 400) // 160, 40, 1)
+    # speech-like audio: tones in every octave over a burst of noise; the same features to a few hundredths
+    t = np.arange(CLIP) / 16000
+    x = 0.1 * rng.standard_normal(CLIP) * np.exp(-(((t - t.mean()) / 0.1) ** 2))
+    x = (x + sum(0.05 * np.sin(2 * np.pi * f * t) for f in (150, 440, 1200, 3100, 6000)))[None].astype(np.float32)
+    a, b = gabor(x).numpy(), multirate(x).numpy()
+    assert np.abs(a - b).mean() < 0.05 and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.999
+    # the low bands at a quarter of the rate, the high bands at the full rate on short windows
+    lowpass, groups = multirate_plan(num_mel_bins=40)
+    assert [g.level for g in groups] == [2, 1, 0] and groups[0].bands[0] == 0 and groups[-1].bands[1] == 40
+    assert all(a.bands[1] == b.bands[0] for a, b in zip(groups, groups[1:]))
+    assert lowpass.sum() == pytest.approx(1.0, abs=1e-5)
+    assert multirate.macs(CLIP) < 0.6 * gabor.macs(CLIP)
+    audio = tf.keras.Input((CLIP,))
+    info = flatbuffer.inspect(convert.to_lce(tf.keras.Model(audio, multirate(audio))))
+    assert info["total_macs"] == multirate.macs(CLIP) and info["op_counts"]["CONV_2D"] == 5  # 2 halvings, 3 groups
+    # a hop that 4 does not divide halves the rate once at most; one that 2 does not divide, never
+    assert {g.level for g in multirate_plan(num_mel_bins=40, frame_step=162)[1]} == {0, 1}
+    lowpass, groups = multirate_plan(num_mel_bins=40, frame_step=161)
+    assert lowpass is None and [g.level for g in groups] == [0]
+    odd = LogMel(kind="multirate", num_mel_bins=40, frame_step=161)
+    assert odd(x).shape == LogMel(kind="gabor", num_mel_bins=40, frame_step=161)(x).shape
 
 
 def test_framing_turns_milliseconds_into_samples_and_the_next_power_of_two():
