@@ -14,6 +14,7 @@
     brillsson frontend-benchmark [--windows 25,16]     # every front end side by side
     brillsson transfer OUT_A OUT_B … --out transfer.png  # held-out probes of several runs, judged
     brillsson speech-embedding-teacher OUT_DIR         # a real keyword-oriented teacher (Google's speech_embedding)
+    brillsson ge2e-teacher OUT_DIR                     # a real speaker encoder (Resemblyzer's GE2E)
     brillsson speech-corpus OUT [--scale 1] [--seed 0] [--tasks keywords,…] [--jobs N]   # a synthetic espeak-ng corpus
 
 `python -m pipeline …` is the same command. Library code raises typed errors
@@ -227,6 +228,12 @@ def parser():
         "speech_embedding from the openwakeword wheel (pip install -e '.[tools]')",
     )
     sub.add_parser(
+        "ge2e-teacher",
+        add_help=False,
+        help="a real pretrained speaker encoder with TRILLsson's interface: Resemblyzer's GE2E from the "
+        "resemblyzer wheel (no PyTorch needed)",
+    )
+    sub.add_parser(
         "speech-corpus",
         add_help=False,
         help="synthesise a multi-task speech corpus with espeak-ng: keywords, language, speaker, unlabelled pool",
@@ -315,6 +322,7 @@ PASS_THROUGH = {
     "pareto": ("pipeline.tools.pareto", "main"),
     "frontend-benchmark": ("pipeline.tools.frontend_benchmark", "main"),
     "speech-embedding-teacher": ("pipeline.tools.speech_embedding_teacher", "main"),
+    "ge2e-teacher": ("pipeline.tools.ge2e_teacher", "main"),
     "transfer": ("pipeline.tools.transfer", "main"),
     "speech-corpus": ("pipeline.tools.speech_corpus", "main"),
 }

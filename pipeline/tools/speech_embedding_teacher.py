@@ -50,20 +50,15 @@ The SavedModel itself needs only TensorFlow.
 from __future__ import annotations
 
 import argparse
-import base64
-import glob
-import hashlib
 import os
-import subprocess
 import sys
-import tempfile
 import wave
-import zipfile
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from pipeline.errors import TeacherError
+from pipeline.tools.wheel import TeacherBuildError, find, save_module
+from pipeline.tools.wheel import read_members as _read_members
 
 WHEEL = "openwakeword==0.4.0"
 MEMBERS = {
@@ -85,53 +80,14 @@ HOP_SAMPLES = 160
 MIN_SAMPLES = FFT_SAMPLES + (WINDOW_FRAMES - 1) * HOP_SAMPLES  # one full window: 12,512 samples
 
 
-class TeacherBuildError(TeacherError):
-    """The wheel, an ONNX file or the translation is not what this tool expects."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# The wheel
-# ---------------------------------------------------------------------------------------------------
-
-
 def find_wheel(wheel: str | None, cache: str) -> str:
     """Return the openWakeWord wheel: ``wheel``, else one in ``cache``, else downloaded into it."""
-    if wheel:
-        if not os.path.isfile(wheel):
-            raise TeacherBuildError(f"{wheel}: no such file")
-        return wheel
-    found = sorted(glob.glob(os.path.join(cache, "openwakeword-0.4.0-*.whl")))
-    if found:
-        return found[0]
-    os.makedirs(cache, exist_ok=True)
-    print(f"downloading {WHEEL} into {cache} ...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", cache], check=True)
-    found = sorted(glob.glob(os.path.join(cache, "openwakeword-0.4.0-*.whl")))
-    if not found:
-        raise TeacherBuildError(f"pip download {WHEEL} left no wheel in {cache}")
-    return found[0]
+    return find(WHEEL, "openwakeword-0.4.0-*.whl", wheel, cache)
 
 
 def read_members(wheel: str) -> Dict[str, bytes]:
     """Read the two ONNX files from the wheel, each checked against the wheel's RECORD."""
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            record = zf.read(RECORD).decode()
-            files = {key: zf.read(name) for key, name in MEMBERS.items()}
-    except (zipfile.BadZipFile, KeyError) as e:
-        raise TeacherBuildError(f"{wheel}: not the openwakeword 0.4.0 wheel ({e})") from e
-    hashes = {}
-    for line in record.splitlines():
-        parts = line.rsplit(",", 2)
-        if len(parts) == 3 and parts[1].startswith("sha256="):
-            hashes[parts[0]] = parts[1][len("sha256=") :]
-    for key, name in MEMBERS.items():
-        digest = hashlib.sha256(files[key]).digest()
-        if hashes.get(name) != base64.urlsafe_b64encode(digest).rstrip(b"=").decode():
-            raise TeacherBuildError(f"{wheel}: {name} does not match the wheel's RECORD")
-        if digest.hex() != PINNED[key]:
-            raise TeacherBuildError(f"{wheel}: {name} is not the published openwakeword 0.4.0 file (sha256)")
-    return files
+    return _read_members(wheel, MEMBERS, RECORD, PINNED, "openwakeword 0.4.0")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -334,22 +290,7 @@ def build_module(files: Dict[str, bytes]):
 
 def save(module, out: str) -> str:
     """Save atomically: into a sibling temporary folder, then renamed onto ``out``."""
-    import shutil
-
-    import tensorflow as tf
-
-    parent = os.path.dirname(os.path.abspath(out)) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".teacher-", dir=parent)
-    try:
-        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return save_module(module, out)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -380,7 +321,7 @@ def read_wav(path: str) -> np.ndarray:
     return x.mean(axis=1).astype(np.float32) / 32768.0
 
 
-def check(out: str, files: Dict[str, bytes], wavs: List[str]) -> float:
+def check(out: str, files: Dict[str, bytes], wavs: List[str], quiet: bool = False) -> float:
     """Largest relative difference between the saved teacher and the reference over ``wavs``."""
     import tensorflow as tf
 
@@ -391,7 +332,8 @@ def check(out: str, files: Dict[str, bytes], wavs: List[str]) -> float:
         got = teacher(tf.constant(audio[None]))["embedding"].numpy()[0]
         want = reference(files, audio)
         diff = float(np.abs(got - want).max() / max(1e-6, np.abs(want).max()))
-        print(f"{path}: max |difference| / max |reference| = {diff:.2e}", file=sys.stderr)
+        if not quiet:
+            print(f"{path}: max |difference| / max |reference| = {diff:.2e}", file=sys.stderr)
         worst = max(worst, diff)
     return worst
 
@@ -414,17 +356,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson speech-embedd
         metavar="WAV",
         help="also compare with openWakeWord's procedure under onnxruntime on these clips",
     )
+    ap.add_argument("--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args(argv)
 
     def build() -> str:
-        try:
-            files = read_members(find_wheel(args.wheel, os.path.expanduser(args.cache)))
-        except subprocess.CalledProcessError as e:
-            raise TeacherBuildError(f"pip download {WHEEL} failed (status {e.returncode})") from e
+        files = read_members(find_wheel(args.wheel, os.path.expanduser(args.cache)))
         save(build_module(files), args.out)
-        print(f"wrote {args.out}: audio [batch, samples] at 16 kHz -> {{'embedding': [batch, 96]}}", file=sys.stderr)
+        if not args.quiet:
+            print(
+                f"wrote {args.out}: audio [batch, samples] at 16 kHz -> {{'embedding': [batch, 96]}}", file=sys.stderr
+            )
         if args.check:
-            worst = check(args.out, files, args.check)
+            worst = check(args.out, files, args.check, quiet=args.quiet)
             if worst > 1e-3:
                 raise TeacherBuildError(f"the SavedModel differs from the reference by {worst:.2e} (relative)")
         return args.out
