@@ -77,9 +77,9 @@ MIN_COVERAGE = 0.75
 TARGET_RMS = 10 ** (-30 / 20)  # -30 dBFS
 
 
-def find_wheel(wheel: str | None, cache: str) -> str:
+def find_wheel(wheel: str | None, cache: str, quiet: bool = False) -> str:
     """The resemblyzer 0.1.4 wheel: ``wheel``, else one in ``cache``, else downloaded into it."""
-    return find(WHEEL, "Resemblyzer-0.1.4-*.whl", wheel, cache)
+    return find(WHEEL, "Resemblyzer-0.1.4-*.whl", wheel, cache, quiet)
 
 
 class _Storage:
@@ -457,7 +457,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson ge2e-teacher"
     args = ap.parse_args(argv)
 
     def build() -> str:
-        state = read_state(find_wheel(args.wheel, os.path.expanduser(args.cache)))
+        state = read_state(find_wheel(args.wheel, os.path.expanduser(args.cache), args.quiet))
         save(build_module(state), args.out)
         if not args.quiet:
             print(

@@ -80,9 +80,9 @@ HOP_SAMPLES = 160
 MIN_SAMPLES = FFT_SAMPLES + (WINDOW_FRAMES - 1) * HOP_SAMPLES  # one full window: 12,512 samples
 
 
-def find_wheel(wheel: str | None, cache: str) -> str:
+def find_wheel(wheel: str | None, cache: str, quiet: bool = False) -> str:
     """Return the openWakeWord wheel: ``wheel``, else one in ``cache``, else downloaded into it."""
-    return find(WHEEL, "openwakeword-0.4.0-*.whl", wheel, cache)
+    return find(WHEEL, "openwakeword-0.4.0-*.whl", wheel, cache, quiet)
 
 
 def read_members(wheel: str) -> Dict[str, bytes]:
@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson speech-embedd
     args = ap.parse_args(argv)
 
     def build() -> str:
-        files = read_members(find_wheel(args.wheel, os.path.expanduser(args.cache)))
+        files = read_members(find_wheel(args.wheel, os.path.expanduser(args.cache), args.quiet))
         save(build_module(files), args.out)
         if not args.quiet:
             print(

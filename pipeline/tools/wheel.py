@@ -31,7 +31,7 @@ class TeacherBuildError(TeacherError):
     """A wheel, a file in it or its translation is not what a teacher tool expects."""
 
 
-def find(spec: str, pattern: str, wheel: str | None, cache: str) -> str:
+def find(spec: str, pattern: str, wheel: str | None, cache: str, quiet: bool = False) -> str:
     """The wheel `spec` names: `wheel`, else one matching `pattern` in `cache`, else downloaded into it.
 
     Args:
@@ -39,6 +39,7 @@ def find(spec: str, pattern: str, wheel: str | None, cache: str) -> str:
         pattern: the wheel's file name as a glob, e.g. "openwakeword-0.4.0-*.whl".
         wheel: a wheel file given by the user, or None.
         cache: the folder wheels are kept in (created when a download is needed).
+        quiet: no line when downloading.
 
     Returns:
         The wheel's path.
@@ -55,7 +56,8 @@ def find(spec: str, pattern: str, wheel: str | None, cache: str) -> str:
     if found:
         return found[0]
     os.makedirs(cache, exist_ok=True)
-    print(f"downloading {spec} into {cache} ...", file=sys.stderr)
+    if not quiet:
+        print(f"downloading {spec} into {cache} ...", file=sys.stderr)
     try:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", spec, "-d", cache], check=True)
     except subprocess.CalledProcessError as e:
