@@ -281,7 +281,7 @@ def multirate_plan(
         t = (rate * np.arange(begin, last + 1) + delay - centre) / sample_rate
         groups.append(RateGroup(k, (first, stop), begin, _gabor_filters(t, centres[first:stop], sigma_t[first:stop])))
     lowpass = None
-    if levels and len(groups) > 1:
+    if max(g.level for g in groups) > 0:
         # scipy's firwin: a Kaiser-windowed sinc at the halved rate's Nyquist frequency, unit gain at 0 Hz
         lowpass = scipy.signal.firwin(lowpass_taps, 0.5, window=("kaiser", 3.0)).astype(np.float32)
     return lowpass, groups
@@ -421,10 +421,9 @@ def frontend_macs(
         # as the graph computes them: halvings `HALVING_CHANNELS` samples a step (their zero taps too), and
         # each group's whole frames before the crop to the full-rate grid
         macs, n, lengths = 0, samples, [samples]
-        step_taps = 0 if lowpass is None else _halving_kernel(lowpass).size
         for _ in range(max(g.level for g in groups)):
             steps = max(0, (n - lowpass.size) // (2 * HALVING_CHANNELS) + 1)
-            macs, n = macs + steps * step_taps, steps * HALVING_CHANNELS
+            macs, n = macs + steps * _halving_kernel(lowpass).size, steps * HALVING_CHANNELS
             lengths.append(n)
         for g in groups:
             hop = frame_step // 2**g.level

@@ -142,6 +142,11 @@ def test_multirate_front_end_computes_gabor_features_at_lower_rates_on_the_same_
     assert {g.level for g in multirate_plan(num_mel_bins=40, frame_step=162)[1]} == {0, 1}
     lowpass, groups = multirate_plan(num_mel_bins=40, frame_step=161)
     assert lowpass is None and [g.level for g in groups] == [0]
+    # every band low enough for a lower rate: one group, decimated, still the full-rate grid
+    lowpass, groups = multirate_plan(num_mel_bins=20, upper_edge_hertz=1500.0)
+    assert lowpass is not None and [g.level for g in groups] == [2]
+    low = LogMel(kind="multirate", num_mel_bins=20, upper_edge_hertz=1500.0)
+    assert low(x).shape == (1, 1 + (CLIP - 400) // 160, 20, 1) and low.macs(CLIP) > 0
     odd = LogMel(kind="multirate", num_mel_bins=40, frame_step=161)
     assert odd(x).shape == LogMel(kind="gabor", num_mel_bins=40, frame_step=161)(x).shape
 
