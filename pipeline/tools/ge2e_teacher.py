@@ -55,12 +55,11 @@ import io
 import os
 import pickle
 import sys
-import wave
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-from pipeline.tools.wheel import TeacherBuildError, find, read_members, save_module
+from pipeline.tools.wheel import TeacherBuildError, find, read_members, read_wav, save_module
 
 WHEEL = "resemblyzer==0.1.4"
 MEMBER = "resemblyzer/pretrained.pt"
@@ -403,15 +402,6 @@ def reference(state: Dict[str, np.ndarray], audio: np.ndarray) -> np.ndarray:
         vectors.append(v / max(np.linalg.norm(v), 1e-12))
     v = np.mean(vectors, axis=0)
     return (v / max(np.linalg.norm(v), 1e-12)).astype(np.float32)
-
-
-def read_wav(path: str) -> np.ndarray:
-    """A 16 kHz 16-bit WAV file → float32 [-1, 1] samples (channels averaged)."""
-    with wave.open(path) as w:
-        if w.getframerate() != SAMPLE_RATE or w.getsampwidth() != 2:
-            raise TeacherBuildError(f"{path}: --check takes 16 kHz 16-bit WAV files")
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, w.getnchannels())
-    return x.mean(axis=1).astype(np.float32) / 32768.0
 
 
 def check(out: str, state: Dict[str, np.ndarray], wavs: List[str], quiet: bool = False) -> float:

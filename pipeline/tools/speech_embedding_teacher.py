@@ -52,12 +52,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import wave
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from pipeline.tools.wheel import TeacherBuildError, find, save_module
+from pipeline.tools.wheel import TeacherBuildError, find, read_wav, save_module
 from pipeline.tools.wheel import read_members as _read_members
 
 WHEEL = "openwakeword==0.4.0"
@@ -311,14 +310,6 @@ def reference(files: Dict[str, bytes], audio: np.ndarray) -> np.ndarray:
     windows = [spec[i : i + WINDOW_FRAMES] for i in range(0, spec.shape[0], WINDOW_STEP)]
     batch = np.array([w for w in windows if w.shape[0] == WINDOW_FRAMES], np.float32)[..., None]
     return emb.run(None, {"input_1": batch})[0].reshape(len(batch), -1).mean(axis=0)
-
-
-def read_wav(path: str) -> np.ndarray:
-    with wave.open(path) as w:
-        if w.getframerate() != SAMPLE_RATE or w.getsampwidth() != 2:
-            raise TeacherBuildError(f"{path}: --check takes 16 kHz 16-bit WAV files")
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, w.getnchannels())
-    return x.mean(axis=1).astype(np.float32) / 32768.0
 
 
 def check(out: str, files: Dict[str, bytes], wavs: List[str], quiet: bool = False) -> float:

@@ -21,8 +21,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import wave
 import zipfile
 from typing import Dict
+
+import numpy as np
 
 from pipeline.errors import TeacherError
 
@@ -133,3 +136,24 @@ def save_module(module, out: str) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def read_wav(path: str, sample_rate: int = 16000) -> np.ndarray:
+    """A 16-bit WAV file at `sample_rate` → float32 samples in [-1, 1], channels averaged (the teacher tools'
+    `--check` clips).
+
+    Args:
+        path: the file.
+        sample_rate: the rate it must have, Hz.
+
+    Returns:
+        The samples, float32 [samples].
+
+    Raises:
+        TeacherBuildError: another rate or sample width.
+    """
+    with wave.open(path) as w:
+        if w.getframerate() != sample_rate or w.getsampwidth() != 2:
+            raise TeacherBuildError(f"{path}: --check takes {sample_rate // 1000} kHz 16-bit WAV files")
+        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, w.getnchannels())
+    return x.mean(axis=1).astype(np.float32) / 32768.0
