@@ -49,17 +49,15 @@ numpy (float64 LSTM, framing by slicing) one clip at a time, to catch a translat
 
 from __future__ import annotations
 
-import argparse
 import collections
 import io
-import os
 import pickle
 import sys
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-from pipeline.tools.wheel import TeacherBuildError, find, read_members, read_wav, save_module
+from pipeline.tools.wheel import TeacherBuildError, command, find, read_members, read_wav, save_module
 
 WHEEL = "resemblyzer==0.1.4"
 MEMBER = "resemblyzer/pretrained.pt"
@@ -432,34 +430,17 @@ def check(out: str, state: Dict[str, np.ndarray], wavs: List[str], quiet: bool =
 
 def main(argv: Sequence[str] | None = None, prog: str = "brillsson ge2e-teacher") -> str:
     """The command: build (and optionally check) the teacher; returns its folder."""
-    from pipeline.errors import as_command
-
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    ap.add_argument("out", help="folder for the SavedModel (replaced if it exists)")
-    ap.add_argument("--wheel", help="the resemblyzer-0.1.4 wheel (default: from --cache, else pip download)")
-    ap.add_argument(
-        "--cache",
-        default=os.path.expanduser("~/.cache/brillsson/wheels"),
-        help="where the wheel is kept (default: ~/.cache/brillsson/wheels)",
+    return command(
+        argv,
+        prog=prog,
+        description=__doc__.split("\n")[0],
+        wheel_name="the resemblyzer-0.1.4 wheel",
+        check_help="the numpy reference",
+        read=lambda wheel, cache, quiet: read_state(find_wheel(wheel, cache, quiet)),
+        build=build_module,
+        check=lambda out, state, wavs, quiet: check(out, state, wavs, quiet=quiet),
+        dims=256,
     )
-    ap.add_argument("--check", nargs="+", metavar="WAV", help="also compare with the numpy reference on these clips")
-    ap.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = ap.parse_args(argv)
-
-    def build() -> str:
-        state = read_state(find_wheel(args.wheel, os.path.expanduser(args.cache), args.quiet))
-        save(build_module(state), args.out)
-        if not args.quiet:
-            print(
-                f"wrote {args.out}: audio [batch, samples] at 16 kHz -> {{'embedding': [batch, 256]}}", file=sys.stderr
-            )
-        if args.check:
-            worst = check(args.out, state, args.check, quiet=args.quiet)
-            if worst > 1e-3:
-                raise TeacherBuildError(f"the SavedModel differs from the reference by {worst:.2e}")
-        return args.out
-
-    return as_command(build)
 
 
 if __name__ == "__main__":

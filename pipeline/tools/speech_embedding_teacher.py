@@ -49,14 +49,12 @@ The SavedModel itself needs only TensorFlow.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from pipeline.tools.wheel import TeacherBuildError, find, read_wav, save_module
+from pipeline.tools.wheel import TeacherBuildError, command, find, read_wav, save_module
 from pipeline.tools.wheel import read_members as _read_members
 
 WHEEL = "openwakeword==0.4.0"
@@ -331,39 +329,18 @@ def check(out: str, files: Dict[str, bytes], wavs: List[str], quiet: bool = Fals
 
 def main(argv: Sequence[str] | None = None, prog: str = "brillsson speech-embedding-teacher") -> str:
     """The command: build (and optionally check) the teacher; returns its folder."""
-    from pipeline.errors import as_command
-
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    ap.add_argument("out", help="folder for the SavedModel (replaced if it exists)")
-    ap.add_argument("--wheel", help="the openwakeword-0.4.0 wheel (default: from --cache, else pip download)")
-    ap.add_argument(
-        "--cache",
-        default=os.path.expanduser("~/.cache/brillsson/wheels"),
-        help="where the wheel is kept (default: ~/.cache/brillsson/wheels)",
+    return command(
+        argv,
+        prog=prog,
+        description=__doc__.split("\n")[0],
+        wheel_name="the openwakeword-0.4.0 wheel",
+        check_help="openWakeWord's procedure under onnxruntime",
+        read=lambda wheel, cache, quiet: read_members(find_wheel(wheel, cache, quiet)),
+        build=build_module,
+        check=lambda out, files, wavs, quiet: check(out, files, wavs, quiet=quiet),
+        dims=96,
+        relative=True,
     )
-    ap.add_argument(
-        "--check",
-        nargs="+",
-        metavar="WAV",
-        help="also compare with openWakeWord's procedure under onnxruntime on these clips",
-    )
-    ap.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = ap.parse_args(argv)
-
-    def build() -> str:
-        files = read_members(find_wheel(args.wheel, os.path.expanduser(args.cache), args.quiet))
-        save(build_module(files), args.out)
-        if not args.quiet:
-            print(
-                f"wrote {args.out}: audio [batch, samples] at 16 kHz -> {{'embedding': [batch, 96]}}", file=sys.stderr
-            )
-        if args.check:
-            worst = check(args.out, files, args.check, quiet=args.quiet)
-            if worst > 1e-3:
-                raise TeacherBuildError(f"the SavedModel differs from the reference by {worst:.2e} (relative)")
-        return args.out
-
-    return as_command(build)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ path = wheel.find("openwakeword==0.4.0", "openwakeword-0.4.0-*.whl", None, "~/.c
 files = wheel.read_members(path, {"mel": "openwakeword/.../melspectrogram.onnx"},
                            "openwakeword-0.4.0.dist-info/RECORD", {"mel": "ba2b0e..."}, "openwakeword 0.4.0")
 wheel.save_module(module, "teachers/x")   # atomically: a sibling temporary folder, then renamed
+wheel.command(argv, prog=..., read=..., build=..., check=..., ...)   # a tool's whole command line
 ```
 Nothing of a wheel is committed to this repository: it is downloaded (`pip download --no-deps`) or
 given, and every file read from it is checked against the wheel's RECORD and a pinned sha256.
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import wave
 import zipfile
-from typing import Dict
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
@@ -157,3 +158,70 @@ def read_wav(path: str, sample_rate: int = 16000) -> np.ndarray:
             raise TeacherBuildError(f"{path}: --check takes {sample_rate // 1000} kHz 16-bit WAV files")
         x = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, w.getnchannels())
     return x.mean(axis=1).astype(np.float32) / 32768.0
+
+
+def command(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+    wheel_name: str,
+    check_help: str,
+    read: Callable[[str | None, str, bool], object],
+    build: Callable[[object], object],
+    check: Callable[[str, object, List[str], bool], float],
+    dims: int,
+    tolerance: float = 1e-3,
+    relative: bool = False,
+) -> str:
+    """A teacher tool's command line: `OUT [--wheel W] [--cache DIR] [--check WAV ...] [--quiet]`.
+
+    Args:
+        argv: the arguments (None: `sys.argv[1:]`).
+        prog: the command's name in usage lines.
+        description: the first line of `--help`.
+        wheel_name: the wheel in words for `--wheel`'s help ("the resemblyzer-0.1.4 wheel").
+        check_help: what `--check` compares with.
+        read: (wheel or None, cache, quiet) → the weights the build takes.
+        build: weights → the teacher `tf.Module`.
+        check: (SavedModel folder, weights, clips, quiet) → the largest difference from the reference.
+        dims: the embedding's dimensions, for the closing line.
+        tolerance: the largest difference `--check` accepts.
+        relative: `check`'s difference is relative to the reference's largest value (said in the error).
+
+    Returns:
+        The SavedModel's folder (the command's exit status is 0; an error is one line and status 1).
+    """
+    import argparse
+
+    from pipeline.errors import as_command
+
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("out", help="folder for the SavedModel (replaced if it exists)")
+    ap.add_argument("--wheel", help=f"{wheel_name} (default: from --cache, else pip download)")
+    ap.add_argument(
+        "--cache",
+        default=os.path.expanduser("~/.cache/brillsson/wheels"),
+        help="where the wheel is kept (default: ~/.cache/brillsson/wheels)",
+    )
+    ap.add_argument("--check", nargs="+", metavar="WAV", help=f"also compare with {check_help} on these clips")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = ap.parse_args(argv)
+
+    def run() -> str:
+        weights = read(args.wheel, os.path.expanduser(args.cache), args.quiet)
+        save_module(build(weights), args.out)
+        if not args.quiet:
+            print(
+                f"wrote {args.out}: audio [batch, samples] at 16 kHz -> {{'embedding': [batch, {dims}]}}",
+                file=sys.stderr,
+            )
+        if args.check:
+            worst = check(args.out, weights, args.check, args.quiet)
+            if worst > tolerance:
+                raise TeacherBuildError(
+                    f"the SavedModel differs from the reference by {worst:.2e}" + (" (relative)" if relative else "")
+                )
+        return args.out
+
+    return as_command(run)
