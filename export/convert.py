@@ -31,7 +31,7 @@ from export import weights
 from export.files import atomic_write
 from export.layout import Layout
 from models.frontend import LogMel
-from models.students import EMBEDDING, FRONTEND, POOL, PROBS, exit_names, output_name
+from models.students import EMBEDDING, FRONTEND, POOL, PROBS, exit_ensemble, exit_names, output_name
 
 ACTIVATION = "activation"  # a stage's output that the next stage takes
 
@@ -173,39 +173,53 @@ def low_rank(kernel, bias, rank):
     return (u[:, :rank] * sv[:rank]).astype(np.float32), vt[:rank].astype(np.float32), bias
 
 
-def embedding_model(model, rank=None, exits=None):
+def embedding_model(model, rank=None, exits=None, ensemble=False):
     """audio → {exitK_embedding} for `exits` (default every exit), with each float embedding head
     replaced by its rank-`rank` factorisation (`low_rank`; None keeps the full head).
 
     The heads are float (LCE has no binary dense op): exit k's costs channels × teacher dim
     floats, most of the file. A rank-r factor pair costs r × (channels + teacher dim).
+    With `ensemble`, exit k's embedding is the mean of the heads of exits 1..k
+    (`models.students.exit_ensemble`; an ADD and a MUL per exit).
 
     Args:
         model: a student built by `models.students.build` (trained: the factors come from its weights).
         rank: the rank of each head's factorisation; None keeps every head full.
         exits: the exits (1-based) to include; None: every exit.
+        ensemble: exit k's embedding is the mean of heads 1..k, not its own head alone.
 
     Returns:
         A Keras model on the student's input with outputs {exitK_embedding}.
     """
     names = exit_names(model, EMBEDDING)
     ks = list(exits) if exits else list(range(1, len(names) + 1))
-    outs = {}
-    for k in ks:
+    heads = {}
+    for k in range(1, max(ks) + 1) if ensemble else ks:
         head = model.get_layer(output_name(k, EMBEDDING))
         pooled = head.input  # exit{k}_pool's output, or exits 1..k's concatenated (students.build's aggregate)
         kernel, bias = (w.numpy() for w in (head.kernel, head.bias))
         factors = low_rank(kernel, bias, rank)
+        # with the ensemble the heads are inner layers and the means take the output names
+        name = f"exit{k}_embedding_head" if ensemble and k > 1 else output_name(k, EMBEDDING)
         if factors is None:
-            outs[output_name(k, EMBEDDING)] = head.output
+            if name == head.name:
+                heads[k] = head.output
+                continue
+            dense = tf.keras.layers.Dense(kernel.shape[1], name=name)
+            heads[k] = dense(pooled)
+            dense.set_weights([kernel, bias])
             continue
         a, b, bias = factors
         down = tf.keras.layers.Dense(a.shape[1], use_bias=False, name=f"exit{k}_embedding_low_rank")
-        up = tf.keras.layers.Dense(b.shape[1], name=output_name(k, EMBEDDING))
-        y = up(down(pooled))
+        up = tf.keras.layers.Dense(b.shape[1], name=name)
+        heads[k] = up(down(pooled))
         down.set_weights([a])
         up.set_weights([b, bias])
-        outs[output_name(k, EMBEDDING)] = y
+    if ensemble:
+        ordered = [heads[k] for k in sorted(heads)]
+        means = exit_ensemble(ordered, [output_name(k, EMBEDDING) for k in sorted(heads)])
+        heads = dict(zip(sorted(heads), means))
+    outs = {output_name(k, EMBEDDING): heads[k] for k in ks}
     return tf.keras.Model(model.inputs, outs, name=f"{model.name}_embedding")
 
 
@@ -320,7 +334,7 @@ def _int8_policy(int8):
     return ((), weights.LOSSY_OPS) if int8 else (None, None)
 
 
-def export_float_twin(twin, layout, embedding_rank=None, int8=True):
+def export_float_twin(twin, layout, embedding_rank=None, int8=True, ensemble=False):
     """float_twin/exit_K.tflite: each exit's classifier of the trained float twin, stock TFLite ops
     (timed with XNNPACK beside the binary exits), and float_twin/embedding.tflite (its exits'
     embeddings, heads factorised as the binary student's: what `pipeline.evaluate` probes beside
@@ -331,6 +345,7 @@ def export_float_twin(twin, layout, embedding_rank=None, int8=True):
         layout: the run's output folder, a `Layout` or a path.
         embedding_rank: the rank of the factorised embedding heads (`low_rank`); None keeps them full.
         int8: store weights as int8 as `export_all` does for the binary student's files.
+        ensemble: exit k's embedding is the mean of heads 1..k (`embedding_model`), as the student's.
 
     Returns:
         (the paths of float_twin/exit_K.tflite ordered by K, the path of float_twin/embedding.tflite).
@@ -341,11 +356,11 @@ def export_float_twin(twin, layout, embedding_rank=None, int8=True):
         atomic_write(layout.float_twin_exit(k), to_portable(exit_model(twin, k), classifier))
         for k in range(1, len(exit_names(twin)) + 1)
     ]
-    embedding = to_portable(embedding_model(twin, embedding_rank), heads)
+    embedding = to_portable(embedding_model(twin, embedding_rank, ensemble=ensemble), heads)
     return exits, atomic_write(layout.float_twin_embedding, embedding)
 
 
-def export_all(model, layout, portable=True, progress=None, embedding_rank=None, int8=True):
+def export_all(model, layout, portable=True, progress=None, embedding_rank=None, int8=True, ensemble=False):
     """Write every file of a run's output folder (`export.layout.Layout`) that comes from the model.
 
     Returns the `ExportedFiles`.
@@ -358,6 +373,7 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None,
         embedding_rank: the rank of the factorised embedding heads in embedding.tflite; None keeps them full.
         int8: store weights as int8 (`export.weights`) in every file but float_reference.tflite: in
             embedding.tflite the dense heads rounded, in the classifier files only what int8 holds exactly.
+        ensemble: in embedding.tflite, exit k's embedding is the mean of heads 1..k (`embedding_model`).
 
     Returns:
         The `ExportedFiles` (absolute paths); without `portable`, no portable model and no portable stages.
@@ -382,10 +398,13 @@ def export_all(model, layout, portable=True, progress=None, embedding_rank=None,
             kind=model.get_layer(FRONTEND).kind,
         ),
     ]
-    embedding = atomic_write(layout.embedding, to_lce(embedding_model(model, embedding_rank), int8=heads))
+    embedding = atomic_write(
+        layout.embedding, to_lce(embedding_model(model, embedding_rank, ensemble=ensemble), int8=heads)
+    )
     say(
         f"export: classifier model.tflite, {n} exits, {n} stages, stream/ (LCE); embedding.tflite (heads "
-        f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}) in {layout.root}"
+        f"{'rank ' + str(embedding_rank) if embedding_rank else 'full rank'}"
+        f"{', exit k the mean of heads 1..k' if ensemble else ''}) in {layout.root}"
     )
     float_reference = atomic_write(layout.float_reference, to_portable(exit_model(model, n)))
     if not portable:

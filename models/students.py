@@ -518,6 +518,30 @@ def build(
     return tf.keras.Model(audio, outputs, name=f"{family}_{exits}exits")
 
 
+def exit_ensemble(heads, names):
+    """Exit k's embedding as the mean of the embedding heads of exits 1..k: an ensemble of the exits'
+    predictions of the same teacher embedding.
+
+    Every exit's head is trained alone to predict the teacher; the deeper heads fit the distillation
+    audio best and carry over worst to speech the student never heard, the early ones the reverse.
+    Their mean keeps both: on held-out probes with two real teachers it lifted the last exit by 2 to
+    11 points on language (docs/experiments/distillation.md). Exit 1 is its own head; nothing is
+    trained differently, so this is a readout of a trained student (`export.convert.embedding_model`).
+
+    ```python
+    outs = students.exit_ensemble([h1, h2, h3], ["e1", "e2", "e3"])   # [h1, mean(h1, h2), mean(h1, h2, h3)]
+    ```
+
+    Args:
+        heads: the embedding heads' outputs (Keras tensors of one shape), by exit.
+        names: a layer name for each exit's mean (the first is unused: exit 1 is its head).
+
+    Returns:
+        The tensors, by exit.
+    """
+    return [h if k == 1 else layers.Average(name=names[k - 1])(list(heads[:k])) for k, h in enumerate(heads, 1)]
+
+
 def float_twin(model):
     """The same network with every binary convolution made full-precision: each `QuantConv2D`'s
     input and kernel quantizers and its weight clip removed, nothing else changed (layers, names,

@@ -26,6 +26,7 @@ class Artifacts:
     flatbuffer: bytes  # model.tflite
     info: dict  # flatbuffer.inspect of model.tflite, plus "not_binarized"
     embedding_rank: Optional[int] = None  # of embedding.tflite's heads (None: full rank)
+    embedding_ensemble: bool = False  # embedding.tflite's exit k: the mean of heads 1..k
 
     def section(self):
         """report.json "model"."""
@@ -41,7 +42,9 @@ class Artifacts:
         }
 
 
-def export_student(model, labels, layout, embedding_rank=None, int8_weights=True) -> Artifacts:
+def export_student(
+    model, labels, layout, embedding_rank=None, int8_weights=True, embedding_ensemble=False
+) -> Artifacts:
     """Stage 4, student → files: convert and write every file of the run (`export.convert.export_all`)
     and labels.txt.
 
@@ -51,20 +54,28 @@ def export_student(model, labels, layout, embedding_rank=None, int8_weights=True
         layout: the run's output folder.
         embedding_rank: the rank of embedding.tflite's factorised heads; None keeps them full.
         int8_weights: store weights as int8 (`export.weights`; see `export_all`).
+        embedding_ensemble: embedding.tflite's exit k is the mean of the heads of exits 1..k.
 
     Returns:
         The `Artifacts`: the files, labels.txt, model.tflite's bytes and what it holds.
     """
-    files = convert.export_all(model, layout, progress=log.info, embedding_rank=embedding_rank, int8=int8_weights)
+    files = convert.export_all(
+        model,
+        layout,
+        progress=log.info,
+        embedding_rank=embedding_rank,
+        int8=int8_weights,
+        ensemble=embedding_ensemble,
+    )
     with open(files.model, "rb") as f:
         fb = f.read()
     info = flatbuffer.inspect(fb)
     info["not_binarized"] = flatbuffer.check_binarization(model, fb, warn=log.warning)
     atomic_write(layout.labels, ("\n".join(labels) + "\n").encode())
-    return Artifacts(files, layout.labels, fb, info, embedding_rank or None)
+    return Artifacts(files, layout.labels, fb, info, embedding_rank or None, embedding_ensemble)
 
 
-def export_float_twin(twin, layout, embedding_rank=None, int8_weights=True):
+def export_float_twin(twin, layout, embedding_rank=None, int8_weights=True, embedding_ensemble=False):
     """The trained float twin's exit classifiers, float_twin/exit_K.tflite, and its embedding model,
     float_twin/embedding.tflite (stock TFLite ops).
 
@@ -73,11 +84,12 @@ def export_float_twin(twin, layout, embedding_rank=None, int8_weights=True):
         layout: the run's output folder.
         embedding_rank: as `export_student`'s.
         int8_weights: as `export_student`'s.
+        embedding_ensemble: as `export_student`'s.
 
     Returns:
         (the exit paths ordered by K, the embedding model's path).
     """
-    files, embedding = convert.export_float_twin(twin, layout, embedding_rank, int8_weights)
+    files, embedding = convert.export_float_twin(twin, layout, embedding_rank, int8_weights, embedding_ensemble)
     log.info(
         f"export: float twin, {len(files)} exits and the embedding model (stock TFLite) in "
         f"{layout.path(layout.FLOAT_TWIN)}"

@@ -453,6 +453,12 @@ class ExportConfig:
         "both); 0 keeps the full heads (default: 64)",
         _whole(0),
     )
+    embedding_ensemble: bool = setting(
+        True,
+        "embedding.tflite: exit k's embedding is the mean of the embedding heads of exits 1..k (an ensemble of "
+        "the exits' predictions of the teacher; the deeper heads fit the distillation audio, the earlier ones "
+        "carry over to new speech); --no-embedding-ensemble ships each head alone",
+    )
     int8_weights: bool = setting(
         True,
         "store weights as int8 behind a DEQUANTIZE op (export.weights; float compute at the same speed): "

@@ -24,6 +24,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from export import convert
 from export.files import atomic_write, read_json
 from models.students import EMBEDDING, exit_names
 from pipeline import evaluate, probe as probe_lib
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 class ProbeCurve(tf.keras.callbacks.Callback):
     """Linear-probe accuracy of every exit's embedding on `task_dirs`, every `every` epochs."""
 
-    def __init__(self, task_dirs, every, path, tag="", seed=0, batch_size=64):
+    def __init__(self, task_dirs, every, path, tag="", seed=0, batch_size=64, ensemble=False):
         super().__init__()
+        self.ensemble = ensemble  # read exit k as embedding.tflite will: the mean of heads 1..k
         self.task_dirs, self.every, self.path, self.tag = list(task_dirs), int(every), str(path), tag
         self.seed, self.batch_size = seed, batch_size
         self.points, self._data, self._last = [], None, None
@@ -64,7 +66,8 @@ class ProbeCurve(tf.keras.callbacks.Callback):
     def measure(self, epoch):
         """Probe every exit on every task now; returns {task: [accuracy per exit]}."""
         names = exit_names(self.model, EMBEDDING)
-        emb = tf.keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
+        readout = convert.embedding_model(self.model, None, ensemble=self.ensemble)  # today's weights
+        emb = tf.keras.Model(readout.inputs, [readout.get_layer(n).output for n in names])
         result = {}
         for task, splits in self._data.items():
             feats = {}

@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from export import benchmark, clips, estimate, flatbuffer, stream, vectors
+from export import benchmark, clips, convert, estimate, flatbuffer, stream, vectors
 from export.files import read_bytes
 from pipeline import calibrate, spread
 from pipeline.report import fmt_value
@@ -68,10 +68,13 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
     )
     # `test` is a corpus.Split or a shards.StreamedSplit: read a batch at a time (export.clips), never whole
     exits = benchmark.score_exits(made.files.exits, test, test.labels, root=layout.root)
-    full_heads = clips.keras_predict(model, test) if len(test) else None
+    # the full-rank float heads, read out as embedding.tflite reads its heads (alone, or the exits' mean)
+    full = convert.embedding_model(model, None, ensemble=made.embedding_ensemble)
+    full_heads = clips.keras_predict(full, test) if len(test) else None
     embedding = {
         **benchmark.score_embedding(made.files.embedding, test, targets.test, full_heads, layout.root),
         "rank": made.embedding_rank,
+        "ensemble": made.embedding_ensemble,
     }
     cosines = {e["index"]: e.get("cosine_to_teacher") for e in embedding["exits"]}
     settings = stream.read_settings(layout)
@@ -119,7 +122,8 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
     )
     log.info(
         f"embedding.tflite: {embedding['bytes']:,} bytes, heads "
-        f"{'rank ' + str(made.embedding_rank) if made.embedding_rank else 'full rank'}, cosine to the teacher "
+        f"{'rank ' + str(made.embedding_rank) if made.embedding_rank else 'full rank'}"
+        f"{', exit k the mean of heads 1..k' if made.embedding_ensemble else ''}, cosine to the teacher "
         + ", ".join(
             f"exit {e['index']} {fmt_value(e.get('cosine_to_teacher'))} (full-rank head "
             f"{fmt_value(e.get('full_rank_cosine_to_teacher'))})"

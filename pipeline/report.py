@@ -261,6 +261,8 @@ def _embedding(r):
     heads = f"rank-{e['rank']} factorised float heads" if e.get("rank") else "full-rank float heads"
     if e.get("int8_weights"):
         heads += ", their weights stored as int8"
+    if e.get("ensemble"):
+        heads += "; exit k's embedding is the mean of the heads of exits 1..k"
     return _table(
         f"Embedding model: `{e['path']}`, {e['bytes']:,} bytes ({heads})",
         ["exit", "dim", f"cosine to the teacher ({e['clips']} test clips)", "with full-rank heads"],

@@ -74,13 +74,18 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
     calls_before_training = goal.teacher.calls
     trained = student.train_student(corpus, goal, cfg, layout, views=extra)
     made = artifacts.export_student(
-        trained.model, corpus.labels, layout, cfg.export.embedding_rank, cfg.export.int8_weights
+        trained.model,
+        corpus.labels,
+        layout,
+        cfg.export.embedding_rank,
+        cfg.export.int8_weights,
+        cfg.export.embedding_ensemble,
     )
     twin, twin_files, twin_embedding = None, [], []
     if cfg.eval.float_twin:  # the same recipe with full-precision convolutions: what binarization costs
         twin = student.train_student(corpus, goal, cfg, layout, float_twin=True, views=extra)
         twin_files, embedding = artifacts.export_float_twin(
-            twin.model, layout, cfg.export.embedding_rank, cfg.export.int8_weights
+            twin.model, layout, cfg.export.embedding_rank, cfg.export.int8_weights, cfg.export.embedding_ensemble
         )
         twin_embedding = [embedding]
     base = None

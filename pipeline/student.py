@@ -256,7 +256,17 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
     watch = [timer]
     # held-out probes while it learns (not across workers: a probe on one host alone would stall the others)
     if cfg.eval.tasks and cfg.eval.curve_every and not float_twin and t.strategy != "multiworker":
-        watch.append(curves.ProbeCurve(cfg.eval.tasks, cfg.eval.curve_every, layout.curves, tag=key, seed=cfg.seed))
+        ensemble = cfg.export.embedding_ensemble  # the curves read the exits as embedding.tflite will
+        watch.append(
+            curves.ProbeCurve(
+                cfg.eval.tasks,
+                cfg.eval.curve_every,
+                layout.curves,
+                tag=f"{key}|ensemble" if ensemble else key,
+                seed=cfg.seed,
+                ensemble=ensemble,
+            )
+        )
 
     def phase(name, message, fn):
         done = os.path.join(layout.checkpoints, f"student-{key}-{name}.weights.h5")

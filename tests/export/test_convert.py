@@ -127,6 +127,23 @@ def test_low_rank_is_the_truncated_svd_and_only_when_smaller():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("rank", [None, 2])
+def test_embedding_ensemble_is_the_running_mean_of_the_heads_in_lce(model_and_fb, rank):
+    m, _, x = model_and_fb
+    alone = convert.embedding_model(m, rank).predict(x, verbose=0)  # each head alone, Keras
+    got = LceModel(convert.to_lce(convert.embedding_model(m, rank, ensemble=True))).predict(x)
+    assert sorted(got) == ["exit1_embedding", "exit2_embedding", "exit3_embedding"]
+    for k in (1, 2, 3):
+        want = np.mean([alone[f"exit{j}_embedding"] for j in range(1, k + 1)], axis=0)
+        np.testing.assert_allclose(got[f"exit{k}_embedding"], want, atol=1e-3)
+    assert not np.allclose(got["exit3_embedding"], alone["exit3_embedding"], atol=1e-3)  # it did change
+    # one exit asked for: its mean still takes every earlier head
+    only3 = convert.embedding_model(m, rank, exits=[3], ensemble=True)
+    assert only3.output_names == ["exit3_embedding"]
+    np.testing.assert_allclose(only3.predict(x, verbose=0)["exit3_embedding"], got["exit3_embedding"], atol=1e-3)
+
+
+@pytest.mark.slow
 def test_embedding_model_with_low_rank_heads_follows_the_keras_heads(model_and_fb):
     m, _, x = model_and_fb
     want = m.predict(x, verbose=0)

@@ -36,6 +36,12 @@ def test_probe_curve_measures_every_exit_every_n_epochs_and_keeps_points_on_resu
     other.model = m
     other.on_train_begin()
     assert other.points == []
+    # read as embedding.tflite's ensemble: exit 1 is its own head, so its accuracy is the same
+    mean = curves.ProbeCurve([task_dir], every=2, path=str(tmp_path / "ens.json"), tag="run-a", ensemble=True)
+    mean.model = m
+    mean.on_train_begin()
+    accs = mean.measure(3)[task]
+    assert len(accs) == 2 and accs[0] == cb.points[-1]["tasks"][task][0]
     refs = {task: {"teacher": 0.9, "log-mel baseline": 0.5}}
     assert curves.plot(cb.points, str(tmp_path / "with_refs.png"), references=refs)
     assert curves.plot([], str(tmp_path / "none.png")) is None and not os.path.exists(tmp_path / "none.png")
