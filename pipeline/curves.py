@@ -101,7 +101,10 @@ class ProbeCurve(tf.keras.callbacks.Callback):
 
     def write(self):
         atomic_write(
-            self.path, json.dumps({"tag": self.tag, "every": self.every, "points": self.points}, indent=1).encode()
+            self.path,
+            json.dumps(
+                {"tag": self.tag, "every": self.every, "ensemble": self.ensemble, "points": self.points}, indent=1
+            ).encode(),
         )
         plot(self.points, os.path.splitext(self.path)[0] + ".png")
 

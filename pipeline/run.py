@@ -132,7 +132,7 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
             stand_in=goal.stand_in,
         )
         r["eval"] = evaluate.summary(ev)
-        r["curves"] = _curves(layout, ev)
+        r["curves"] = _curves(layout, ev, cfg.export.embedding_ensemble)
     n_bconv = made.info["op_counts"].get("LceBconv2d", 0)
     log.info(
         f"model.tflite: {len(made.flatbuffer):,} bytes, {n_bconv} LceBconv2d ops, "
@@ -141,17 +141,26 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
     return r
 
 
-def _curves(layout, ev):
+def _curves(layout, ev, ensemble):
     """report.json "curves": the held-out probe points measured while distilling, and curves.png redrawn with
     the teacher's and the log-mel baseline's accuracy beside them (None when none were measured)."""
     from pipeline import curves
 
-    points = (read_json(layout.curves) or {}).get("points")
+    saved = read_json(layout.curves) or {}
+    points = saved.get("points")
     if not points:
         return None
+    measured = bool(saved.get("ensemble", False))
+    if measured != ensemble:  # a training reused from its checkpoints, curves taken with the other readout
+        log.info(
+            "curves: measured with "
+            + ("the exits' mean" if measured else "each exit's head alone")
+            + " while distilling; embedding.tflite now reads "
+            + ("the exits' mean" if ensemble else "each head alone")
+        )
     refs = {n: {"teacher": t["teacher"], "log-mel baseline": t["baseline"]} for n, t in ev["tasks"].items()}
     png = curves.plot(points, os.path.splitext(layout.curves)[0] + ".png", references=refs)
-    return {"points": points, "files": [layout.curves, png]}
+    return {"points": points, "ensemble": measured, "files": [layout.curves, png]}
 
 
 def _ship(seed_layout, layout, files):

@@ -23,7 +23,7 @@ def test_probe_curve_measures_every_exit_every_n_epochs_and_keeps_points_on_resu
         accs = p["tasks"][task]
         assert len(accs) == 2 and all(0.0 <= a <= 1.0 for a in accs)
     saved = json.load(open(path))
-    assert saved["tag"] == "run-a" and saved["points"] == cb.points
+    assert saved["tag"] == "run-a" and saved["points"] == cb.points and saved["ensemble"] is False
     assert os.path.getsize(str(tmp_path / "curves.png")) > 1000
     # the tone task is easy: a linear probe of a distilled exit separates its three pitches
     assert max(cb.points[-1]["tasks"][task]) >= 2 / 3
@@ -42,6 +42,7 @@ def test_probe_curve_measures_every_exit_every_n_epochs_and_keeps_points_on_resu
     mean.on_train_begin()
     accs = mean.measure(3)[task]
     assert len(accs) == 2 and accs[0] == cb.points[-1]["tasks"][task][0]
+    assert json.load(open(tmp_path / "ens.json"))["ensemble"] is True  # the file says how it read the exits
     refs = {task: {"teacher": 0.9, "log-mel baseline": 0.5}}
     assert curves.plot(cb.points, str(tmp_path / "with_refs.png"), references=refs)
     assert curves.plot([], str(tmp_path / "none.png")) is None and not os.path.exists(tmp_path / "none.png")

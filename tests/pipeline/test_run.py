@@ -421,6 +421,8 @@ def test_float_twin_is_trained_timed_and_reported_beside_the_binary_exits(task_d
     # and the learning curve of the binary student, probed every epoch while it distilled
     assert [p["epoch"] for p in r["curves"]["points"]] == [1, 2]
     assert all(len(p["tasks"][name]) == 3 for p in r["curves"]["points"])
+    # read as the shipped embedding.tflite reads the exits (the default: exit k the mean of heads 1..k)
+    assert r["curves"]["ensemble"] is True and r["embedding_model"]["ensemble"] is True
     assert (out / "curves.png").stat().st_size > 1000
     assert "## Float twin: what binarization costs" in (out / "report.md").read_text()
     assert ft["binary_last_exit_over_twin_last_exit"] == pytest.approx(
