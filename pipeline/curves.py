@@ -3,7 +3,8 @@
     brillsson run --data DIR --unlabeled DIR --teacher T --eval-tasks TASK [TASK ...] [--curve-every 10]
 
 Every `every` distillation epochs (and after the last), a Keras callback embeds the probe tasks'
-windows with every exit's embedding head (the model in training, in memory) and fits the same
+windows with every exit's embedding (the model in training, in memory; its full-rank heads read out
+as `export.convert.embedding_model` reads them, the exits' mean with `ensemble`) and fits the same
 linear probe as `pipeline.evaluate` (train split → test split, `pipeline.probe`). Each point is
 written to OUT/curves.json as soon as it is measured (atomically; a resumed training keeps the
 points of its earlier epochs) and the plot OUT/curves.png is redrawn: probe accuracy against
