@@ -524,7 +524,7 @@ def exit_ensemble(heads, names):
 
     Every exit's head is trained alone to predict the teacher; the deeper heads fit the distillation
     audio best and carry over worst to speech the student never heard, the early ones the reverse.
-    Their mean keeps both: on held-out probes with two real teachers it lifted the last exit by 2 to
+    Their mean keeps both: on held-out probes with two real teachers it lifted the last exit by 1 to
     11 points on language (docs/experiments/distillation.md). Exit 1 is its own head; nothing is
     trained differently, so this is a readout of a trained student (`export.convert.embedding_model`).
 
