@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson ge2e-teacher"
         check_help="the numpy reference",
         read=lambda wheel, cache, quiet: read_state(find_wheel(wheel, cache, quiet)),
         build=build_module,
-        check=lambda out, state, wavs, quiet: check(out, state, wavs, quiet=quiet),
+        check=check,
         dims=256,
     )
 

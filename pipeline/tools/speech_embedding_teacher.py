@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson speech-embedd
         check_help="openWakeWord's procedure under onnxruntime",
         read=lambda wheel, cache, quiet: read_members(find_wheel(wheel, cache, quiet)),
         build=build_module,
-        check=lambda out, files, wavs, quiet: check(out, files, wavs, quiet=quiet),
+        check=check,
         dims=96,
         relative=True,
     )
