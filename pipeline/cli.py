@@ -251,7 +251,13 @@ def parser():
     s.add_argument("--teacher", help="teacher handle (default: teacher.handle of MODEL/report.json)")
     s.add_argument("--teacher-output", help="teacher output key (default: the run's, else 'embedding')")
     s.add_argument("--results", metavar="DIR", help="folder for eval.json, eval.md, eval.png (default: OUT)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the probe's cross-validation folds, and of the split by speaker of a task that lists "
+        "no test split (default 0)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=_evaluate)
 

@@ -18,8 +18,8 @@ evenly spaced windows of that length (one window, centre-cropped or zero-padded,
 under 1.5 windows; duration / window rounded half up otherwise) and every representation
 (teacher, exits, baseline) is the mean over the windows of a clip, so all see the same audio.
 
-The probe is `pipeline.probe` (standardised features, L2 logistic regression, C picked on
-a seeded split of the training clips). Embeddings are cached in OUT/eval_cache (teacher: its
+The probe is `pipeline.probe` (standardised features, L2 logistic regression, C picked by
+seeded stratified folds of the training clips). Embeddings are cached in OUT/eval_cache (teacher: its
 identity, the same as the run's teacher cache uses, + clip identity; exits: the .tflite
 file's SHA-256, the exit + clip identity), so a rerun embeds nothing. Writes eval.json, eval.md and
 eval.png to --out (default: the model folder).
@@ -52,6 +52,11 @@ from pipeline.cache import EmbeddingCache
 from pipeline.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+# The seed a run's own evaluation and learning curves probe with, whatever its --seed: runs of
+# different seeds are probed on the same clips with the same folds, and `brillsson evaluate` (seed 0
+# unless told) gives the figures the run gave.
+PROBE_SEED = 0
 
 
 def _progress(msg):
@@ -330,7 +335,8 @@ def evaluate(
         "probe": {
             "model": probe_lib.DESCRIPTION,
             "C_grid": list(probe_lib.C_GRID),
-            "val_fraction": probe_lib.VAL_FRACTION,
+            "folds": probe_lib.FOLDS,
+            "selection": f"C with the lowest mean log-loss over {probe_lib.FOLDS} seeded stratified folds of train",
             "seed": seed,
         },
         "tasks": tasks,
@@ -370,8 +376,8 @@ def markdown(r):
         f"- model: `{r['model']}` (exits' embeddings run from `embedding.tflite` with LCE's interpreter)",
         f"- teacher: `{r['teacher']['handle']}`" + (" (stand-in, not TRILLsson)" if r["teacher"]["stand_in"] else ""),
         f"- window: {r['window_samples']} samples; {r['windowing']}",
-        f"- probe: {r['probe']['model']}, C from {r['probe']['C_grid']} on a seeded "
-        f"{r['probe']['val_fraction']:.0%} split of train, refit on all of train",
+        f"- probe: {r['probe']['model']}, C from {r['probe']['C_grid']}: the "
+        f"{r['probe']['selection']}, refit on all of train",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),

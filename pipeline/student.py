@@ -28,7 +28,7 @@ from models.frontend import framing
 from pipeline import augment as augment_lib
 from export import clips
 from export.files import atomic_write, read_json
-from pipeline import calibrate, config, curves, distill
+from pipeline import calibrate, config, curves, distill, evaluate
 from pipeline.log import progress_bars
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
                 cfg.eval.curve_every,
                 layout.curves,
                 tag=f"{key}|ensemble" if ensemble else key,
-                seed=cfg.seed,
+                seed=evaluate.PROBE_SEED,
                 ensemble=ensemble,
             )
         )
