@@ -32,8 +32,8 @@ DESCRIPTION = "StandardScaler + LogisticRegression (L2, lbfgs)"
 def probe(train_x, train_y, test_x, test_y, c_grid=C_GRID, folds=FOLDS, seed=0):
     """Standardise → logistic regression; C chosen by stratified k-fold cross-validation, refit on all of train.
 
-    With fewer than two training clips in some class, the folds are as many as the rarest class
-    has clips; with a class of one clip there is no cross-validation and C is 1.
+    When a class has fewer training clips than `folds`, the folds are as many as its clips; when a
+    class has a single clip there is no cross-validation and C is 1.
 
     Args:
         train_x: training features [clips, dim].
