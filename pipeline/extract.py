@@ -250,7 +250,7 @@ def call(argv=None, prog="brillsson extract") -> dict:
     from pipeline.errors import as_command
 
     def command():
-        cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n")[0])
+        cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n\n")[0])
         log_setup.configure(quiet=cfg.quiet)
         from export.layout import Layout
 

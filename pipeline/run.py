@@ -271,7 +271,7 @@ def call(argv=None, prog="pipeline/run.py") -> dict:
     from pipeline import log as log_setup
 
     def command():
-        cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n")[0])
+        cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n\n")[0])
         log_setup.configure(quiet=cfg.quiet)
         return run(cfg)
 

@@ -198,7 +198,7 @@ def main(argv=None, prog="brillsson workers"):
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--local", type=int, default=2, help="worker processes on this host (default: 2)")
     p.add_argument("--out", help="folder: OUT/worker-K per worker, and their logs")
     p.add_argument("--timeout", type=float, default=None, help="seconds before the workers are killed")

@@ -72,7 +72,7 @@ def markdown() -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.tools.config_doc", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m pipeline.tools.config_doc", description=__doc__.split("\n\n")[0])
     p.add_argument("path", help="the Markdown file (docs/configuration.md)")
     p.add_argument("--check", action="store_true", help="exit 1 if the file differs from what would be written")
     a = p.parse_args(argv)

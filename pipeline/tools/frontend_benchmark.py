@@ -88,7 +88,7 @@ def markdown(rows) -> str:
 
 
 def main(argv=None, prog="brillsson frontend-benchmark"):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=1.0, help="clip length (default: 1)")
     p.add_argument("--windows", default="25,16", help="windows in ms, comma-separated (default: 25,16)")
     p.add_argument("--mel-bins", type=int, default=40, help="bands (default: 40)")

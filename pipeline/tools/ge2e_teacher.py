@@ -433,7 +433,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson ge2e-teacher"
     return command(
         argv,
         prog=prog,
-        description=__doc__.split("\n")[0],
+        description=__doc__.split("\n\n")[0],
         wheel_name="the resemblyzer-0.1.4 wheel",
         check_help="the numpy reference",
         read=lambda wheel, cache, quiet: read_state(find_wheel(wheel, cache, quiet)),

@@ -15,7 +15,7 @@ from pipeline.tools import scale_benchmark
 scale_benchmark.replicate("/work/data/s1/keywords", "/tmp/k10", times=10)   # 10 links per file
 rc, seconds, peak_mb = scale_benchmark.peak_memory(["pipeline/run.py", "--data", "/tmp/k10"], "/tmp/run.log")
 ```
-"""  # noqa: E501 (docstring kept as written; only its first line is used, as the --help description)
+"""  # noqa: E501 (docstring kept as written; only its first paragraph is used, as the --help description)
 
 import argparse
 import json
@@ -220,7 +220,7 @@ def training_throughput(a, figures):
 
 def main(argv=None, prog="brillsson scale-benchmark"):
     """`brillsson scale-benchmark --data DIR --work DIR --out FIGURES.json [...]`: the data-at-scale figures."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True)
     p.add_argument("--unlabeled")
     p.add_argument("--work", required=True, help="scratch folder: the replicated corpus, runs, logs")

@@ -332,7 +332,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson speech-embedd
     return command(
         argv,
         prog=prog,
-        description=__doc__.split("\n")[0],
+        description=__doc__.split("\n\n")[0],
         wheel_name="the openwakeword-0.4.0 wheel",
         check_help="openWakeWord's procedure under onnxruntime",
         read=lambda wheel, cache, quiet: read_members(find_wheel(wheel, cache, quiet)),

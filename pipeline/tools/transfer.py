@@ -161,7 +161,7 @@ def plot(rows: List[dict], path: str) -> str:
 def main(argv=None, prog: str = "brillsson transfer") -> List[dict]:
     from pipeline.errors import as_command
 
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("outs", nargs="+", metavar="OUT", help="run folders with eval.json")
     p.add_argument("--out", required=True, help="the PNG; the table goes beside it as .md and .json")
     p.add_argument("--labels", help="comma-separated names, one per OUT (default: the folder names)")
