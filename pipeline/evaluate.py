@@ -336,7 +336,7 @@ def evaluate(
             "model": probe_lib.DESCRIPTION,
             "C_grid": list(probe_lib.C_GRID),
             "folds": probe_lib.FOLDS,
-            "selection": f"C with the lowest mean log-loss over {probe_lib.FOLDS} seeded stratified folds of train",
+            "selection": probe_lib.SELECTION,
             "seed": seed,
         },
         "tasks": tasks,
