@@ -306,6 +306,13 @@ class StudentConfig:
         "family's default) or quicknet (x + BN(ReLU(bconv(x))))",
         _choice("quicknet", "react"),
     )
+    stochastic_depth: float = setting(
+        0.0,
+        "quicknet: drop residual branches while training, the deeper the more (the last block with this "
+        "probability; stochastic depth, a regulariser of the later sections)",
+        _number(0, 1, hi_open=True),
+        experimental=True,
+    )
     spec_augment: bool = setting(True, "SpecAugment time/frequency masks on the log-mel features while training")
     mel_bins: int = setting(40, "log-mel bands of the front end (default: 40)", _whole(8))
     frontend: str = setting(
@@ -348,6 +355,13 @@ class StudentConfig:
         "(as ECAPA-TDNN), not only its own, so the later exits keep what transfers; without it embedding.tflite "
         "is about 0.7 MB smaller",
         flag="embedding-aggregate",
+    )
+    embedding_dropout: float = setting(
+        0.0,
+        "dropout rate on what each exit's embedding head reads, while distilling (a regulariser of the wide "
+        "linear heads; the classifiers do not see it)",
+        _number(0, 1, hi_open=True),
+        experimental=True,
     )
 
 
