@@ -98,11 +98,34 @@ def stem(x, filters, name="stem"):
     return batch_norm(f"{name}_bn2")(x)
 
 
+@tf.keras.utils.register_keras_serializable(package="models")
+class DropPath(layers.Dropout):
+    """Stochastic depth (Huang et al. 2016) on a residual branch: `Dropout` with one mask value per clip
+    (noise shape [batch, 1, 1, 1]): while training, each clip's branch is dropped with probability
+    `rate` and kept ones are scaled by 1 / (1 - rate); at inference the identity, absent from TFLite.
+    Like `BatchNormalization`, a frozen one (`trainable=False`) runs as at inference even in a
+    training step, so classifiers trained on a frozen backbone see the backbone they will be used with.
+
+    ```python
+    y = blocks.DropPath(0.1, noise_shape=(None, 1, 1, 1))(branch)
+    ```
+    """
+
+    def call(self, inputs, training=None):
+        """Drop whole clips' branches while training (and trainable), else the identity.
+
+        Args:
+            inputs: the branch, a tensor [batch, ...].
+            training: whether this is a training step.
+
+        Returns:
+            A tensor of the same shape.
+        """
+        return super().call(inputs, training=training if self.trainable else False)
+
+
 def drop_path(y, rate, name, seed=None):
-    """Stochastic depth (Huang et al. 2016) on a residual branch: while training, each clip's branch is
-    dropped with probability `rate` and kept ones scaled by 1 / (1 - rate); at inference the identity,
-    absent from TFLite. It is `Dropout` with one mask value per clip (noise shape [batch, 1, 1, 1]), so
-    no layer of our own is needed.
+    """`DropPath` on the branch `y` at `rate`, or `y` itself when the rate is 0.
 
     Args:
         y: the branch, a Keras tensor [batch, h, w, c].
@@ -115,7 +138,7 @@ def drop_path(y, rate, name, seed=None):
     """
     if not rate:
         return y
-    return layers.Dropout(rate, noise_shape=(None, 1, 1, 1), seed=seed, name=name)(y)
+    return DropPath(rate, noise_shape=(None, 1, 1, 1), seed=seed, name=name)(y)
 
 
 def residual_block(x, name, kernel_size=3, drop_rate=0.0):

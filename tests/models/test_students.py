@@ -317,12 +317,21 @@ def test_stochastic_depth_drops_deeper_branches_more_and_only_while_training():
     clean.set_weights(m.get_weights())
     inferred = [n.predict(x, verbose=0)["exit2_embedding"] for n in (m, clean)]
     np.testing.assert_array_equal(*inferred)
+    # a frozen backbone (the classifier phase) runs as at inference, batch norm and drop paths alike
+    for n in (m, clean):
+        distill._set_trainable(n, heads_only=True)
+    frozen = [n(x, training=True)["exit2_embedding"] for n in (m, clean)]
+    np.testing.assert_allclose(*frozen, rtol=1e-5, atol=1e-5)
+    for n in (m, clean):
+        distill._set_trainable(n, heads_only=False)
     tf.keras.utils.set_random_seed(0)  # (a training call updates batch norm's statistics: compare inference first)
     dropped, kept = m(x, training=True), clean(x, training=True)
     assert not np.allclose(dropped["exit2_embedding"], kept["exit2_embedding"])
     # converted: the same ops (a few bytes differ, so an untrained binary net's outputs are not bit-equal)
     ops = [flatbuffer.inspect(convert.to_lce(n))["op_counts"] for n in (m, clean)]
     assert ops[0] == ops[1]
+    layer = m.get_layer("s2_b2_drop_path")
+    assert blocks.DropPath.from_config(layer.get_config()).get_config() == layer.get_config()
     with pytest.raises(ConfigError, match="stochastic_depth"):
         small("quicknet", stochastic_depth=1.0)
     with pytest.raises(ConfigError, match="takes no"):
