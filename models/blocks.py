@@ -98,57 +98,13 @@ def stem(x, filters, name="stem"):
     return batch_norm(f"{name}_bn2")(x)
 
 
-@tf.keras.utils.register_keras_serializable(package="models")
-class DropPath(layers.Dropout):
-    """Stochastic depth (Huang et al. 2016) on a residual branch: `Dropout` with one mask value per clip
-    (noise shape [batch, 1, 1, 1]): while training, each clip's branch is dropped with probability
-    `rate` and kept ones are scaled by 1 / (1 - rate); at inference the identity, absent from TFLite.
-    Like `BatchNormalization`, a frozen one (`trainable=False`) runs as at inference even in a
-    training step, so classifiers trained on a frozen backbone see the backbone they will be used with.
-
-    ```python
-    y = blocks.DropPath(0.1, noise_shape=(None, 1, 1, 1))(branch)
-    ```
-    """
-
-    def call(self, inputs, training=None):
-        """Drop whole clips' branches while training (and trainable), else the identity.
-
-        Args:
-            inputs: the branch, a tensor [batch, ...].
-            training: whether this is a training step.
-
-        Returns:
-            A tensor of the same shape.
-        """
-        return super().call(inputs, training=training if self.trainable else False)
-
-
-def drop_path(y, rate, name, seed=None):
-    """`DropPath` on the branch `y` at `rate`, or `y` itself when the rate is 0.
-
-    Args:
-        y: the branch, a Keras tensor [batch, h, w, c].
-        rate: the probability of dropping it, in [0, 1); 0 returns `y` unchanged.
-        name: the layer's name.
-        seed: the dropout's seed.
-
-    Returns:
-        A tensor of the same shape as `y`.
-    """
-    if not rate:
-        return y
-    return DropPath(rate, noise_shape=(None, 1, 1, 1), seed=seed, name=name)(y)
-
-
-def residual_block(x, name, kernel_size=3, drop_rate=0.0):
+def residual_block(x, name, kernel_size=3):
     """QuickNet block: binary conv → ReLU → BN, added to the input.
 
     Args:
         x: a Keras tensor [batch, h, w, c].
         name: the prefix of its layers' names.
         kernel_size: the binary conv's kernel size.
-        drop_rate: stochastic depth of the branch while training (`drop_path`); 0: none.
 
     Returns:
         A tensor of the same shape as `x`.
@@ -156,7 +112,7 @@ def residual_block(x, name, kernel_size=3, drop_rate=0.0):
     filters = x.shape[-1]
     y = binary_conv(filters, kernel_size, name=f"{name}_bconv")(x)
     y = layers.ReLU(name=f"{name}_relu")(y)
-    y = drop_path(batch_norm(f"{name}_bn")(y), drop_rate, name=f"{name}_drop_path")
+    y = batch_norm(f"{name}_bn")(y)
     return layers.Add(name=f"{name}_add")([x, y])
 
 
@@ -228,7 +184,7 @@ class RPReLU(layers.Layer):
         return tf.nn.relu(y) - self.slope * tf.nn.relu(-y) + self.after
 
 
-def react_block(x, name, kernel_size=3, drop_rate=0.0):
+def react_block(x, name, kernel_size=3):
     """QuickNet's residual block with ReActNet's learned distributions: RSign (a learned threshold per
     channel, `LearnedShift`) → binary conv → BN, added to the input, then `RPReLU`. The same binary
     MACs as `residual_block`; per element four float ops more.
@@ -237,7 +193,6 @@ def react_block(x, name, kernel_size=3, drop_rate=0.0):
         x: a Keras tensor [batch, h, w, c].
         name: the prefix of its layers' names.
         kernel_size: the binary conv's kernel size.
-        drop_rate: stochastic depth of the branch while training (`drop_path`); 0: none.
 
     Returns:
         A tensor of the same shape as `x`.
@@ -245,7 +200,7 @@ def react_block(x, name, kernel_size=3, drop_rate=0.0):
     filters = x.shape[-1]
     y = LearnedShift(name=f"{name}_rsign")(x)
     y = binary_conv(filters, kernel_size, name=f"{name}_bconv")(y)
-    y = drop_path(batch_norm(f"{name}_bn")(y), drop_rate, name=f"{name}_drop_path")
+    y = batch_norm(f"{name}_bn")(y)
     y = layers.Add(name=f"{name}_add")([x, y])
     return RPReLU(name=f"{name}_rprelu")(y)
 

@@ -139,16 +139,13 @@ def depths(exits, depth):
 
 
 @register("quicknet")
-def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react", stochastic_depth=0.0):
+def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react"):
     """QuickNet-style: float stem, `depth` binary residual blocks per section (`first_depth` in the
     first: a cheap first exit, the later sections carry the work; None: `depth` there too), and
     between sections a transition with no MACs (pooling, channels doubled by concatenation). A
     `depth` of one number per section overrides both. `block` (`blocks.RESIDUAL_BLOCKS`): "react"
     (the default: ReActNet's learned thresholds and RPReLU around the binary conv) or "quicknet"
-    (x + BN(ReLU(bconv(x))), QuickNet's own block). `stochastic_depth` > 0 drops residual branches
-    while training (`blocks.drop_path`), the deeper the more: the linear rule of Huang et al. 2016,
-    block i of n dropped with probability stochastic_depth * i / n, so the last block's is
-    `stochastic_depth` and the first section's few blocks are hardly touched.
+    (x + BN(ReLU(bconv(x))), QuickNet's own block).
 
     Args:
         x: the log-mel image, a Keras tensor [batch, frames, bins, 1].
@@ -157,7 +154,6 @@ def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react", stocha
         depth: residual blocks per section (one int, or one per section).
         first_depth: residual blocks of the first section when `depth` is one int; None: `depth`.
         block: a key of `blocks.RESIDUAL_BLOCKS`.
-        stochastic_depth: the last block's drop probability while training, in [0, 1); 0: none.
 
     Returns:
         The feature map at the end of each section, one per exit.
@@ -167,8 +163,6 @@ def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react", stocha
             `depth` sequence of the wrong length.
     """
     _check(width=width, depth=depth, first_depth=first_depth)
-    if not 0 <= stochastic_depth < 1:
-        raise ConfigError(f"stochastic_depth must be in [0, 1), got {stochastic_depth}")
     if block not in blocks.RESIDUAL_BLOCKS:
         raise ConfigError(f"unknown quicknet block '{block}'; choose one of {sorted(blocks.RESIDUAL_BLOCKS)}")
     residual = blocks.RESIDUAL_BLOCKS[block]
@@ -176,13 +170,12 @@ def quicknet(x, exits=3, width=48, depth=3, first_depth=1, block="react", stocha
     if first_depth and not isinstance(depth, (list, tuple)):
         per_section[0] = int(first_depth)
     x = blocks.stem(x, widths[0])
-    features, i, n = [], 0, sum(per_section)
+    features = []
     for s, filters in enumerate(widths, 1):
         if s > 1:
             x = blocks.pool_transition(x, name=f"s{s}_transition", widen=filters > widths[s - 2])
         for b in range(1, per_section[s - 1] + 1):
-            i += 1
-            x = residual(x, name=f"s{s}_b{b}", drop_rate=stochastic_depth * i / n)
+            x = residual(x, name=f"s{s}_b{b}")
         features.append(x)
     return features
 
@@ -448,7 +441,6 @@ def build(
     head_pool="time",
     embedding_pool="band_stats",
     aggregate=False,
-    embedding_dropout=0.0,
     **family_kwargs,
 ):
     """Raw audio [batch, clip_samples] → {exitK_embedding, exitK_probs} for K = 1..exits.
@@ -469,9 +461,6 @@ def build(
     the earlier exits' features enter it through `StopGradient`, so exit k's distillation loss does
     not pull on what the earlier sections learn (their classifiers keep the same training signal):
     a deeper exit keeps what the earlier sections' features carry. The classifiers are unchanged.
-    `embedding_dropout` > 0 puts a seeded `Dropout` (layer `exit{k}_embedding_dropout`, training only,
-    absent from TFLite) on what each embedding head reads: a regulariser of the wide linear heads that
-    map the pooled features to the teacher's space. The classifiers do not see it.
 
     Args:
         family: a key of `FAMILIES`.
@@ -486,7 +475,6 @@ def build(
         head_pool: a key of `HEAD_POOLS`: "global" or "time".
         embedding_pool: a key of `EMBEDDING_POOLS`.
         aggregate: exit k's embedding head reads the pooled features of exits 1..k.
-        embedding_dropout: the dropout rate on each embedding head's input, in [0, 1); 0: none.
         **family_kwargs: the family's own options (`family_options`); None values are dropped.
 
     Returns:
@@ -498,8 +486,6 @@ def build(
     """
     if head_pool not in HEAD_POOLS:
         raise ConfigError(f"unknown head pool '{head_pool}'; choose one of {list(HEAD_POOLS)}")
-    if not 0 <= embedding_dropout < 1:
-        raise ConfigError(f"embedding_dropout must be in [0, 1), got {embedding_dropout}")
     if embedding_pool not in EMBEDDING_POOLS:
         raise ConfigError(f"unknown embedding pool '{embedding_pool}'; choose one of {sorted(EMBEDDING_POOLS)}")
     fn = get(family)
@@ -524,8 +510,6 @@ def build(
         if aggregate and k > 1:
             earlier = [StopGradient(name=f"exit{k}_reads_exit{j}")(p) for j, p in enumerate(pools[:-1], 1)]
             read = layers.Concatenate(name=f"exit{k}_aggregate")(earlier + [pooled])
-        if embedding_dropout:
-            read = layers.Dropout(embedding_dropout, seed=seed + k, name=f"exit{k}_embedding_dropout")(read)
         outputs[output_name(k, EMBEDDING)] = layers.Dense(embedding_dim, name=output_name(k, EMBEDDING))(read)
         seen = pooled if head_pool == "global" else TimePool(name=f"exit{k}_time_pool")(f)
         outputs[output_name(k, PROBS)] = layers.Dense(num_classes, activation="softmax", name=output_name(k, PROBS))(

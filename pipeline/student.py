@@ -154,13 +154,11 @@ def build_model(corpus, targets, cfg, float_twin=False):
             width=s.width,
             depth=s.depth,
             block=s.block,
-            stochastic_depth=s.stochastic_depth or None,  # None: the family's own (only quicknet takes it)
             spec_augment=s.spec_augment,
             seed=cfg.seed,
             head_pool=s.head_pool,
             embedding_pool=s.embedding_pool,
             aggregate=s.aggregate,
-            embedding_dropout=s.embedding_dropout,
             num_mel_bins=s.mel_bins,
             frontend=frontend(s),
         )

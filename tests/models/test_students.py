@@ -9,7 +9,6 @@ from export import convert, flatbuffer
 from helpers import CLIP, distill_losses, small, tone_batch, tone_clip
 from export.interpreter import LceModel
 from models import blocks, students
-from models.errors import ConfigError
 from pipeline import distill
 
 
@@ -53,13 +52,7 @@ def test_unknown_family_is_a_clear_error():
 
 def test_registry_has_four_families():
     assert {"quicknet", "binarydensenet", "birealnet", "meliusnet"} <= set(students.FAMILIES)
-    assert students.family_options("quicknet") == {
-        "width": 48,
-        "depth": 3,
-        "first_depth": 1,
-        "block": "react",
-        "stochastic_depth": 0.0,
-    }
+    assert students.family_options("quicknet") == {"width": 48, "depth": 3, "first_depth": 1, "block": "react"}
 
 
 @pytest.mark.slow
@@ -278,61 +271,3 @@ def test_float_twin_is_the_same_network_with_full_precision_convolutions():
     assert not np.allclose(twin(x)["exit3_embedding"], m(x)["exit3_embedding"])
     info = flatbuffer.inspect(convert.to_portable(convert.exit_model(twin, 3)))
     assert "SIGN" not in info["op_counts"] and info["binary_macs"] == 0
-
-
-@pytest.mark.slow
-def test_embedding_dropout_regularises_only_the_embedding_heads_while_training():
-    """embedding_dropout > 0: a seeded Dropout on what each embedding head reads; it changes the embeddings
-    only while training, never the classifiers, and the converted file computes what the model without it does."""
-    x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 2500])])
-    m = small("quicknet", exits=2, aggregate=True, embedding_dropout=0.5)
-    clean = small("quicknet", exits=2, aggregate=True)
-    clean.set_weights(m.get_weights())
-    assert m.get_layer("exit2_embedding").input is m.get_layer("exit2_embedding_dropout").output
-    with pytest.raises(ValueError):
-        clean.get_layer("exit1_embedding_dropout")
-    # training=True in both: batch norm uses the batch's statistics alike, so only the dropout differs
-    dropped, kept = m(x, training=True), clean(x, training=True)
-    for k in (1, 2):
-        assert not np.allclose(dropped[f"exit{k}_embedding"], kept[f"exit{k}_embedding"])
-        np.testing.assert_allclose(dropped[f"exit{k}_probs"], kept[f"exit{k}_probs"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        m.predict(x, verbose=0)["exit2_embedding"], clean.predict(x, verbose=0)["exit2_embedding"], rtol=1e-5
-    )
-    files = [LceModel(convert.to_lce(convert.embedding_model(n, rank=4))).predict(x) for n in (m, clean)]
-    np.testing.assert_array_equal(files[0]["exit2_embedding"], files[1]["exit2_embedding"])
-    with pytest.raises(ConfigError, match="embedding_dropout"):
-        small("quicknet", embedding_dropout=1.0)
-
-
-@pytest.mark.slow
-def test_stochastic_depth_drops_deeper_branches_more_and_only_while_training():
-    """quicknet's stochastic_depth: block i of n drops its branch with probability rate * i / n (per clip,
-    while training); inference and the converted file are those of the network without it."""
-    x = np.stack([tone_clip(f, seconds=CLIP / 16000, seed=i) for i, f in enumerate([300, 2500, 900, 600])])
-    m = small("quicknet", exits=2, depth=(1, 2), stochastic_depth=0.6)
-    rates = [m.get_layer(n).rate for n in ("s1_b1_drop_path", "s2_b1_drop_path", "s2_b2_drop_path")]
-    np.testing.assert_allclose(rates, [0.2, 0.4, 0.6])
-    clean = small("quicknet", exits=2, depth=(1, 2))
-    clean.set_weights(m.get_weights())
-    inferred = [n.predict(x, verbose=0)["exit2_embedding"] for n in (m, clean)]
-    np.testing.assert_array_equal(*inferred)
-    # a frozen backbone (the classifier phase) runs as at inference, batch norm and drop paths alike
-    for n in (m, clean):
-        distill._set_trainable(n, heads_only=True)
-    frozen = [n(x, training=True)["exit2_embedding"] for n in (m, clean)]
-    np.testing.assert_allclose(*frozen, rtol=1e-5, atol=1e-5)
-    for n in (m, clean):
-        distill._set_trainable(n, heads_only=False)
-    tf.keras.utils.set_random_seed(0)  # (a training call updates batch norm's statistics: compare inference first)
-    dropped, kept = m(x, training=True), clean(x, training=True)
-    assert not np.allclose(dropped["exit2_embedding"], kept["exit2_embedding"])
-    # converted: the same ops (a few bytes differ, so an untrained binary net's outputs are not bit-equal)
-    ops = [flatbuffer.inspect(convert.to_lce(n))["op_counts"] for n in (m, clean)]
-    assert ops[0] == ops[1]
-    layer = m.get_layer("s2_b2_drop_path")
-    assert blocks.DropPath.from_config(layer.get_config()).get_config() == layer.get_config()
-    with pytest.raises(ConfigError, match="stochastic_depth"):
-        small("quicknet", stochastic_depth=1.0)
-    with pytest.raises(ConfigError, match="takes no"):
-        small("birealnet", stochastic_depth=0.1)

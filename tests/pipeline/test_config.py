@@ -63,6 +63,7 @@ def test_removed_settings_are_refused_naming_the_setting_and_why(tmp_path):
         (["--self-distill", "0.5"], "--self-distill was removed"),
         (["--head-bands", "4"], "--head-bands was removed"),
         (["--loss", "whitened"], "--loss whitened was removed"),
+        (["--stochastic-depth", "0.2"], "--stochastic-depth was removed"),
     ):
         with pytest.raises(SystemExit) as e:
             run.call(argv + ["--out", str(tmp_path / "never")])
