@@ -38,6 +38,7 @@ from pipeline import teacher as teacher_lib
 from pipeline.cache import EmbeddingCache, clip_key
 from pipeline.config import STAND_IN
 from pipeline.errors import TeacherError
+from pipeline import usage
 
 log = logging.getLogger("pipeline.extract")  # not __name__: run with -m this module is __main__
 RUNNERS = ("process", "beam")
@@ -250,7 +251,7 @@ def call(argv=None, prog="brillsson extract") -> dict:
     from pipeline.errors import as_command
 
     def command():
-        cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n\n")[0])
+        cfg = config.from_argv(argv, prog=prog, description=usage.summary(__doc__))
         log_setup.configure(quiet=cfg.quiet)
         from export.layout import Layout
 

@@ -38,6 +38,7 @@ from pipeline import artifacts, baseline, distill, extract, figures, report, spr
 from pipeline.config import RunConfig  # noqa: E402
 from pipeline.errors import ConfigError, DiskFull, as_command  # noqa: E402
 from pipeline.lock import OutputLock  # noqa: E402
+from pipeline import usage  # noqa: E402
 
 log = logging.getLogger("pipeline.run")  # not __name__: run as a script this module is __main__
 
@@ -271,7 +272,7 @@ def call(argv=None, prog="pipeline/run.py") -> dict:
     from pipeline import log as log_setup
 
     def command():
-        cfg = config.from_argv(argv, prog=prog, description=__doc__.split("\n\n")[0])
+        cfg = config.from_argv(argv, prog=prog, description=usage.summary(__doc__))
         log_setup.configure(quiet=cfg.quiet)
         return run(cfg)
 

@@ -34,6 +34,7 @@ from typing import List, Tuple
 
 from export.files import atomic_write
 from pipeline import student, views
+from pipeline import usage
 
 log = logging.getLogger("pipeline.workers")  # not __name__: run with -m this module is __main__
 WORKER_JSON = "worker.json"
@@ -198,7 +199,7 @@ def main(argv=None, prog="brillsson workers"):
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=usage.summary(__doc__))
     p.add_argument("--local", type=int, default=2, help="worker processes on this host (default: 2)")
     p.add_argument("--out", help="folder: OUT/worker-K per worker, and their logs")
     p.add_argument("--timeout", type=float, default=None, help="seconds before the workers are killed")

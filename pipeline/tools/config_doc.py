@@ -15,6 +15,7 @@ import dataclasses
 import sys
 
 from pipeline import config
+from pipeline import usage
 
 MARK = "<!-- generated from pipeline/config.py by python -m pipeline.tools.config_doc; do not edit -->"
 INTRO = (
@@ -72,7 +73,7 @@ def markdown() -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.tools.config_doc", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m pipeline.tools.config_doc", description=usage.summary(__doc__))
     p.add_argument("path", help="the Markdown file (docs/configuration.md)")
     p.add_argument("--check", action="store_true", help="exit 1 if the file differs from what would be written")
     a = p.parse_args(argv)

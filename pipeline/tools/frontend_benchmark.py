@@ -21,6 +21,7 @@ from export.benchmark import float_runner
 from export.files import atomic_write
 from export.interpreter import LceModel, round_robin_ms
 from models.frontend import FRONTENDS, SAMPLE_RATE, LogMel, framing
+from pipeline import usage
 
 
 def settings(kind, window_ms, num_mel_bins=40, hop_ms=10.0):
@@ -88,7 +89,7 @@ def markdown(rows) -> str:
 
 
 def main(argv=None, prog="brillsson frontend-benchmark"):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=usage.summary(__doc__))
     p.add_argument("--seconds", type=float, default=1.0, help="clip length (default: 1)")
     p.add_argument("--windows", default="25,16", help="windows in ms, comma-separated (default: 25,16)")
     p.add_argument("--mel-bins", type=int, default=40, help="bands (default: 40)")

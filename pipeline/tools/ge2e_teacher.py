@@ -58,6 +58,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from pipeline.tools.wheel import TeacherBuildError, command, find, read_members, read_wav, save_module
+from pipeline import usage
 
 WHEEL = "resemblyzer==0.1.4"
 MEMBER = "resemblyzer/pretrained.pt"
@@ -433,7 +434,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson ge2e-teacher"
     return command(
         argv,
         prog=prog,
-        description=__doc__.split("\n\n")[0],
+        description=usage.summary(__doc__),
         wheel_name="the resemblyzer-0.1.4 wheel",
         check_help="the numpy reference",
         read=lambda wheel, cache, quiet: read_state(find_wheel(wheel, cache, quiet)),

@@ -30,6 +30,7 @@ from export.interpreter import LceModel
 from models.students import PROBS, output_name
 from pipeline import calibrate, config, spread
 from pipeline.corpus import load_corpus
+from pipeline import usage
 
 
 def _seed_folders(out):
@@ -216,7 +217,7 @@ def markdown(rows) -> str:
 
 
 def main(argv=None, prog="brillsson pareto") -> List[dict]:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=usage.summary(__doc__))
     p.add_argument("outs", nargs="+", metavar="OUT", help="run folders (with seeds/ from --repeats, or one run)")
     p.add_argument("--out", required=True, help="the PNG; its figures go beside it as .json and .md")
     p.add_argument("--labels", help="comma-separated names, one per OUT (default: the folder names)")

@@ -26,6 +26,7 @@ import sys
 import time
 
 from export.files import atomic_write
+from pipeline import usage
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -220,7 +221,7 @@ def training_throughput(a, figures):
 
 def main(argv=None, prog="brillsson scale-benchmark"):
     """`brillsson scale-benchmark --data DIR --work DIR --out FIGURES.json [...]`: the data-at-scale figures."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=usage.summary(__doc__))
     p.add_argument("--data", required=True)
     p.add_argument("--unlabeled")
     p.add_argument("--work", required=True, help="scratch folder: the replicated corpus, runs, logs")

@@ -66,6 +66,7 @@ import numpy as np
 
 from export.files import atomic_write, read_json
 from pipeline.errors import DataError, as_command
+from pipeline import usage
 
 SAMPLE_RATE = 16000  # models.frontend.SAMPLE_RATE (not imported: it would bring TensorFlow)
 ESPEAK = "espeak-ng"  # the program; tests point this at a missing one
@@ -668,7 +669,7 @@ def _positive(kind: type) -> Callable[[str], float]:
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = "brillsson speech-corpus") -> dict:
     """The command: make the corpus; returns corpus.json's contents."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=usage.summary(__doc__))
     p.add_argument("out", help="the corpus folder (a rerun completes it)")
     p.add_argument("--scale", type=_positive(float), default=1.0, help="multiplies the clips per label (default 1)")
     p.add_argument("--seed", type=int, default=0, help="every random choice comes from it (default 0)")

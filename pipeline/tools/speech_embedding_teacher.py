@@ -56,6 +56,7 @@ import numpy as np
 
 from pipeline.tools.wheel import TeacherBuildError, command, find, read_wav, save_module
 from pipeline.tools.wheel import read_members as _read_members
+from pipeline import usage
 
 WHEEL = "openwakeword==0.4.0"
 MEMBERS = {
@@ -332,7 +333,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "brillsson speech-embedd
     return command(
         argv,
         prog=prog,
-        description=__doc__.split("\n\n")[0],
+        description=usage.summary(__doc__),
         wheel_name="the openwakeword-0.4.0 wheel",
         check_help="openWakeWord's procedure under onnxruntime",
         read=lambda wheel, cache, quiet: read_members(find_wheel(wheel, cache, quiet)),

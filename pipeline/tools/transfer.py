@@ -28,6 +28,7 @@ from typing import List, Optional, Sequence
 from export.files import atomic_write
 from pipeline.errors import DataError
 from pipeline.spread import standard_error  # the binomial standard error the reports use
+from pipeline import usage
 
 LAST_OVER_TEACHER = 0.97
 
@@ -161,7 +162,7 @@ def plot(rows: List[dict], path: str) -> str:
 def main(argv=None, prog: str = "brillsson transfer") -> List[dict]:
     from pipeline.errors import as_command
 
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=usage.summary(__doc__))
     p.add_argument("outs", nargs="+", metavar="OUT", help="run folders with eval.json")
     p.add_argument("--out", required=True, help="the PNG; the table goes beside it as .md and .json")
     p.add_argument("--labels", help="comma-separated names, one per OUT (default: the folder names)")

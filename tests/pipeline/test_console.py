@@ -88,6 +88,7 @@ def test_a_module_that_used_to_be_a_command_names_the_subcommand_and_fails(modul
         "pareto",
         "frontend-benchmark",
         "speech-embedding-teacher",
+        "ge2e-teacher",
         "transfer",
         "speech-corpus",
         "evaluate",
