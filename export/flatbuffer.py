@@ -84,16 +84,24 @@ def inspect(fb):
     Returns:
         {"op_counts", "macs" (per op type), "total_macs", "binary_macs", "binary_mac_fraction",
         "ops": [{"op", "macs", "elements", "int8", "constant" (every input is stored in the file), "output"}
-        per op, in order], "bytes"}.
+        per op, in order], "bytes", "constant_bytes" (per op type, the bytes of the stored tensors its ops
+        read: weights, filters, tables; each tensor counted once, at its first reader)}.
     """
     model = _model(fb)
     counts, macs, per_op = collections.Counter(), collections.Counter(), []
+    constant, seen = collections.Counter(), set()
     for g in model.subgraphs[:1]:
         for op in g.operators:
             name = op_name(model, op)
             m = _macs(model, g, op, name)
             counts[name] += 1
             macs[name] += m
+            for i in op.inputs:  # the weights an op reads, each buffer counted once (at its first reader)
+                buf = g.tensors[i].buffer if i >= 0 else 0
+                data = model.buffers[buf].data if buf else None
+                if data is not None and buf not in seen:
+                    seen.add(buf)
+                    constant[name] += len(data)
             out = _shape(g, op.outputs[0]) if len(op.outputs) else []
             int8 = len(op.inputs) > 0 and op.inputs[0] >= 0 and g.tensors[op.inputs[0]].type == schema.TensorType.INT8
             stored = [i < 0 or model.buffers[g.tensors[i].buffer].data is not None for i in op.inputs]
@@ -117,6 +125,7 @@ def inspect(fb):
         "binary_mac_fraction": binary / total if total else 0.0,
         "ops": per_op,
         "bytes": len(fb),
+        "constant_bytes": dict(constant),
     }
 
 

@@ -162,13 +162,14 @@ def _targets(r):
 
     return _table(
         "Targets (early-exit issue)",
-        ["target", "measured", "limit", "met"],
+        ["target", "measured", "limit", "met", "why not (this run's figures)"],
         [
             [
                 t["target"] + (f" ({t['note']})" if t.get("note") else ""),
                 fmt(t["value"]),
                 fmt(t["limit"]),
                 "yes" if t["met"] else "**no**",
+                t.get("why") or "",
             ]
             for t in rows
         ],

@@ -33,3 +33,8 @@ def test_binarization_check_names_a_conv_that_stayed_float():
     assert info["op_counts"]["LceBconv2d"] == 1 and info["op_counts"]["CONV_2D"] == 1
     # same shapes: the binary conv and the float conv do the same number of MACs
     assert info["binary_mac_fraction"] == pytest.approx(0.5)
+    # what the file is made of: the float kernel's 32x3x3x32 float32 weights, the binary one's bit-packed
+    stored = info["constant_bytes"]
+    assert stored["CONV_2D"] >= 32 * 3 * 3 * 32 * 4
+    assert 32 * 3 * 3 * 4 <= stored["LceBconv2d"] < stored["CONV_2D"] / 8
+    assert sum(stored.values()) < info["bytes"]

@@ -94,6 +94,11 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     assert {"front end (whole clip) / last exit", "exit 1 latency / last exit"} <= {
         t["target"] for t in report["targets"]
     }
+    # a missed target says why, from this run's figures; what the classifier file is made of, always
+    assert all(t["why"] for t in report["targets"] if not t["met"]) and not any(
+        t["why"] for t in report["targets"] if t["met"]
+    )
+    assert "why not (this run's figures)" in (out / "report.md").read_text()
 
     # the Pareto tool reads the run back: its accuracies, and device latencies from the stage files
     from pipeline.tools import pareto

@@ -1,0 +1,48 @@
+"""pipeline.figures: the early-exit targets say why a missed one is missed, in the run's own figures."""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from pipeline import figures
+
+
+def _targets(exit_ms, frontend_ms, model_bytes, exit1_accuracy=0.70):
+    exits = [
+        {"index": k, "latency_ms": ms, "accuracy": acc}
+        for k, (ms, acc) in enumerate(zip(exit_ms, [exit1_accuracy, 0.78, 0.80]), 1)
+    ]
+    stages = [{"bytes": model_bytes // 3, "binary_macs": m} for m in (1_000_000, 4_000_000, 5_000_000)]
+    performance = {
+        "frontend_clip_ms": frontend_ms,
+        "frontend_over_last_exit": frontend_ms / exit_ms[-1],
+        "last_exit_over_float_reference": 0.6,
+    }
+    cv = {"within_1pct": {"cross_validated": {"accuracy": 0.795, "mean_latency_ms": 0.8 * exit_ms[-1]}}}
+    streaming = {"clip_stage1_share": exit_ms[0] / exit_ms[-1], "stage1_share": 0.2}
+    contents = {"model.tflite": figures.file_contents({"LceBconv2d": 60_000, "FULLY_CONNECTED": 250_000}, model_bytes)}
+    rows = figures.targets_met(exits, stages, performance, cv, streaming, model_bytes, 900_000, contents=contents)
+    return {r["target"].split(" (")[0]: r for r in rows}
+
+
+def test_a_missed_target_says_why_in_the_runs_figures_and_a_met_one_says_nothing():
+    t = _targets([1.2, 1.6, 2.0], frontend_ms=0.9, model_bytes=340_000)
+    assert not t["exit 1 latency / last exit"]["met"]
+    assert t["exit 1 latency / last exit"]["why"] == "the front end, which every exit pays, is 0.90 of exit 1's 1.20 ms"
+    early = t["early exit within 1 point of the last exit"]
+    assert not early["met"] and "exit 1 alone costs 0.60x the last exit" in early["why"]
+    # what the file is made of, largest part first, the unread rest as the flatbuffer's own tables
+    assert t["model.tflite bytes"]["why"] == (
+        "float dense layers 250 KB, bit-packed binary convolutions 60 KB, the flatbuffer's tables and names 30 KB"
+    )
+    assert t["stage 1 share of the chain"]["met"]
+    assert t["stage 1 share of the chain"]["why"] == ""
+    assert t["embedding.tflite bytes"]["met"] and t["embedding.tflite bytes"]["why"] == ""
+
+
+def test_an_early_exit_miss_names_exit_1s_accuracy_when_exit_1_is_cheap_enough():
+    t = _targets([0.5, 1.4, 2.0], frontend_ms=0.2, model_bytes=90_000, exit1_accuracy=0.55)
+    early = t["early exit within 1 point of the last exit"]
+    assert not early["met"]
+    assert early["why"].startswith("exit 1 scores 0.550 against the last exit's 0.800")
+    assert t["model.tflite bytes"]["met"] and t["model.tflite bytes"]["why"] == ""
