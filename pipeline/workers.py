@@ -204,13 +204,14 @@ def main(argv=None, prog="brillsson workers"):
     p.add_argument("--out", help="folder: OUT/worker-K per worker, and their logs")
     p.add_argument("--timeout", type=float, default=None, help="seconds before the workers are killed")
     p.add_argument("--train-only", action="store_true", help="every worker stops after training (no export)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (a worker's own: --quiet after --)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one worker, started by --local
     a = p.parse_known_args(own)[0]
     if a.worker:
         return train_worker(flags)
     if not a.out:
         p.error("--out is required")
-    log_setup.configure(quiet=False)
+    log_setup.configure(quiet=a.quiet)
     t0 = time.time()
     results = launch_local(a.local, flags, a.out, a.timeout, a.train_only)
     digests = {r["weights_sha256"] for r in results}

@@ -95,6 +95,7 @@ def main(argv=None, prog="brillsson frontend-benchmark"):
     p.add_argument("--mel-bins", type=int, default=40, help="bands (default: 40)")
     p.add_argument("--runs", type=int, default=200, help="timed rounds (default: 200)")
     p.add_argument("--out", help="also write the figures as JSON (and a .md beside it)")
+    p.add_argument("--quiet", action="store_true", help="no table on stdout (with --out, the files hold it)")
     a = p.parse_args(argv)
     rows = measure(
         tuple(float(w) for w in a.windows.split(",")), seconds=a.seconds, num_mel_bins=a.mel_bins, runs=a.runs
@@ -103,7 +104,8 @@ def main(argv=None, prog="brillsson frontend-benchmark"):
     if a.out:
         atomic_write(a.out, json.dumps(rows, indent=1).encode())
         atomic_write(a.out.rsplit(".", 1)[0] + ".md", text.encode())
-    print(text, end="")
+    if not a.quiet:
+        print(text, end="")
     return rows
 
 

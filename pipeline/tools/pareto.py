@@ -222,6 +222,7 @@ def main(argv=None, prog="brillsson pareto") -> List[dict]:
     p.add_argument("--out", required=True, help="the PNG; its figures go beside it as .json and .md")
     p.add_argument("--labels", help="comma-separated names, one per OUT (default: the folder names)")
     p.add_argument("--no-baseline", action="store_true", help="leave the int8 baselines out of the figures")
+    p.add_argument("--quiet", action="store_true", help="print nothing (the PNG, .json and .md are written)")
     a = p.parse_args(argv)
     labels = a.labels.split(",") if a.labels else None
     if labels and len(labels) != len(a.outs):
@@ -232,8 +233,10 @@ def main(argv=None, prog="brillsson pareto") -> List[dict]:
     stem = os.path.splitext(a.out)[0]
     atomic_write(stem + ".json", json.dumps(rows, indent=1).encode())
     atomic_write(stem + ".md", markdown(rows).encode())
-    print(plot(rows, a.out))
-    print(markdown(rows), end="")
+    written = plot(rows, a.out)
+    if not a.quiet:
+        print(written)
+        print(markdown(rows), end="")
     return rows
 
 

@@ -137,7 +137,8 @@ def full_runs(a, figures, data_format):
             entry["exit_accuracy"] = [e["accuracy"] for e in r["exits"]]
         figures.setdefault(f"full_run_{data_format}", {})[label] = entry
         _save(a.out, figures)
-        print(f"full run {data_format} {label}: {entry}", flush=True)
+        if not a.quiet:
+            print(f"full run {data_format} {label}: {entry}", flush=True)
     runs = figures[f"full_run_{data_format}"]
     for _, label, _, _ in sizes[1:]:
         runs[f"peak_ratio_{label}"] = round(runs[label]["peak_rss_mb"] / runs["1x"]["peak_rss_mb"], 3)
@@ -167,7 +168,8 @@ def teacher_throughput(a, figures):
             "beam_options": opts,
             "load_average": os.getloadavg()[0],
         }
-        print(f"teacher {runner}: {out[runner]}", flush=True)
+        if not a.quiet:
+            print(f"teacher {runner}: {out[runner]}", flush=True)
     figures["teacher"] = out
     _save(a.out, figures)
 
@@ -214,7 +216,8 @@ def training_throughput(a, figures):
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "load_average": os.getloadavg()[0],
         }
-        print(f"training {n} worker(s): {out[f'{n}_workers']}", flush=True)
+        if not a.quiet:
+            print(f"training {n} worker(s): {out[f'{n}_workers']}", flush=True)
     figures["training"] = out
     _save(a.out, figures)
 
@@ -230,6 +233,7 @@ def main(argv=None, prog="brillsson scale-benchmark"):
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--steps", default="runs,teacher,train")
     p.add_argument("--memory", action="store_true", help="also the in-memory data path at both sizes")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (each figure is still saved as it comes)")
     a = p.parse_args(argv)
     a.work, a.out = os.path.abspath(a.work), os.path.abspath(a.out)
     os.makedirs(a.work, exist_ok=True)

@@ -166,6 +166,7 @@ def main(argv=None, prog: str = "brillsson transfer") -> List[dict]:
     p.add_argument("outs", nargs="+", metavar="OUT", help="run folders with eval.json")
     p.add_argument("--out", required=True, help="the PNG; the table goes beside it as .md and .json")
     p.add_argument("--labels", help="comma-separated names, one per OUT (default: the folder names)")
+    p.add_argument("--quiet", action="store_true", help="print nothing (the PNG, .md and .json are written)")
     a = p.parse_args(argv)
     labels = a.labels.split(",") if a.labels else None
     if labels and len(labels) != len(a.outs):
@@ -177,7 +178,8 @@ def main(argv=None, prog: str = "brillsson transfer") -> List[dict]:
         atomic_write(stem + ".json", json.dumps(rows, indent=1).encode())
         atomic_write(stem + ".md", markdown(rows).encode())
         plot(rows, a.out)
-        print(markdown(rows), end="")
+        if not a.quiet:
+            print(markdown(rows), end="")
         return rows
 
     return as_command(run)

@@ -53,3 +53,16 @@ def test_listen_without_a_microphone_library_says_what_to_install(exported, monk
         cli.call(["listen", exported[1], "--seconds", "1"])
     message = str(e.value.code)
     assert message.startswith("error: listening needs sounddevice") and 'pip install -e ".[listen]"' in message
+
+
+def _subcommands():
+    own = cli.parser()._subparsers._group_actions[0].choices  # argparse keeps no public list of them
+    return sorted(set(own) | set(cli.PASS_THROUGH))
+
+
+@pytest.mark.parametrize("subcommand", _subcommands())
+def test_every_subcommand_takes_quiet(subcommand, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.call([subcommand, "--help"])
+    assert done.value.code == 0
+    assert "--quiet" in capsys.readouterr().out

@@ -55,6 +55,15 @@ def test_collect_markdown_and_plot(tmp_path):
     assert json.loads((tmp_path / "t.json").read_text())[1]["label"] == "after"
 
 
+def test_quiet_prints_nothing_and_still_writes_the_figure_and_table(tmp_path, capsys):
+    a = _run(tmp_path, "a", {"language": _task(0.729, [0.717, 0.708, 0.71], 0.617)})
+    transfer.main([a, "--out", str(tmp_path / "q.png")])
+    assert "| a | ge2e | language (240)" in capsys.readouterr().out
+    transfer.main([a, "--out", str(tmp_path / "q.png"), "--quiet"])
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "q.md").read_text().count("| a |") == 1 and (tmp_path / "q.png").exists()
+
+
 def test_a_folder_without_probes_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty/eval.json"):
