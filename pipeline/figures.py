@@ -401,7 +401,7 @@ def targets_met(
         )
 
     def frontend_why(fe, exit1):
-        return f"the front end, which every exit pays, is {fe:.2f} of exit 1's {exit1:.2f} ms"
+        return f"the front end, which every exit pays, is {fe:.2f} ms of exit 1's {exit1:.2f} ms"
 
     first = exits[0]["latency_ms"] / last["latency_ms"]
     if cv.get("accuracy") is not None and last.get("accuracy") is not None:

@@ -28,7 +28,9 @@ def _targets(exit_ms, frontend_ms, model_bytes, exit1_accuracy=0.70):
 def test_a_missed_target_says_why_in_the_runs_figures_and_a_met_one_says_nothing():
     t = _targets([1.2, 1.6, 2.0], frontend_ms=0.9, model_bytes=340_000)
     assert not t["exit 1 latency / last exit"]["met"]
-    assert t["exit 1 latency / last exit"]["why"] == "the front end, which every exit pays, is 0.90 of exit 1's 1.20 ms"
+    assert (
+        t["exit 1 latency / last exit"]["why"] == "the front end, which every exit pays, is 0.90 ms of exit 1's 1.20 ms"
+    )
     early = t["early exit within 1 point of the last exit"]
     assert not early["met"] and "exit 1 alone costs 0.60x the last exit" in early["why"]
     # what the file is made of, largest part first, the unread rest as the flatbuffer's own tables
