@@ -265,7 +265,8 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
 
     Returns:
         {"path", "bytes", "clips", "int8_weights" (whether the file stores weights as int8,
-        `export.weights`), "exits": [{"index", "output", "dim", "cosine_to_teacher",
+        `export.weights`), "constant_bytes" (`flatbuffer.inspect`'s: what the file stores per op type),
+        "exits": [{"index", "output", "dim", "cosine_to_teacher",
         "full_rank_cosine_to_teacher"} (the cosines only when computed)]}.
     """
     fb = read_bytes(path)
@@ -281,11 +282,13 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
             if full_heads is not None and name in full_heads:
                 row["full_rank_cosine_to_teacher"] = _cosine(np.asarray(full_heads[name]), teacher_embeddings)
         exits.append(row)
+    info = flatbuffer.inspect(fb)
     return {
         "path": os.path.relpath(path, root) if root else path,
         "bytes": len(fb),
         "clips": len(audio),
-        "int8_weights": "DEQUANTIZE" in flatbuffer.inspect(fb)["op_counts"],
+        "int8_weights": "DEQUANTIZE" in info["op_counts"],
+        "constant_bytes": info["constant_bytes"],
         "exits": exits,
     }
 

@@ -177,7 +177,7 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
                 "model.tflite": file_contents(
                     flatbuffer.inspect(made.flatbuffer)["constant_bytes"], len(made.flatbuffer)
                 ),
-                "embedding.tflite": _contents(made.files.embedding),
+                "embedding.tflite": file_contents(embedding["constant_bytes"], embedding["bytes"]),
             },
         ),
         device_estimate=device,
@@ -281,11 +281,6 @@ def _streaming(ms, stage_ms, hop_frames, target):
         "window pays the stages it runs plus that call. The clip model (stages/) recomputes every "
         "frame of the window in stage 1",
     }
-
-
-def _contents(path):
-    fb = read_bytes(path)
-    return file_contents(flatbuffer.inspect(fb)["constant_bytes"], len(fb))
 
 
 def _ops(path):
