@@ -15,16 +15,19 @@ memory stay float32).
 Which weights:
 - any weight of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer that int8 stores exactly
   (each channel's values in {-m, 0, +m}: the ±1 weights of the portable files' binary
-  convolutions);
+  convolutions; or on the int8 grid already: a front end's filters built with `filters="int8"`);
 - the other weights of the layers in `lossy_ops` (FULLY_CONNECTED by default: the classifier and
   embedding heads), rounded by at most half a step (the channel's largest magnitude / 254).
 
-The convolutions' float weights (the front end's filters, the stem) stay float32: a rounded
-front end changes the input of every binary layer, and a binary network turns small changes
-into sign flips (measured on the demo: int8 or float16 front-end filters changed 3 % of the last
-exit's decisions). `export.convert.export_all` rounds only the embedding model's heads: rounded
-classifier heads changed 1 of 64 of the demo's decisions on one seed, so the classifier files
-store only what int8 holds exactly. LCE's binary convolutions are bit-packed already.
+The convolutions' other float weights (the stem, the default front end's filters) stay float32: a
+rounded front end changes the input of every binary layer, and a binary network turns small changes
+into sign flips (measured on the demo: int8 or float16 front-end filters rounded after training
+changed 3 % of the last exit's decisions). A front end built on the int8 grid (`--frontend-filters
+int8`: `LogMel(filters="int8")`, `models.int8.on_grid`) is stored as int8 exactly, since the network
+trained with the values the file holds; it costs accuracy (docs/experiments/early-exit.md).
+`export.convert.export_all` rounds only the embedding model's heads: rounded classifier heads changed
+1 of 64 of the demo's decisions on one seed, so the classifier files store only what int8 holds
+exactly. LCE's binary convolutions are bit-packed already.
 
 The flatbuffer is read and written with TensorFlow's own schema object API
 (`tensorflow.lite.tools.flatbuffer_utils`), not re-implemented here.
@@ -36,6 +39,8 @@ import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
+from models.int8 import dequantize, quantize
+
 # op → (index of its weight input, the weight's output-channel axis in TFLite's layout)
 WEIGHT_INPUTS = {
     schema.BuiltinOperator.CONV_2D: (1, 0),  # [out, kh, kw, in]
@@ -45,47 +50,6 @@ WEIGHT_INPUTS = {
 LOSSY_OPS = ("FULLY_CONNECTED",)
 # DEQUANTIZE's version for per-channel int8 input (tensorflow/lite/tools/versioning/op_version.cc)
 _DEQUANTIZE_VERSION = 4
-
-
-def quantize(w, axis):
-    """A float array → (int8 values, float32 scale per index of `axis`), symmetric, zero point 0.
-
-    A channel whose values are all ±m or 0 gets the scale m and values in {-1, 0, 1}, which is exact;
-    any other the scale max|w| / 127.
-
-    Args:
-        w: a float32 array.
-        axis: the output-channel axis (one scale per index along it).
-
-    Returns:
-        (q, scale): q an int8 array of w's shape, scale a float32 vector with scale × q ≈ w.
-    """
-    w = np.asarray(w, np.float32)
-    others = tuple(i for i in range(w.ndim) if i != axis)
-    peak = np.abs(w).max(axis=others).astype(np.float32)
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    two_level = np.all((np.abs(w) == peak.reshape(shape)) | (w == 0), axis=others)
-    scale = np.where(two_level, peak, peak / np.float32(127.0)).astype(np.float32)
-    scale = np.where(scale > 0, scale, np.float32(1.0)).astype(np.float32)  # an all-zero channel
-    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-    return q, scale
-
-
-def dequantize(q, scale, axis):
-    """What TFLite's DEQUANTIZE computes: scale × q, float32.
-
-    Args:
-        q: int8 values.
-        scale: float32 scale per index of `axis`.
-        axis: the channel axis.
-
-    Returns:
-        A float32 array of q's shape.
-    """
-    shape = [1] * q.ndim
-    shape[axis] = -1
-    return q.astype(np.float32) * np.asarray(scale, np.float32).reshape(shape)
 
 
 def _opcode(model, builtin):

@@ -37,11 +37,33 @@ import numpy as np
 import scipy.signal
 import tensorflow as tf
 
+from models import int8
 from models.errors import ConfigError
 
 SAMPLE_RATE = 16000  # Hz: the one sample rate of every clip, teacher call and model input
 FRONTEND_KINDS = ("dft", "gabor", "multirate", "stft")
 DEFAULT_KIND = "gabor"
+# the values of a front end's fixed filter bank: "int8" rounds each filter to the int8 grid (`models.int8.on_grid`):
+# a quarter of the bank's bytes in every file, but on the demo the last exit lost 6 points over 3 seeds
+# (docs/experiments/early-exit.md), so float32 stays the default
+FILTER_PRECISIONS = ("float32", "int8")
+DEFAULT_FILTERS = "float32"
+
+
+def filter_bank(kernels, filters, axis=1):
+    """A front end's fixed filters as the network uses them: unchanged ("float32") or rounded to the
+    int8 grid of one scale per filter ("int8": `models.int8.on_grid`, at most half a step of the
+    filter's peak / 127 from the float value), so that a converted file stores them as int8 exactly.
+
+    Args:
+        kernels: a float array whose `axis` indexes the filters.
+        filters: a key of `FILTER_PRECISIONS`.
+        axis: the filters' axis.
+
+    Returns:
+        A float32 array of the same shape.
+    """
+    return int8.on_grid(kernels, axis) if filters == "int8" else np.asarray(kernels, np.float32)
 
 
 def log_mel(
@@ -314,11 +336,11 @@ def _strided(audio, kernels, frame_step):
     return tf.nn.conv1d(x, tf.constant(kernels[:, None, :]), stride=frame_step, padding="VALID")
 
 
-def _stft(audio, p):
-    return log_mel(audio, **p)
+def _stft(audio, p, filters):
+    return log_mel(audio, **p)  # no filter bank of its own: the FFT has none, the mel matrix stays float
 
 
-def _dft(audio, p):
+def _dft(audio, p, filters):
     kernels, mel = dft_kernels(
         p["sample_rate"],
         p["frame_length"],
@@ -327,23 +349,25 @@ def _dft(audio, p):
         p["lower_edge_hertz"],
         p["upper_edge_hertz"],
     )
+    kernels, mel = filter_bank(kernels, filters), filter_bank(mel, filters)  # mel: one filter per band (column)
     y = _strided(audio, kernels, p["frame_step"])
     bins = mel.shape[0]
     re, im = y[..., :bins], y[..., bins:]
     return tf.math.log(tf.matmul(tf.sqrt(re * re + im * im), tf.constant(mel)) + 1e-6)
 
 
-def _gabor(audio, p):
+def _gabor(audio, p, filters):
     kernels = gabor_kernels(
         p["sample_rate"], p["frame_length"], p["num_mel_bins"], p["lower_edge_hertz"], p["upper_edge_hertz"]
     )
+    kernels = filter_bank(kernels, filters)
     y = _strided(audio, kernels, p["frame_step"])
     n = p["num_mel_bins"]
     re, im = y[..., :n], y[..., n:]
     return tf.math.log(re * re + im * im + 1e-6)
 
 
-def _multirate(audio, p):
+def _multirate(audio, p, filters):
     lowpass, groups = multirate_plan(
         p["sample_rate"],
         p["frame_length"],
@@ -360,15 +384,17 @@ def _multirate(audio, p):
     powers = []
     for g in groups:
         x = tf.expand_dims(rates[g.level][:, g.begin :], -1)
-        y = tf.nn.conv1d(x, tf.constant(g.kernels[:, None, :]), stride=p["frame_step"] // 2**g.level, padding="VALID")
+        # the band filters are the bank; the half-band low-pass (18 taps) stays float
+        kernels = filter_bank(g.kernels, filters)
+        y = tf.nn.conv1d(x, tf.constant(kernels[:, None, :]), stride=p["frame_step"] // 2**g.level, padding="VALID")
         n = g.bands[1] - g.bands[0]
         re, im = y[:, :frames, :n], y[:, :frames, n:]
         powers.append(re * re + im * im)
     return tf.math.log(tf.concat(powers, axis=-1) + 1e-6)
 
 
-# how the spectrum is computed, by name (see the module docstring): audio [b, samples], LogMel's params
-# → log band energies [b, frames, num_mel_bins]
+# how the spectrum is computed, by name (see the module docstring): audio [b, samples], LogMel's params,
+# its filters' precision → log band energies [b, frames, num_mel_bins]
 FRONTENDS = {"stft": _stft, "dft": _dft, "gabor": _gabor, "multirate": _multirate}
 
 
@@ -435,8 +461,16 @@ def frontend_macs(
 @tf.keras.utils.register_keras_serializable(package="models")
 class LogMel(tf.keras.layers.Layer):
     """Raw audio [batch, samples] → log-mel image [batch, frames, num_mel_bins, 1], the spectrum computed
-    by front end `kind` (`FRONTENDS`: "gabor" by default, "stft", "dft"); the other arguments are the
-    framing and the mel bands. A config without `kind` (saved before there was a choice) is "stft"."""
+    by front end `kind` (`FRONTENDS`: "gabor" by default, "stft", "dft", "multirate"); the other arguments
+    are the framing and the mel bands, and `filters`, the values of the fixed filter bank ("float32" by
+    default; "int8": each filter on the int8 grid, so every converted file stores the bank as int8, a
+    quarter of the float bytes, with nothing rounded at export; `filter_bank`). A config without `kind`
+    (saved before there was a choice) is "stft"; one without `filters` is "float32".
+
+    ```python
+    LogMel(num_mel_bins=40, filters="int8")     # 96 KB less in every file that holds the gabor bank
+    ```
+    """
 
     def __init__(
         self,
@@ -448,11 +482,14 @@ class LogMel(tf.keras.layers.Layer):
         lower_edge_hertz=60.0,
         upper_edge_hertz=7800.0,
         kind=DEFAULT_KIND,
+        filters=DEFAULT_FILTERS,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if kind not in FRONTENDS:
             raise ConfigError(f"unknown front end '{kind}'; choose one of {sorted(FRONTENDS)}")
+        if filters not in FILTER_PRECISIONS:
+            raise ConfigError(f"unknown front-end filters '{filters}'; choose one of {list(FILTER_PRECISIONS)}")
         if frame_length > fft_length and kind in ("dft", "stft"):
             raise ConfigError(f"front end '{kind}': frame_length {frame_length} is longer than fft_length {fft_length}")
         self.params = dict(
@@ -465,18 +502,20 @@ class LogMel(tf.keras.layers.Layer):
             upper_edge_hertz=upper_edge_hertz,
         )
         self.kind = kind
+        self.filters = filters
 
     @classmethod
     def from_config(cls, config):
         """The layer of a saved config.
 
         Args:
-            config: a `get_config` dict; without "kind" (saved by an earlier version) it is "stft".
+            config: a `get_config` dict; without "kind" (saved by an earlier version) it is "stft", without
+                "filters" "float32".
 
         Returns:
             A `LogMel`.
         """
-        return cls(**{"kind": "stft", **config})
+        return cls(**{"kind": "stft", "filters": "float32", **config})
 
     def call(self, audio):
         """Compute the log-mel image.
@@ -488,7 +527,7 @@ class LogMel(tf.keras.layers.Layer):
             A tensor [batch, frames, num_mel_bins, 1].
         """
         # not [..., None]: stock TFLite lacks that StridedSlice
-        return tf.expand_dims(FRONTENDS[self.kind](audio, self.params), -1)
+        return tf.expand_dims(FRONTENDS[self.kind](audio, self.params, self.filters), -1)
 
     def macs(self, samples):
         """Multiply-accumulates of one call on `samples` samples (`frontend_macs`).
@@ -521,9 +560,9 @@ class LogMel(tf.keras.layers.Layer):
         """The layer's config.
 
         Returns:
-            Keras' layer config with the framing, the mel bands and "kind".
+            Keras' layer config with the framing, the mel bands, "kind" and "filters".
         """
-        return {**super().get_config(), **self.params, "kind": self.kind}
+        return {**super().get_config(), **self.params, "kind": self.kind, "filters": self.filters}
 
 
 @tf.keras.utils.register_keras_serializable(package="models")

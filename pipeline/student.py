@@ -133,9 +133,9 @@ class TwinGuide:
 
 
 def frontend(s):
-    """`LogMel` settings of the student section: the front end's kind, the window (`window_ms`; the FFT the
-    next power of two) and the hop (`hop_ms`) in samples."""
-    return {"kind": s.frontend, **framing(s.window_ms, s.hop_ms)}
+    """`LogMel` settings of the student section: the front end's kind, its filters' precision, the window
+    (`window_ms`; the FFT the next power of two) and the hop (`hop_ms`) in samples."""
+    return {"kind": s.frontend, "filters": s.frontend_filters, **framing(s.window_ms, s.hop_ms)}
 
 
 def build_model(corpus, targets, cfg, float_twin=False):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import convert, flatbuffer
+from export import convert, flatbuffer, weights
 from helpers import CLIP
 from models import students
 from models.errors import ConfigError
@@ -51,8 +51,13 @@ def test_every_front_end_round_trips_its_kind_and_an_old_config_means_stft():
     for kind in FRONTENDS:
         layer = LogMel(num_mel_bins=40, kind=kind)
         assert LogMel.from_config(layer.get_config()).kind == kind
-    old = {k: v for k, v in LogMel(num_mel_bins=40).get_config().items() if k != "kind"}
+    old = {k: v for k, v in LogMel(num_mel_bins=40).get_config().items() if k not in ("kind", "filters")}
     assert LogMel.from_config(old).kind == "stft"  # saved before there was a choice
+    assert LogMel.from_config(old).filters == "float32"  # saved before the int8 filter bank
+    assert LogMel(num_mel_bins=40).filters == "float32"
+    assert LogMel.from_config(LogMel(num_mel_bins=40, filters="int8").get_config()).filters == "int8"
+    with pytest.raises(ConfigError, match="unknown front-end filters 'int4'"):
+        LogMel(filters="int4")
     with pytest.raises(ConfigError, match="unknown front end 'fft'"):
         LogMel(kind="fft")
     with pytest.raises(ConfigError, match="longer than fft_length"):
@@ -62,7 +67,7 @@ def test_every_front_end_round_trips_its_kind_and_an_old_config_means_stft():
 @pytest.mark.parametrize("frame_length,fft_length", [(400, 512), (256, 256)])
 def test_dft_front_end_computes_the_stft_features_with_one_conv_and_no_fft_op(frame_length, fft_length):
     x = np.random.default_rng(0).uniform(-0.3, 0.3, (2, CLIP)).astype(np.float32)
-    args = dict(num_mel_bins=40, frame_length=frame_length, fft_length=fft_length)
+    args = dict(num_mel_bins=40, frame_length=frame_length, fft_length=fft_length, filters="float32")
     want = LogMel(kind="stft", **args)(x).numpy()
     got = LogMel(kind="dft", **args)(x).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
@@ -157,3 +162,31 @@ def test_framing_turns_milliseconds_into_samples_and_the_next_power_of_two():
     assert framing(25, 10) == {"frame_length": 400, "fft_length": 512, "frame_step": 160}
     assert framing(16, 20) == {"frame_length": 256, "fft_length": 256, "frame_step": 320}
     assert framing(25, 10, sample_rate=8000)["frame_length"] == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["dft", "gabor", "multirate"])
+def test_int8_filters_keep_the_features_and_are_stored_as_int8_with_nothing_rounded_at_export(kind):
+    """With filters="int8" the bank's values are on the int8 grid: the features stay those of the float
+    filters (to a correlation of 0.9999), and a converted file stores the bank as int8 when only exact
+    weights may be (the classifier files' policy): a quarter of its bytes, outputs bit for bit the same."""
+    from export.interpreter import LceModel
+
+    x = np.random.default_rng(3).uniform(-0.3, 0.3, (2, CLIP)).astype(np.float32)
+    audio = tf.keras.Input((CLIP,))
+    float_bank = tf.keras.Model(audio, LogMel(kind=kind, num_mel_bins=40, filters="float32")(audio))
+    int8_bank = tf.keras.Model(audio, LogMel(kind=kind, num_mel_bins=40, filters="int8")(audio))
+    a, b = float_bank(x).numpy(), int8_bank(x).numpy()
+    assert not np.array_equal(a, b) and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9999
+    for model, stored in ((float_bank, False), (int8_bank, True)):
+        fb = convert.to_lce(model)
+        exact = weights.int8_weights(fb, lossy_ops=())
+        assert ("DEQUANTIZE" in flatbuffer.inspect(exact)["op_counts"]) == stored
+        if stored:
+            if kind == "multirate":  # the band filters (the half-band low-pass is small and stays float)
+                bank = sum(g.kernels.size for g in multirate_plan(num_mel_bins=40)[1] if g.kernels.size >= 1024)
+            else:
+                bank = (gabor_kernels if kind == "gabor" else lambda **a: dft_kernels(**a)[0])(num_mel_bins=40).size
+            assert len(fb) - len(exact) > 0.7 * 4 * bank  # 4 bytes a weight to 1
+            np.testing.assert_array_equal(LceModel(exact).run(x[:1])[0], LceModel(fb).run(x[:1])[0])
+            np.testing.assert_allclose(LceModel(exact).run(x[:1])[0], model(x[:1]).numpy(), atol=1e-4)

@@ -88,3 +88,13 @@ def test_every_preset_in_configs_loads_and_sets_what_it_says():
             for k, v in value.items() if isinstance(value, dict) else [(key, value)]:
                 got = getattr(getattr(cfg, key) if isinstance(value, dict) else cfg, k)
                 assert got == v or str(got).endswith(str(v)), (name, key, k, got, v)
+
+
+def test_frontend_filters_reach_the_front_end_and_the_training_key():
+    from pipeline import student
+
+    default, int8 = config.from_argv([]), config.from_argv(["--frontend-filters", "int8"])
+    assert student.frontend(default.student)["filters"] == "float32"
+    assert student.frontend(int8.student) == {**student.frontend(default.student), "filters": "int8"}
+    # other filters, other weights: a rerun never reuses the checkpoints of the other bank
+    assert config.key(default.student) != config.key(int8.student)
