@@ -235,7 +235,7 @@ def frontend_model(model):
     """
     audio = tf.keras.Input((None,), name="audio_block")
     layer = model.get_layer(FRONTEND)
-    frame = LogMel(**layer.params, kind=layer.kind, filters=layer.filters, name=FRONTEND)(audio)
+    frame = LogMel.from_config(layer.get_config())(audio)  # every setting, present and future, and its name
     return tf.keras.Model(audio, frame, name=f"{model.name}_frontend")
 
 
