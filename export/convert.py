@@ -25,7 +25,7 @@ import larq_compute_engine as lce
 import numpy as np
 import tensorflow as tf
 
-from export import manifest
+from export import manifest, names
 from export import stream as stream_lib
 from export import weights
 from export.files import atomic_write
@@ -81,12 +81,12 @@ def to_lce(model, target="arm", int8=None):
             (`export.weights.int8_weights`): those ops' weights rounded, the others' only where exact.
 
     Returns:
-        The LCE flatbuffer (bytes), float32 input and outputs.
+        The LCE flatbuffer (bytes), float32 input and outputs; intermediate tensors unnamed (`names.strip`).
     """
     fb = lce.convert_keras_model(
         model, inference_input_type=tf.float32, inference_output_type=tf.float32, target=target
     )
-    return fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8)
+    return names.strip(fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8))
 
 
 def to_portable(model, int8=None):
@@ -100,10 +100,10 @@ def to_portable(model, int8=None):
         int8: as `to_lce`'s (here the ±1 weights of the binary convolutions are stored exactly).
 
     Returns:
-        The stock TFLite flatbuffer (bytes).
+        The stock TFLite flatbuffer (bytes); intermediate tensors unnamed (`names.strip`).
     """
     fb = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    return fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8)
+    return names.strip(fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8))
 
 
 def to_int8(model, representative, batch=1):
@@ -327,9 +327,9 @@ def stage_model(model, k):
 def _int8_policy(int8):
     """(classifier files', embedding files') `int8` argument of `to_lce` / `to_portable`.
 
-    The classifiers keep their decisions exactly: only weights int8 holds exactly (rounded heads
-    changed 1 of 64 demo decisions). The embedding heads, most of embedding.tflite's bytes, are
-    rounded (cosine to the float heads' embeddings above 0.99).
+    The classifiers keep their decisions exactly: only weights int8 holds exactly (the ±1 weights, and
+    classifiers the pipeline rounded to the int8 grid before scoring them). The embedding heads, most
+    of embedding.tflite's bytes, are rounded (cosine to the float heads' embeddings above 0.99).
     """
     return ((), weights.LOSSY_OPS) if int8 else (None, None)
 

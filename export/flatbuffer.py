@@ -112,7 +112,9 @@ def inspect(fb):
                     "elements": int(np.prod(out)) if out else 0,
                     "int8": bool(int8),
                     "constant": bool(stored) and all(stored),
-                    "output": g.tensors[op.outputs[0]].name.decode() if len(op.outputs) else "",
+                    "output": (g.tensors[op.outputs[0]].name or b"").decode()
+                    if len(op.outputs)
+                    else "",  # names.strip: none
                 }
             )
     total = sum(macs.values())

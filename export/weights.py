@@ -15,7 +15,8 @@ memory stay float32).
 Which weights:
 - any weight of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer that int8 stores exactly
   (each channel's values in {-m, 0, +m}: the ±1 weights of the portable files' binary
-  convolutions; or on the int8 grid already: a front end's filters built with `filters="int8"`);
+  convolutions; or on the int8 grid already: a front end's filters built with `filters="int8"`,
+  classifiers rounded by `models.students.classifiers_on_int8_grid`);
 - the other weights of the layers in `lossy_ops` (FULLY_CONNECTED by default: the classifier and
   embedding heads), rounded by at most half a step (the channel's largest magnitude / 254).
 
@@ -25,9 +26,10 @@ into sign flips (measured on the demo: int8 or float16 front-end filters rounded
 changed 3 % of the last exit's decisions). A front end built on the int8 grid (`--frontend-filters
 int8`: `LogMel(filters="int8")`, `models.int8.on_grid`) is stored as int8 exactly, since the network
 trained with the values the file holds; it costs accuracy (docs/experiments/early-exit.md).
-`export.convert.export_all` rounds only the embedding model's heads: rounded classifier heads changed
-1 of 64 of the demo's decisions on one seed, so the classifier files store only what int8 holds
-exactly. LCE's binary convolutions are bit-packed already.
+`export.convert.export_all` rounds only the embedding model's heads: the classifier files store only
+what int8 holds exactly, so their decisions are the Keras model's (rounded here, the classifier heads
+changed 1 of 64 of the demo's decisions; a run rounds them in the Keras model instead, before it
+scores it: `models.students.classifiers_on_int8_grid`). LCE's binary convolutions are bit-packed already.
 
 The flatbuffer is read and written with TensorFlow's own schema object API
 (`tensorflow.lite.tools.flatbuffer_utils`), not re-implemented here.

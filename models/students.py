@@ -31,7 +31,7 @@ import re
 
 import tensorflow as tf
 
-from models import blocks
+from models import blocks, int8
 from models.errors import ConfigError
 from models.registry import registrar
 from models.frontend import SAMPLE_RATE, LogMel, SpecAugment
@@ -582,6 +582,34 @@ def is_binary(model):
     return any(
         layer.__class__.__name__ == "QuantConv2D" and layer.kernel_quantizer is not None for layer in model.layers
     )
+
+
+def classifiers_on_int8_grid(model):
+    """Round every exit's classifier kernel, in place, to the int8 grid: one scale per class
+    (`models.int8.on_grid`, at most half a step of the class's largest weight / 127 from the trained
+    value). A converted file then stores the classifiers as int8 exactly (`export.weights`: a quarter
+    of their float bytes, the same decisions as this model's), and what the pipeline scores is what
+    the files compute. The biases stay float32; the embedding heads are left alone.
+
+    This is rounding after training, not quantization-aware training: what it costs is whatever the
+    rounded model scores less (docs/experiments/early-exit.md measures it).
+
+    ```python
+    students.classifiers_on_int8_grid(model)          # 3: the classifiers of exits 1..3
+    ```
+
+    Args:
+        model: a student (`build`), trained.
+
+    Returns:
+        The number of classifiers rounded.
+    """
+    names = exit_names(model, PROBS)
+    for name in names:
+        layer = model.get_layer(name)
+        kernel, *rest = layer.get_weights()
+        layer.set_weights([int8.on_grid(kernel, axis=1), *rest])  # Keras' kernel: [features, classes]
+    return len(names)
 
 
 def exit_names(model, kind=PROBS):

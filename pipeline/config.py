@@ -477,8 +477,9 @@ class ExportConfig:
     int8_weights: bool = setting(
         True,
         "store weights as int8 behind a DEQUANTIZE op (export.weights; float compute at the same speed): "
-        "embedding.tflite's dense heads rounded (a quarter of their bytes), and in the classifier files only "
-        "what int8 holds exactly (the portable files' ±1 weights), so their decisions do not change",
+        "embedding.tflite's dense heads rounded (a quarter of their bytes); the classifiers rounded to the int8 "
+        "grid after training and scored so (students.classifiers_on_int8_grid), the classifier files then "
+        "holding them, and the portable files' ±1 weights, as int8 exactly",
     )
     android: Optional[str] = setting(
         None,

@@ -43,6 +43,7 @@ class TrainedStudent:
     epoch_seconds: List[float]  # distillation epochs run by this call (empty when reused)
     mode: str = "deterministic"  # distill.MODES
     temperatures: Optional[List[float]] = None  # per exit, folded into the classifiers (None: not calibrated)
+    classifier_weights: str = "float32"  # "int8": the classifiers rounded to the int8 grid after training
 
     @property
     def exits(self):
@@ -58,6 +59,7 @@ class TrainedStudent:
             "checkpoint": self.checkpoint,
             "training_mode": self.mode,
             "temperatures": self.temperatures,
+            "classifier_weights": self.classifier_weights,
         }
 
 
@@ -197,7 +199,8 @@ def distillation_set(corpus, targets, views=None, mode="sample"):
 
 
 def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) -> TrainedStudent:
-    """Stage 3, targets → student: train the binary student (or its full-precision twin) and return it.
+    """Stage 3, targets → student: train the binary student (or its full-precision twin) and return it
+    as the run scores and exports it (`finish`: with `int8_weights`, its classifiers on the int8 grid).
 
     Finished phases are checkpointed under `layout.checkpoints`, keyed by everything that decides the
     weights, so a rerun reuses them.
@@ -214,6 +217,12 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
     Returns:
         The `TrainedStudent` (the Keras model and what its training did).
     """
+    trained = _train(corpus, targets, cfg, layout, float_twin, views)
+    return dataclasses.replace(trained, model=finish(trained.model, cfg), classifier_weights=classifier_weights(cfg))
+
+
+def _train(corpus, targets, cfg, layout, float_twin=False, views=None) -> TrainedStudent:
+    """`train_student` before `finish`: the weights as trained (and checkpointed)."""
     t = cfg.train
     key = training_key(corpus, targets, cfg, float_twin)
     mode = distill.seed_everything(cfg.seed, t.deterministic)  # before the weights are initialised
@@ -279,7 +288,7 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
 
     twin = None  # the trained float twin, when the binary student learns from it (trained first, or reused)
     if (t.twin_teacher or t.twin_init) and not float_twin:
-        twin = train_student(corpus, targets, cfg, layout, float_twin=True, views=views).model
+        twin = _train(corpus, targets, cfg, layout, float_twin=True, views=views).model  # as trained
     guide = TwinGuide(targets, cfg, model, twin) if t.twin_teacher and not float_twin else None
     if t.twin_init and not float_twin:  # phases already done reload their own weights over these
         log.info("student: starting from the trained float twin's weights (--twin-init)")
@@ -351,6 +360,23 @@ def train_student(corpus, targets, cfg, layout, float_twin=False, views=None) ->
         mode,
         temperatures,
     )
+
+
+def classifier_weights(cfg):
+    """What the trained student's classifiers hold: "int8" (rounded to the int8 grid, stored so exactly)
+    when the run stores int8 weights (`int8_weights`, the default), else "float32"."""
+    return "int8" if cfg.export.int8_weights else "float32"
+
+
+def finish(model, cfg):
+    """The trained model as the run scores and exports it: with `int8_weights`, every exit's classifier
+    rounded to the int8 grid (`students.classifiers_on_int8_grid`), so the classifier files store it as
+    int8 exactly and their decisions are the scored model's. The checkpoints keep the weights as trained:
+    the rounding is redone on reuse, and a run with `--no-int8-weights` reuses the same training."""
+    if cfg.export.int8_weights:
+        n = students.classifiers_on_int8_grid(model)
+        log.info(f"student: {n} classifiers rounded to the int8 grid (one scale per class; --no-int8-weights: float32)")
+    return model
 
 
 def one_device(model, corpus, targets, cfg, float_twin, weights):

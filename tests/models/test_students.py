@@ -271,3 +271,39 @@ def test_float_twin_is_the_same_network_with_full_precision_convolutions():
     assert not np.allclose(twin(x)["exit3_embedding"], m(x)["exit3_embedding"])
     info = flatbuffer.inspect(convert.to_portable(convert.exit_model(twin, 3)))
     assert "SIGN" not in info["op_counts"] and info["binary_macs"] == 0
+
+
+def test_classifiers_on_the_int8_grid_are_stored_as_int8_exactly_with_the_same_decisions():
+    from models import int8
+
+    tf.keras.utils.set_random_seed(0)
+    m = students.build("quicknet", num_classes=12, embedding_dim=32, exits=3, clip_samples=CLIP, width=16)
+    x = tone_batch(32)[0]
+    m(x, training=True)  # non-trivial batch-norm statistics
+    before = {layer.name: layer.get_weights() for layer in m.layers if layer.weights}
+    float_file = convert.to_lce(convert.classifier_model(m), int8=())
+    assert students.classifiers_on_int8_grid(m) == 3
+    for layer in m.layers:
+        kept = before.get(layer.name)
+        if kept is None:
+            continue
+        now = layer.get_weights()
+        if students.output_kind(layer.name) == students.PROBS:
+            kernel, bias = now
+            assert not np.array_equal(kernel, kept[0])  # rounded ...
+            assert np.max(np.abs(kernel - kept[0])) <= np.max(np.abs(kept[0])) / 254 * 1.0001  # ... by half a step
+            np.testing.assert_array_equal(int8.on_grid(kernel, axis=1), kernel)  # on the grid: a second call is a no-op
+            np.testing.assert_array_equal(bias, kept[1])
+        else:  # the front end, the blocks and the embedding heads are left alone
+            for a, b in zip(now, kept):
+                np.testing.assert_array_equal(a, b)
+    # the classifier files' own policy (only what int8 holds exactly) now stores the three classifiers as int8
+    fb = convert.to_lce(convert.classifier_model(m), int8=())
+    assert flatbuffer.inspect(float_file)["op_counts"].get("DEQUANTIZE", 0) == 0
+    assert flatbuffer.inspect(fb)["op_counts"]["DEQUANTIZE"] == 3
+    kernels = sum(m.get_layer(n).kernel.shape.num_elements() for n in students.exit_names(m))
+    assert len(float_file) - len(fb) > 0.9 * 3 * kernels  # 3 of every 4 bytes of the kernels saved
+    keras = m.predict(x, verbose=0)
+    lite = LceModel(fb).predict(x)
+    for k in (1, 2, 3):
+        np.testing.assert_allclose(lite[f"exit{k}_probs"], keras[f"exit{k}_probs"], atol=1e-4)

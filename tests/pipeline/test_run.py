@@ -79,6 +79,7 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
     assert set(report["early_exit_targets"]) == {"within_1pct", "fastest_95pct"}
     assert report["early_exit"] and all(sum(p["exit_histogram"]) == 6 for p in report["early_exit"])
     assert report["model"]["not_binarized"] == []
+    assert report["student"]["classifier_weights"] == "int8"  # rounded to the int8 grid, and scored so
     # the int8 baseline, trained on the same labels and timed with the exits
     base = report["baseline"]
     assert base["name"] == "ds_cnn" and base["latency_ms"] > 0 and 0.0 <= base["accuracy"] <= 1.0

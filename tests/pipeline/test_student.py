@@ -62,3 +62,25 @@ def test_twin_init_starts_the_binary_student_from_the_trained_twin(task_dir, sta
     plain = student.train_student(c, goal, config.from_argv(flags), layout)  # without: its own weights
     assert plain.key != started.key and twin.key == student.training_key(c, goal, config.from_argv(flags), True)
     assert any(not np.array_equal(a, b) for a, b in zip(plain.model.get_weights(), twin.model.get_weights()))
+
+
+def test_classifiers_are_scored_and_exported_on_the_int8_grid_unless_asked_not_to(task_dir, stand_in_teacher, tmp_path):
+    from models import int8
+
+    flags = ["--data", task_dir, "--teacher", stand_in_teacher, "--clip-seconds", "0.5", "--epochs", "0"]
+    flags += ["--head-epochs", "1", "--fine-tune-epochs", "0", "--width", "8", "--depth", "1"]
+    flags += ["--out", str(tmp_path), "--quiet"]
+    cfg, layout = config.from_argv(flags), Layout(tmp_path)
+    c, goal = targets.teacher_targets(corpus.load_corpus(cfg.data), cfg, layout)
+    rounded = student.train_student(c, goal, cfg, layout)
+    kept = student.train_student(c, goal, config.from_argv(flags + ["--no-int8-weights"]), layout)
+    assert kept.key == rounded.key and not kept.epoch_seconds  # the same training, reused: only the rounding differs
+    assert (rounded.classifier_weights, kept.classifier_weights) == ("int8", "float32")
+    assert rounded.section()["classifier_weights"] == "int8"
+    for name in students.exit_names(rounded.model):
+        a, b = rounded.model.get_layer(name).kernel.numpy(), kept.model.get_layer(name).kernel.numpy()
+        np.testing.assert_array_equal(a, int8.on_grid(b, axis=1))
+        assert not np.array_equal(a, b)
+    for name in students.exit_names(rounded.model, students.EMBEDDING):  # the embedding heads as trained
+        kernels = [m.model.get_layer(name).kernel.numpy() for m in (rounded, kept)]
+        np.testing.assert_array_equal(*kernels)
