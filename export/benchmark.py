@@ -287,7 +287,7 @@ def score_embedding(path, audio, teacher_embeddings=None, full_heads=None, root=
         "path": os.path.relpath(path, root) if root else path,
         "bytes": len(fb),
         "clips": len(audio),
-        "int8_weights": "DEQUANTIZE" in info["op_counts"],
+        "int8_weights": "DEQUANTIZE/INT8" in info["constant_bytes"],
         "constant_bytes": info["constant_bytes"],
         "exits": exits,
     }

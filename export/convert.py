@@ -78,7 +78,7 @@ def to_lce(model, target="arm", int8=None):
         model: a Keras model (a student, or a part of one such as `classifier_model`).
         target: LCE's converter target ("arm" or "xcore").
         int8: None keeps every weight float32; a tuple of op names stores weights as int8
-            (`export.weights.int8_weights`): those ops' weights rounded, the others' only where exact.
+            (`export.weights.compact`): those ops' weights rounded, the others' only where exact.
 
     Returns:
         The LCE flatbuffer (bytes), float32 input and outputs; intermediate tensors unnamed (`names.strip`).
@@ -86,7 +86,7 @@ def to_lce(model, target="arm", int8=None):
     fb = lce.convert_keras_model(
         model, inference_input_type=tf.float32, inference_output_type=tf.float32, target=target
     )
-    return names.strip(fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8))
+    return names.strip(fb if int8 is None else weights.compact(fb, lossy_ops=int8))
 
 
 def to_portable(model, int8=None):
@@ -103,7 +103,7 @@ def to_portable(model, int8=None):
         The stock TFLite flatbuffer (bytes); intermediate tensors unnamed (`names.strip`).
     """
     fb = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    return names.strip(fb if int8 is None else weights.int8_weights(fb, lossy_ops=int8))
+    return names.strip(fb if int8 is None else weights.compact(fb, lossy_ops=int8))
 
 
 def to_int8(model, representative, batch=1):

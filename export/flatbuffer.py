@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 _BUILTIN = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 BINARY_OPS = {"LceBconv2d"}
+_TYPES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
 
 
 def _model(fb):
@@ -85,7 +86,8 @@ def inspect(fb):
         {"op_counts", "macs" (per op type), "total_macs", "binary_macs", "binary_mac_fraction",
         "ops": [{"op", "macs", "elements", "int8", "constant" (every input is stored in the file), "output"}
         per op, in order], "bytes", "constant_bytes" (per op type, the bytes of the stored tensors its ops
-        read: weights, filters, tables; each tensor counted once, at its first reader)}.
+        read: weights, filters, tables; each tensor counted once, at its first reader; a DEQUANTIZE's
+        by the type it stores: "DEQUANTIZE/INT8", "DEQUANTIZE/FLOAT16")}.
     """
     model = _model(fb)
     counts, macs, per_op = collections.Counter(), collections.Counter(), []
@@ -101,7 +103,8 @@ def inspect(fb):
                 data = model.buffers[buf].data if buf else None
                 if data is not None and buf not in seen:
                     seen.add(buf)
-                    constant[name] += len(data)
+                    stored_as = _TYPES.get(g.tensors[i].type, "") if name == "DEQUANTIZE" else ""
+                    constant[f"{name}/{stored_as}" if stored_as else name] += len(data)
             out = _shape(g, op.outputs[0]) if len(op.outputs) else []
             int8 = len(op.inputs) > 0 and op.inputs[0] >= 0 and g.tensors[op.inputs[0]].type == schema.TensorType.INT8
             stored = [i < 0 or model.buffers[g.tensors[i].buffer].data is not None for i in op.inputs]

@@ -1,9 +1,10 @@
-"""int8 weight storage for a converted flatbuffer: the dense layers' weights in a quarter of the bytes.
+"""int8 and float16 weight storage for a converted flatbuffer: the dense layers' weights in a quarter of
+the bytes, a front end's fixed filters in a half.
 
 ```python
 from export import weights
-small = weights.int8_weights(fb)                 # same ops, float compute; dense weights stored as int8
-weights.int8_weights(fb, lossy_ops=())           # only the weights int8 stores exactly
+small = weights.compact(fb)                 # same ops, float compute; dense weights stored as int8
+weights.compact(fb, lossy_ops=())           # only the weights int8 or float16 store exactly
 ```
 LCE's converter has no post-training quantization, and full int8 (activations too) needs
 fake-quant nodes in training. This is the other half, which needs neither: a large float32
@@ -12,15 +13,18 @@ front of its layer. TFLite dequantizes a stored tensor once, when the interprete
 so the layers still compute in float at the same speed: only the file shrinks (the weights in
 memory stay float32).
 
-Which weights:
+Which weights (int8 first, else float16):
 - any weight of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED layer that int8 stores exactly
   (each channel's values in {-m, 0, +m}: the ±1 weights of the portable files' binary
   convolutions; or on the int8 grid already: a front end's filters built with `filters="int8"`,
   classifiers rounded by `models.students.classifiers_on_int8_grid`);
+- any other weight of those layers that float16 stores exactly, as float16 (half the bytes; TFLite's
+  DEQUANTIZE takes float16 too, and XNNPACK folds it into the layer): a front end's filters built
+  with `filters="float16"` (the default, `models.frontend.filter_bank`);
 - the other weights of the layers in `lossy_ops` (FULLY_CONNECTED by default: the classifier and
   embedding heads), rounded by at most half a step (the channel's largest magnitude / 254).
 
-The convolutions' other float weights (the stem, the default front end's filters) stay float32: a
+The convolutions' other float weights (the stem, a front end built with `filters="float32"`) stay float32: a
 rounded front end changes the input of every binary layer, and a binary network turns small changes
 into sign flips (measured on the demo: int8 or float16 front-end filters rounded after training
 changed 3 % of the last exit's decisions). A front end built on the int8 grid (`--frontend-filters
@@ -71,19 +75,19 @@ def _opcode(model, builtin):
 _NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
 
-def int8_weights(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> bytes:
-    """Store a flatbuffer's weights as int8 where the module docstring says.
+def compact(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> bytes:
+    """Store a flatbuffer's weights as int8 or float16 where the module docstring says.
 
     Args:
         fb: a TFLite flatbuffer (LCE's or the stock converter's).
         min_elements: leave weights with fewer elements float (a small tensor saves little and a
             DEQUANTIZE op costs a few hundred bytes).
         lossy_ops: op names ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D") whose weights are
-            rounded to int8; the other ops' weights only where int8 is exact.
+            rounded to int8; the other ops' weights only where int8 or float16 is exact.
 
     Returns:
         The new flatbuffer (bytes): the same inputs, outputs and signatures; each chosen weight stored
-        as int8 behind a DEQUANTIZE op (`fb` itself when there is none).
+        as int8 or float16 behind a DEQUANTIZE op (`fb` itself when there is none).
     """
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(fb))
     users = collections.Counter(t.buffer for g in model.subgraphs for t in g.tensors)
@@ -103,8 +107,11 @@ def int8_weights(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> by
                 continue
             w = np.frombuffer(bytes(bytearray(data)), np.float32).reshape(tensor.shape)
             q, scale = quantize(w, axis)
+            half = None
             if _NAMES[builtin] not in lossy_ops and not np.array_equal(dequantize(q, scale, axis), w):
-                continue
+                half = w.astype(np.float16)
+                if not np.array_equal(half.astype(np.float32), w):
+                    continue  # neither int8 nor float16 holds it exactly: it stays float32
             # the float tensor becomes DEQUANTIZE's output, with an empty buffer of its own; the float
             # data goes unless another tensor shares it
             if users[tensor.buffer] == 1:
@@ -112,14 +119,17 @@ def int8_weights(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> by
             model.buffers.append(schema.BufferT())
             tensor.buffer = len(model.buffers) - 1
             stored = schema.BufferT()
-            stored.data = np.frombuffer(q.tobytes(), np.uint8)
+            stored.data = np.frombuffer((q if half is None else half).tobytes(), np.uint8)
             model.buffers.append(stored)
-            quant = schema.QuantizationParametersT()
-            quant.scale, quant.zeroPoint, quant.quantizedDimension = scale.tolist(), [0] * scale.size, axis
             packed = schema.TensorT()
-            packed.shape, packed.type = list(tensor.shape), schema.TensorType.INT8
-            packed.buffer = len(model.buffers) - 1
-            packed.name, packed.quantization = (tensor.name or b"weight") + b"/int8", quant
+            packed.shape, packed.buffer = list(tensor.shape), len(model.buffers) - 1
+            if half is None:
+                quant = schema.QuantizationParametersT()
+                quant.scale, quant.zeroPoint, quant.quantizedDimension = scale.tolist(), [0] * scale.size, axis
+                packed.type, packed.quantization = schema.TensorType.INT8, quant
+                packed.name = (tensor.name or b"weight") + b"/int8"
+            else:
+                packed.type, packed.name = schema.TensorType.FLOAT16, (tensor.name or b"weight") + b"/float16"
             graph.tensors.append(packed)
             if dequantize_op is None:
                 dequantize_op = _opcode(model, schema.BuiltinOperator.DEQUANTIZE)
@@ -129,5 +139,5 @@ def int8_weights(fb: bytes, min_elements: int = 1024, lossy_ops=LOSSY_OPS) -> by
             done.add(index)
         graph.operators = front + list(graph.operators)  # constant inputs: first is topological order
     if dequantize_op is None:
-        return bytes(fb)  # nothing to store as int8: the file as it was, byte for byte
+        return bytes(fb)  # nothing to store as int8 or float16: the file as it was, byte for byte
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

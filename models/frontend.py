@@ -43,17 +43,20 @@ from models.errors import ConfigError
 SAMPLE_RATE = 16000  # Hz: the one sample rate of every clip, teacher call and model input
 FRONTEND_KINDS = ("dft", "gabor", "multirate", "stft")
 DEFAULT_KIND = "gabor"
-# the values of a front end's fixed filter bank: "int8" rounds each filter to the int8 grid (`models.int8.on_grid`):
-# a quarter of the bank's bytes in every file, but on the demo the last exit lost 6 points over 3 seeds
-# (docs/experiments/early-exit.md), so float32 stays the default
-FILTER_PRECISIONS = ("float32", "int8")
-DEFAULT_FILTERS = "float32"
+# the values of a front end's fixed filter bank, which every converted file then stores exactly
+# (`export.weights.compact`): "float16" (the default) rounds each value to float16 (half the bank's
+# bytes; a relative change of at most 2^-11 per value; on the demo the last exit within noise of
+# float32's over 3 seeds), "int8" each filter to the int8 grid (`models.int8.on_grid`: a quarter of the
+# bytes, but on the demo the last exit lost 6 points over 3 seeds), docs/experiments/early-exit.md
+FILTER_PRECISIONS = ("float32", "float16", "int8")
+DEFAULT_FILTERS = "float16"
 
 
 def filter_bank(kernels, filters, axis=1):
-    """A front end's fixed filters as the network uses them: unchanged ("float32") or rounded to the
-    int8 grid of one scale per filter ("int8": `models.int8.on_grid`, at most half a step of the
-    filter's peak / 127 from the float value), so that a converted file stores them as int8 exactly.
+    """A front end's fixed filters as the network uses them: unchanged ("float32"), each value rounded to
+    the nearest float16 ("float16"), or rounded to the int8 grid of one scale per filter ("int8":
+    `models.int8.on_grid`, at most half a step of the filter's peak / 127 from the float value), so
+    that a converted file stores them as float16 or int8 exactly.
 
     Args:
         kernels: a float array whose `axis` indexes the filters.
@@ -63,7 +66,11 @@ def filter_bank(kernels, filters, axis=1):
     Returns:
         A float32 array of the same shape.
     """
-    return int8.on_grid(kernels, axis) if filters == "int8" else np.asarray(kernels, np.float32)
+    if filters == "int8":
+        return int8.on_grid(kernels, axis)
+    if filters == "float16":
+        return np.asarray(kernels, np.float16).astype(np.float32)
+    return np.asarray(kernels, np.float32)
 
 
 def log_mel(
@@ -462,13 +469,15 @@ def frontend_macs(
 class LogMel(tf.keras.layers.Layer):
     """Raw audio [batch, samples] → log-mel image [batch, frames, num_mel_bins, 1], the spectrum computed
     by front end `kind` (`FRONTENDS`: "gabor" by default, "stft", "dft", "multirate"); the other arguments
-    are the framing and the mel bands, and `filters`, the values of the fixed filter bank ("float32" by
-    default; "int8": each filter on the int8 grid, so every converted file stores the bank as int8, a
-    quarter of the float bytes, with nothing rounded at export; `filter_bank`). A config without `kind`
-    (saved before there was a choice) is "stft"; one without `filters` is "float32".
+    are the framing and the mel bands, and `filters`, the values of the fixed filter bank ("float16" by
+    default: every value rounded to float16, so every converted file stores the bank as float16, half
+    the float32 bytes, with nothing rounded at export; "int8": each filter on the int8 grid, a quarter;
+    "float32"; `filter_bank`). A config without `kind` (saved before there was a choice) is "stft"; one
+    without `filters` is "float32".
 
     ```python
-    LogMel(num_mel_bins=40, filters="int8")     # 96 KB less in every file that holds the gabor bank
+    LogMel(num_mel_bins=40, filters="float32")  # 64 KB more in every file that holds the gabor bank
+    LogMel(num_mel_bins=40, filters="int8")     # 32 KB less
     ```
     """
 

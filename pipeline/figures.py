@@ -335,7 +335,8 @@ _STORED = {
     "DEPTHWISE_CONV_2D": "float depthwise convolutions",
     "FULLY_CONNECTED": "float dense layers",
     "BATCH_MATMUL": "float matrix products",
-    "DEQUANTIZE": "int8 weights",
+    "DEQUANTIZE/INT8": "int8 weights",
+    "DEQUANTIZE/FLOAT16": "float16 weights",
 }
 
 

@@ -49,7 +49,7 @@ def test_int8_weights_shrink_the_dense_layers_and_keep_binary_ops_and_outputs(ti
 
     m, x = tiny
     fb = convert.to_lce(m)
-    small = weights.int8_weights(fb)
+    small = weights.compact(fb)
     ops, ops_small = flatbuffer.inspect(fb)["op_counts"], flatbuffer.inspect(small)["op_counts"]
     assert ops_small.get("DEQUANTIZE") == 1 and ops_small["LceBconv2d"] == ops["LceBconv2d"] == 1
     dense_bytes = 4 * m.get_layer("head").kernel.numpy().size
@@ -61,9 +61,9 @@ def test_int8_weights_shrink_the_dense_layers_and_keep_binary_ops_and_outputs(ti
     # a DEQUANTIZE of a stored tensor runs once, when the interpreter is prepared: no cost per call
     assert estimate.estimate(small)["ms"] == pytest.approx(estimate.estimate(fb)["ms"])
     # the float conv's weights are rounded only when asked; below min_elements nothing is stored as int8
-    conv_too = flatbuffer.inspect(weights.int8_weights(fb, lossy_ops=("FULLY_CONNECTED", "CONV_2D")))
+    conv_too = flatbuffer.inspect(weights.compact(fb, lossy_ops=("FULLY_CONNECTED", "CONV_2D")))
     assert conv_too["op_counts"]["DEQUANTIZE"] == 2
-    assert "DEQUANTIZE" not in flatbuffer.inspect(weights.int8_weights(fb, min_elements=10**9))["op_counts"]
+    assert "DEQUANTIZE" not in flatbuffer.inspect(weights.compact(fb, min_elements=10**9))["op_counts"]
 
 
 @pytest.mark.slow
@@ -72,7 +72,7 @@ def test_stock_tflite_runs_int8_weights_and_the_binary_weights_are_stored_exactl
 
     m, x = tiny
     fb = convert.to_portable(m)
-    exact = weights.int8_weights(fb, lossy_ops=())  # only the ±1 weights of the binary conv
+    exact = weights.compact(fb, lossy_ops=())  # only the ±1 weights of the binary conv
     assert flatbuffer.inspect(exact)["op_counts"].get("DEQUANTIZE") == 1 and len(exact) < len(fb)
 
     def run(b):

@@ -53,8 +53,8 @@ def test_every_front_end_round_trips_its_kind_and_an_old_config_means_stft():
         assert LogMel.from_config(layer.get_config()).kind == kind
     old = {k: v for k, v in LogMel(num_mel_bins=40).get_config().items() if k not in ("kind", "filters")}
     assert LogMel.from_config(old).kind == "stft"  # saved before there was a choice
-    assert LogMel.from_config(old).filters == "float32"  # saved before the int8 filter bank
-    assert LogMel(num_mel_bins=40).filters == "float32"
+    assert LogMel.from_config(old).filters == "float32"  # saved before the rounded filter banks
+    assert LogMel(num_mel_bins=40).filters == "float16"  # the default since; an old config stays float32
     assert LogMel.from_config(LogMel(num_mel_bins=40, filters="int8").get_config()).filters == "int8"
     with pytest.raises(ConfigError, match="unknown front-end filters 'int4'"):
         LogMel(filters="int4")
@@ -165,28 +165,39 @@ def test_framing_turns_milliseconds_into_samples_and_the_next_power_of_two():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float16", "int8"])
 @pytest.mark.parametrize("kind", ["dft", "gabor", "multirate"])
-def test_int8_filters_keep_the_features_and_are_stored_as_int8_with_nothing_rounded_at_export(kind):
-    """With filters="int8" the bank's values are on the int8 grid: the features stay those of the float
-    filters (to a correlation of 0.9999), and a converted file stores the bank as int8 when only exact
-    weights may be (the classifier files' policy): a quarter of its bytes, outputs bit for bit the same."""
+def test_rounded_filters_keep_the_features_and_are_stored_so_with_nothing_rounded_at_export(kind, precision):
+    """With filters="float16" or "int8" the bank's values are on that grid: the features stay those of
+    the float filters (to a correlation of 0.9999), and a converted file stores the bank in that
+    precision when only exact weights may be (the classifier files' policy): a half or a quarter of its
+    bytes, outputs bit for bit the same, in LCE's interpreter and in stock TFLite with XNNPACK."""
     from export.interpreter import LceModel
 
     x = np.random.default_rng(3).uniform(-0.3, 0.3, (2, CLIP)).astype(np.float32)
     audio = tf.keras.Input((CLIP,))
     float_bank = tf.keras.Model(audio, LogMel(kind=kind, num_mel_bins=40, filters="float32")(audio))
-    int8_bank = tf.keras.Model(audio, LogMel(kind=kind, num_mel_bins=40, filters="int8")(audio))
-    a, b = float_bank(x).numpy(), int8_bank(x).numpy()
+    rounded = tf.keras.Model(audio, LogMel(kind=kind, num_mel_bins=40, filters=precision)(audio))
+    a, b = float_bank(x).numpy(), rounded(x).numpy()
     assert not np.array_equal(a, b) and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9999
-    for model, stored in ((float_bank, False), (int8_bank, True)):
+    saved = {"float16": 2, "int8": 3}[precision]  # bytes a weight: 4 to 2, or 4 to 1
+    for model, stored in ((float_bank, False), (rounded, True)):
         fb = convert.to_lce(model)
-        exact = weights.int8_weights(fb, lossy_ops=())
+        exact = weights.compact(fb, lossy_ops=())
         assert ("DEQUANTIZE" in flatbuffer.inspect(exact)["op_counts"]) == stored
+        assert (f"DEQUANTIZE/{precision.upper()}" in flatbuffer.inspect(exact)["constant_bytes"]) == stored
         if stored:
             if kind == "multirate":  # the band filters (the half-band low-pass is small and stays float)
                 bank = sum(g.kernels.size for g in multirate_plan(num_mel_bins=40)[1] if g.kernels.size >= 1024)
             else:
                 bank = (gabor_kernels if kind == "gabor" else lambda **a: dft_kernels(**a)[0])(num_mel_bins=40).size
-            assert len(fb) - len(exact) > 0.7 * 4 * bank  # 4 bytes a weight to 1
+            assert len(fb) - len(exact) > 0.9 * saved * bank
             np.testing.assert_array_equal(LceModel(exact).run(x[:1])[0], LceModel(fb).run(x[:1])[0])
             np.testing.assert_allclose(LceModel(exact).run(x[:1])[0], model(x[:1]).numpy(), atol=1e-4)
+            portable = convert.to_portable(model)
+            runs = [
+                tf.lite.Interpreter(model_content=f, num_threads=1).get_signature_runner()
+                for f in (portable, weights.compact(portable, lossy_ops=()))
+            ]
+            want, got = (next(iter(r(**{model.input_names[0]: x[:1]}).values())) for r in runs)
+            np.testing.assert_array_equal(got, want)

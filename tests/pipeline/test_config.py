@@ -94,7 +94,7 @@ def test_frontend_filters_reach_the_front_end_and_the_training_key():
     from pipeline import student
 
     default, int8 = config.from_argv([]), config.from_argv(["--frontend-filters", "int8"])
-    assert student.frontend(default.student)["filters"] == "float32"
+    assert student.frontend(default.student)["filters"] == "float16"
     assert student.frontend(int8.student) == {**student.frontend(default.student), "filters": "int8"}
     # other filters, other weights: a rerun never reuses the checkpoints of the other bank
     assert config.key(default.student) != config.key(int8.student)

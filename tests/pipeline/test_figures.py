@@ -48,3 +48,10 @@ def test_an_early_exit_miss_names_exit_1s_accuracy_when_exit_1_is_cheap_enough()
     assert not early["met"]
     assert early["why"].startswith("exit 1 scores 0.550 against the last exit's 0.800")
     assert t["model.tflite bytes"]["met"] and t["model.tflite bytes"]["why"] == ""
+
+
+def test_file_contents_tell_int8_from_float16_weights():
+    line = figures.file_contents({"DEQUANTIZE/FLOAT16": 64_000, "DEQUANTIZE/INT8": 18_000, "ADD": 9_000}, 100_000)
+    assert line == (
+        "float16 weights 64 KB, int8 weights 18 KB, other ops' constants 9 KB, the flatbuffer's tables and names 9 KB"
+    )
