@@ -45,8 +45,8 @@ FRONTEND_KINDS = ("dft", "gabor", "multirate", "stft")
 DEFAULT_KIND = "gabor"
 # the values of a front end's fixed filter bank, which every converted file then stores exactly
 # (`export.weights.compact`): "float16" (the default) rounds each value to float16 (half the bank's
-# bytes; a relative change of at most 2^-11 per value; on the demo the last exit within noise of
-# float32's over 3 seeds), "int8" each filter to the int8 grid (`models.int8.on_grid`: a quarter of the
+# bytes; a relative change of at most 2^-11 per value; on the demo the last exit within the seeds'
+# spread of float32's over 5 seeds), "int8" each filter to the int8 grid (`models.int8.on_grid`: a quarter of the
 # bytes, but on the demo the last exit lost 6 points over 3 seeds), docs/experiments/early-exit.md
 FILTER_PRECISIONS = ("float32", "float16", "int8")
 DEFAULT_FILTERS = "float16"
