@@ -84,7 +84,7 @@ def inspect(fb):
 
     Returns:
         {"op_counts", "macs" (per op type), "total_macs", "binary_macs", "binary_mac_fraction",
-        "ops": [{"op", "macs", "elements", "int8", "constant" (every input is stored in the file), "output"}
+        "ops": [{"op", "macs", "elements", "int8", "constant" (every input is stored in the file)}
         per op, in order], "bytes", "constant_bytes" (per op type, the bytes of the stored tensors its ops
         read: weights, filters, tables; each tensor counted once, at its first reader; a DEQUANTIZE's
         by the type it stores: "DEQUANTIZE/INT8", "DEQUANTIZE/FLOAT16")}.
@@ -115,9 +115,6 @@ def inspect(fb):
                     "elements": int(np.prod(out)) if out else 0,
                     "int8": bool(int8),
                     "constant": bool(stored) and all(stored),
-                    "output": (g.tensors[op.outputs[0]].name or b"").decode()
-                    if len(op.outputs)
-                    else "",  # names.strip: none
                 }
             )
     total = sum(macs.values())
