@@ -7,6 +7,7 @@ round-robin with the binary exits and scores it on the same test clips.
 from pipeline import baseline
 b = baseline.train_baseline(corpus, cfg, layout)   # Baseline: name, path (int8 .tflite), key
 b.path                                             # OUT/baseline/ds_cnn_int8.tflite
+b.float_path                                       # OUT/baseline/ds_cnn_float.tflite, before quantization
 ```
 Weights are checkpointed like the student's (a rerun with the same settings reuses them); the int8
 file is written atomically.
@@ -36,6 +37,7 @@ REPRESENTATIVE_CLIPS = 128  # activation ranges for int8: this many training cli
 class Baseline:
     name: str
     path: str  # the int8 flatbuffer
+    float_path: str  # the same network before quantization (stock TFLite, float32): what int8 costs
     key: str  # what its weights depend on
     params: int
     hop_ms: float
@@ -44,14 +46,16 @@ class Baseline:
         return {
             "name": self.name,
             "path": os.path.join(FOLDER, os.path.basename(self.path)),
+            "float_path": os.path.join(FOLDER, os.path.basename(self.float_path)),
             "params": self.params,
             "hop_ms": self.hop_ms,
-            "runtime": "stock TFLite + XNNPACK, int8 (post-training quantization), 1 thread",
+            "runtime": "stock TFLite + XNNPACK, int8 (post-training quantization; the front end float), 1 thread",
         }
 
 
 def train_baseline(corpus, cfg, layout) -> Baseline:
-    """Train `cfg.eval.baseline` on the labelled training clips and write its int8 file.
+    """Train `cfg.eval.baseline` on the labelled training clips and write its int8 file and, to show
+    what the quantization costs, its float one.
 
     Args:
         corpus: the run's clips (`corpus.Corpus`, in memory).
@@ -114,4 +118,5 @@ def train_baseline(corpus, cfg, layout) -> Baseline:
         layout.path(FOLDER, f"{e.baseline}_int8.tflite"), convert.to_int8(model, corpus.train.audio[np.sort(pick)])
     )
     log.info(f"baseline: {path} ({os.path.getsize(path):,} bytes, int8)")
-    return Baseline(e.baseline, path, key, model.count_params(), e.baseline_hop_ms)
+    float_path = atomic_write(layout.path(FOLDER, f"{e.baseline}_float.tflite"), convert.to_portable(model))
+    return Baseline(e.baseline, path, float_path, key, model.count_params(), e.baseline_hop_ms)

@@ -179,6 +179,7 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
                 ),
                 "embedding.tflite": file_contents(embedding["constant_bytes"], embedding["bytes"]),
             },
+            baseline=base,
         ),
         device_estimate=device,
         baseline=base,
@@ -187,12 +188,16 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
 
 
 def _baseline(baseline, latency_ms, exits, honest, device, test, layout):
-    """The int8 baseline beside the binary exits: accuracy on the same test clips, bytes, latency timed
-    round-robin with the exits, its device estimate, and how the early exit compares at its latency."""
+    """The int8 baseline beside the binary exits: accuracy on the same test clips (and its float file's,
+    before quantization), bytes, latency timed round-robin with the exits, its device estimate, and how
+    the early exit compares at its latency."""
     fb = read_bytes(baseline.path)
     probs = benchmark.float_predict(fb, test)
     probs = next(iter(probs.values())) if len(test) else np.zeros((0, 1))
     accuracy = float(np.mean(np.argmax(probs, 1) == test.labels)) if len(test) else None
+    float_fb = read_bytes(baseline.float_path)
+    float_probs = next(iter(benchmark.float_predict(float_fb, test).values())) if len(test) else None
+    float_accuracy = float(np.mean(np.argmax(float_probs, 1) == test.labels)) if len(test) else None
     est = estimate.estimate(fb)
     cv = honest.get("within_1pct", {})
     dcv = device.get("cross_validated", {}).get("within_1pct", {})
@@ -202,6 +207,8 @@ def _baseline(baseline, latency_ms, exits, honest, device, test, layout):
         "accuracy": accuracy,
         "test_clips": len(test),
         "accuracy_se": spread.standard_error(accuracy, len(test)),
+        "float_accuracy": float_accuracy,  # the same network before int8 quantization
+        "float_bytes": len(float_fb),
         "latency_ms": latency_ms,
         "device_estimate_ms": est["ms"],
         "macs": flatbuffer.inspect(fb)["total_macs"],
@@ -216,7 +223,8 @@ def _baseline(baseline, latency_ms, exits, honest, device, test, layout):
         ),
     }
     log.info(
-        f"baseline {baseline.name} (int8, stock TFLite): accuracy {fmt_value(accuracy)}, {len(fb):,} bytes, "
+        f"baseline {baseline.name} (int8, stock TFLite): accuracy {fmt_value(accuracy)} "
+        f"(float before quantization {fmt_value(float_accuracy)}), {len(fb):,} bytes, "
         f"{fmt_value(latency_ms, '.2f')} ms here, {est['ms']:.2f} ms estimated on {est['device']}"
     )
     return out
@@ -367,13 +375,16 @@ def targets_met(
     embedding_bytes,
     device=None,
     contents=None,
+    baseline=None,
 ):
     """The early-exit issue's targets, each with its measured value, its limit, whether it is met and,
     when it is not, why, in the run's own figures.
 
     Sizes are decimal (100 KB = 100,000 bytes); the early-exit figure is the cross-validated one; `device`
     (`device_estimate`) adds the same early-exit target on a device's estimated latencies; `contents`
-    ({"model.tflite": line, "embedding.tflite": line} from `file_contents`) says what a file too large holds.
+    ({"model.tflite": line, "embedding.tflite": line} from `file_contents`) says what a file too large holds;
+    `baseline` (`_baseline`'s section) adds the early exit against the int8 baseline, here and on the device
+    estimate: met when the early exit is at least as accurate at no more than the baseline's latency.
     """
     last = exits[-1]
     contents = contents or {}
@@ -496,6 +507,29 @@ def targets_met(
             )
             + "LCE's binary kernels here are its portable C++ ones (its optimised kernels are 64-bit ARM)",
         )
+    if baseline and baseline.get("accuracy") is not None:
+        dev_ee = (device or {}).get("cross_validated", {}).get("within_1pct", {})
+        for where, ee, base_ms in (
+            ("here", cv, baseline.get("latency_ms")),
+            (f"on the {device['device']} estimate" if device else "", dev_ee, baseline.get("device_estimate_ms")),
+        ):
+            if ee.get("accuracy") is None or not ee.get("mean_latency_ms") or not base_ms or not where:
+                continue
+            gain, speed = ee["accuracy"] - baseline["accuracy"], ee["mean_latency_ms"] / base_ms
+            faster = f" and {speed:.2f}x as fast" if speed > 1.0 else f", at {1 / speed:.2f}x the early exit's latency"
+            add(
+                f"early exit accuracy minus the int8 {baseline['name']}'s, {where} (cross-validated)",
+                gain,
+                0.0,
+                gain >= 0 and speed <= 1.0,
+                f"{ee['accuracy']:.3f} at {ee['mean_latency_ms']:.2f} ms vs {baseline['accuracy']:.3f} at "
+                f"{base_ms:.2f} ms",
+                (
+                    f"the int8 {baseline['name']} is {-100 * gain:.1f} points more accurate{faster}"
+                    if gain < 0
+                    else f"the early exit is {100 * gain:.1f} points more accurate but takes {speed:.2f}x the latency"
+                ),
+            )
     stage_bytes = sum(s["bytes"] for s in stages)
     add("model.tflite bytes", model_bytes, 100_000, model_bytes <= 100_000, why=contents.get("model.tflite", ""))
     add(

@@ -232,7 +232,13 @@ def _baseline(r):
         "",
         f"`{b['path']}`: {b['bytes']:,} bytes, {b['params']:,} parameters, {b['macs'] / 1e6:.2f} M MACs, "
         "front-end "
-        f"hop {b['hop_ms']:g} ms. Accuracy {fmt_value(b['accuracy'])}{se} ({b['test_clips']} test clips); "
+        f"hop {b['hop_ms']:g} ms. Accuracy {fmt_value(b['accuracy'])}{se} ({b['test_clips']} test clips"
+        + (
+            f"; the float network before quantization, `{b['float_path']}`: {fmt_value(b['float_accuracy'])})"
+            if b.get("float_path")
+            else ")"
+        )
+        + "; "
         f"{fmt_value(b['latency_ms'])} ms here (timed round-robin with the exits), "
         f"{b['device_estimate_ms']:.3f} ms estimated on the device below.",
     ]

@@ -98,7 +98,7 @@ def train_and_measure(cfg: RunConfig, corpus, goal, layout) -> dict:
     figs = figures.measure(
         trained.model, made, corpus, goal, layout, runs=cfg.export.runs, twin_files=twin_files, baseline=base
     )
-    extra_files = twin_files + twin_embedding + ([base.path] if base else [])
+    extra_files = twin_files + twin_embedding + ([base.path, base.float_path] if base else [])
     manifest.write(layout, made.files.all() + extra_files + [made.labels, layout.thresholds], model=trained.key)
     teacher_section = goal.section()
     if extra is not None:

@@ -8,6 +8,7 @@ from export.benchmark import float_predict
 from helpers import CLIP, tone_clip
 from models import baselines
 from models.errors import ConfigError
+from models.frontend import FRONTEND_KINDS, LogMel
 
 
 def test_ds_cnn_is_the_small_kws_recipe_on_the_students_front_end():
@@ -42,3 +43,30 @@ def test_int8_conversion_keeps_the_decisions_and_runs_on_stock_tflite():
     # every shape static (batch 1), so the device estimate counts the real MACs: int8 GEMMs at the int8 rate
     e = estimate.estimate(fb)
     assert e["parts_ms"]["float"] > 0 and info["total_macs"] > 1e5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", FRONTEND_KINDS)
+def test_int8_conversion_keeps_quiet_bands_of_the_front_end(kind):
+    """Band energies span 60 dB and more: int8 would round every quiet band to zero (log -13.8), so
+    `to_int8` keeps the front end float (the network after it int8) and stores its filters as float16."""
+    import tensorflow as tf
+
+    audio = tf.keras.Input((CLIP,))
+    m = tf.keras.Model(audio, LogMel(num_mel_bins=16, kind=kind, name="log_mel")(audio))
+    # loud and quiet clips (40 dB apart) and one whose upper bands are quiet: ranges set on all of them
+    x = np.stack(
+        [
+            a * tone_clip(f, seconds=CLIP / 16000, seed=i)
+            for i, (a, f) in enumerate([(1.0, 300), (0.01, 300), (1.0, 2500), (0.01, 2500), (0.3, 900), (0.003, 900)])
+        ]
+    )
+    fb = convert.to_int8(m, x)
+    got = next(iter(float_predict(fb, x).values()))
+    want = m(x).numpy()
+    # the front end's output quantized once, to int8's steps over its range (int8 energies: off by nats)
+    assert np.abs(got - want).max() < 0.1, np.abs(got - want).max()
+    info = flatbuffer.inspect(fb)
+    assert any(op["op"] == "LOG" and not op["int8"] for op in info["ops"])
+    if kind in ("dft", "gabor"):  # one bank on the float16 grid (LogMel's default), large enough to store as float16
+        assert info["constant_bytes"].get("DEQUANTIZE/FLOAT16", 0) > 0, info["constant_bytes"]

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 from pipeline import figures
 
 
-def _targets(exit_ms, frontend_ms, model_bytes, exit1_accuracy=0.70):
+def _targets(exit_ms, frontend_ms, model_bytes, exit1_accuracy=0.70, baseline=None):
     exits = [
         {"index": k, "latency_ms": ms, "accuracy": acc}
         for k, (ms, acc) in enumerate(zip(exit_ms, [exit1_accuracy, 0.78, 0.80]), 1)
@@ -21,7 +21,9 @@ def _targets(exit_ms, frontend_ms, model_bytes, exit1_accuracy=0.70):
     cv = {"within_1pct": {"cross_validated": {"accuracy": 0.795, "mean_latency_ms": 0.8 * exit_ms[-1]}}}
     streaming = {"clip_stage1_share": exit_ms[0] / exit_ms[-1], "stage1_share": 0.2}
     contents = {"model.tflite": figures.file_contents({"LceBconv2d": 60_000, "FULLY_CONNECTED": 250_000}, model_bytes)}
-    rows = figures.targets_met(exits, stages, performance, cv, streaming, model_bytes, 900_000, contents=contents)
+    rows = figures.targets_met(
+        exits, stages, performance, cv, streaming, model_bytes, 900_000, contents=contents, baseline=baseline
+    )
     return {r["target"].split(" (")[0]: r for r in rows}
 
 
@@ -48,6 +50,24 @@ def test_an_early_exit_miss_names_exit_1s_accuracy_when_exit_1_is_cheap_enough()
     assert not early["met"]
     assert early["why"].startswith("exit 1 scores 0.550 against the last exit's 0.800")
     assert t["model.tflite bytes"]["met"] and t["model.tflite bytes"]["why"] == ""
+
+
+def test_the_early_exit_against_the_int8_baseline_is_met_only_as_accurate_and_no_slower():
+    base = {"name": "ds_cnn", "accuracy": 0.85, "latency_ms": 1.0, "device_estimate_ms": 2.0}
+    row = "early exit accuracy minus the int8 ds_cnn's, here"
+    behind = _targets([0.5, 1.0, 1.5], frontend_ms=0.1, model_bytes=90_000, baseline=base)[row]
+    assert not behind["met"] and abs(behind["value"] - (0.795 - 0.85)) < 1e-9
+    assert behind["why"] == "the int8 ds_cnn is 5.5 points more accurate and 1.20x as fast"
+    ahead_but_slower = _targets(
+        [0.5, 1.0, 1.5], frontend_ms=0.1, model_bytes=90_000, baseline={**base, "accuracy": 0.7}
+    )
+    assert not ahead_but_slower[row]["met"] and "takes 1.20x the latency" in ahead_but_slower[row]["why"]
+    fast = {**base, "accuracy": 0.7, "latency_ms": 2.0}
+    assert _targets([0.5, 1.0, 1.5], frontend_ms=0.1, model_bytes=90_000, baseline=fast)[row]["met"]
+    # without a device estimate only the row measured here
+    assert not any(
+        "estimate" in name for name in _targets([0.5, 1.0, 1.5], 0.1, 90_000, baseline=base) if "ds_cnn" in name
+    )
 
 
 def test_file_contents_tell_int8_from_float16_weights():

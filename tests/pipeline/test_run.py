@@ -87,6 +87,8 @@ def test_run_end_to_end_then_resume(task_dir, tmp_path, capsys):
         ops = flatbuffer.inspect(f.read())
     assert "LceBconv2d" not in ops["op_counts"] and any(op["int8"] for op in ops["ops"]) and base["bytes"] > 0
     assert base["path"] in report["files"] and "Baseline: int8 ds_cnn" in (out / "report.md").read_text()
+    # beside it the same network before quantization, so the report shows what int8 cost
+    assert (out / base["float_path"]).exists() and 0.0 <= base["float_accuracy"] <= 1.0
     # what a Raspberry Pi would do, from op and MAC counts
     dev = report["device_estimate"]
     assert len(dev["stages_ms"]) == 3 and dev["exits_ms"] == sorted(dev["exits_ms"]) and dev["frontend_ms"] > 0
