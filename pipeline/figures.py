@@ -187,17 +187,20 @@ def measure(model, made, corpus, targets, layout, runs=50, twin_files=(), baseli
     )
 
 
+def _stock_accuracy(fb, test):
+    """Test accuracy of a one-output stock-TFLite classifier (XNNPACK); None without test clips."""
+    if not len(test):
+        return None
+    probs = next(iter(benchmark.float_predict(fb, test).values()))
+    return float(np.mean(np.argmax(probs, 1) == test.labels))
+
+
 def _baseline(baseline, latency_ms, exits, honest, device, test, layout):
     """The int8 baseline beside the binary exits: accuracy on the same test clips (and its float file's,
     before quantization), bytes, latency timed round-robin with the exits, its device estimate, and how
     the early exit compares at its latency."""
-    fb = read_bytes(baseline.path)
-    probs = benchmark.float_predict(fb, test)
-    probs = next(iter(probs.values())) if len(test) else np.zeros((0, 1))
-    accuracy = float(np.mean(np.argmax(probs, 1) == test.labels)) if len(test) else None
-    float_fb = read_bytes(baseline.float_path)
-    float_probs = next(iter(benchmark.float_predict(float_fb, test).values())) if len(test) else None
-    float_accuracy = float(np.mean(np.argmax(float_probs, 1) == test.labels)) if len(test) else None
+    fb, float_fb = read_bytes(baseline.path), read_bytes(baseline.float_path)
+    accuracy, float_accuracy = _stock_accuracy(fb, test), _stock_accuracy(float_fb, test)
     est = estimate.estimate(fb)
     cv = honest.get("within_1pct", {})
     dcv = device.get("cross_validated", {}).get("within_1pct", {})
@@ -508,12 +511,11 @@ def targets_met(
             + "LCE's binary kernels here are its portable C++ ones (its optimised kernels are 64-bit ARM)",
         )
     if baseline and baseline.get("accuracy") is not None:
-        dev_ee = (device or {}).get("cross_validated", {}).get("within_1pct", {})
-        for where, ee, base_ms in (
-            ("here", cv, baseline.get("latency_ms")),
-            (f"on the {device['device']} estimate" if device else "", dev_ee, baseline.get("device_estimate_ms")),
-        ):
-            if ee.get("accuracy") is None or not ee.get("mean_latency_ms") or not base_ms or not where:
+        places = [("here", cv, baseline.get("latency_ms"))]
+        if device:
+            places.append((f"on the {device['device']} estimate", dcv, baseline.get("device_estimate_ms")))
+        for where, ee, base_ms in places:
+            if ee.get("accuracy") is None or not ee.get("mean_latency_ms") or not base_ms:
                 continue
             gain, speed = ee["accuracy"] - baseline["accuracy"], ee["mean_latency_ms"] / base_ms
             faster = f" and {speed:.2f}x as fast" if speed > 1.0 else f", at {1 / speed:.2f}x the early exit's latency"
