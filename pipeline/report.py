@@ -135,6 +135,18 @@ def _repeats(r):
             f"{fmt(cv['mean_latency_ms'], '.2f')} ms"
             f" | {', '.join(f'{v:.3f}' for v in cv['accuracy']['values'])} | |"
         )
+    b = rep.get("baseline")
+    if b:
+        per_seed = ", ".join(f"{v:.3f}" for v in b["accuracy"]["values"])
+        lines.append(
+            f"| int8 {b['name']} baseline | {fmt(b['accuracy'])} at {fmt(b['latency_ms'], '.2f')} ms"
+            f" (its float network: {fmt(b['float_accuracy'])}) | {per_seed} | |"
+        )
+    for e in (rep.get("float_twin") or {}).get("exits", []):
+        lines.append(
+            f"| float twin exit {e['index']} (float minus binary: {fmt(e['float_minus_binary'])}) | "
+            f"{fmt(e['accuracy'])} | {', '.join(f'{v:.3f}' for v in e['accuracy']['values'])} | |"
+        )
     for task, t in rep.get("eval", {}).items():
         lines.append(
             f"| probe {task}: teacher {fmt(t['teacher'])}, baseline {fmt(t['baseline'])} | "
@@ -332,7 +344,13 @@ def _device_estimate(r):
         "",
         f"Exits (ms): {', '.join(f'{v:.3f}' for v in d['exits_ms'])}; each over the last exit: "
         f"{', '.join(f'{v:.2f}' for v in d['exit_over_last_exit'])}. Front end: {d['frontend_ms']:.3f} ms, "
-        f"{100 * d['frontend_over_last_exit']:.0f} % of the last exit.",
+        f"{100 * d['frontend_over_last_exit']:.0f} % of the last exit."
+        + (
+            f" The float reference (every binary convolution float, stock TFLite): {d['float_reference_ms']:.3f} ms; "
+            f"the LCE last exit is {d['last_exit_over_float_reference']:.2f}x of it."
+            if d.get("float_reference_ms")
+            else ""
+        ),
     ]
     if cv.get("mean_latency_ms") is not None:
         lines += [
@@ -447,7 +465,7 @@ def _deployment(r):
 def plot_tradeoff(r, path):
     ex = [e for e in r["exits"] if e.get("accuracy") is not None]  # none without test clips
     per_class = r.get("early_exit_per_class_mean_exit") or {}
-    fig = Figure(figsize=(10.5 if per_class else 5.5, 4))
+    fig = Figure(figsize=(10.5 if per_class else 5.5, 5.2))
     axes = fig.subplots(1, 2 if per_class else 1, gridspec_kw={"width_ratios": [3, 2]} if per_class else None)
     ax = axes[0] if per_class else axes
     ax.plot([e["latency_ms"] for e in ex], [e["accuracy"] for e in ex], "o-", label="exit k alone")
@@ -470,6 +488,17 @@ def plot_tradeoff(r, path):
     for e in ex:
         ax.annotate(f"exit {e['index']}", (e["latency_ms"], e["accuracy"]), textcoords="offset points", xytext=(5, -10))
     twin = [t for t in (r.get("float_twin") or {}).get("exits", []) if t.get("accuracy") is not None]
+    twin_rep = (rep or {}).get("float_twin", {}).get("exits", [])
+    if twin and len(twin_rep) == len(twin):  # the twin's exits over the seeds too
+        ax.errorbar(
+            [t["latency_ms"] for t in twin],
+            [s["accuracy"]["mean"] for s in twin_rep],
+            yerr=[s["accuracy"]["sd"] for s in twin_rep],
+            fmt="none",
+            ecolor="tab:red",
+            capsize=3,
+            alpha=0.8,
+        )
     if twin:  # what the same network scores with full-precision convolutions (its latency: XNNPACK float)
         ax.plot(
             [t["latency_ms"] for t in twin],
@@ -481,15 +510,17 @@ def plot_tradeoff(r, path):
         )
     base = r.get("baseline") or {}
     if base.get("accuracy") is not None and base.get("latency_ms"):  # what a user would pick instead
+        seeds = (rep or {}).get("baseline")  # over the seeds: mean ± sd; one run: its accuracy ± one standard error
         ax.errorbar(
             base["latency_ms"],
-            base["accuracy"],
-            yerr=base.get("accuracy_se") or 0,
+            seeds["accuracy"]["mean"] if seeds else base["accuracy"],
+            yerr=(seeds["accuracy"]["sd"] if seeds else base.get("accuracy_se")) or 0,
             fmt="X",
             ms=10,
-            color="tab:purple",
+            color="teal",  # outside the default colour cycle the targets' markers take
             capsize=3,
-            label=f"int8 {base['name']} baseline (stock TFLite)",
+            label=f"int8 {base['name']} baseline (stock TFLite)"
+            + (f", mean ± sd over {seeds['accuracy']['n']} seeds" if seeds else ", ± 1 s.e."),
         )
     if r.get("early_exit"):
         pts = sorted(r["early_exit"], key=lambda p: p["threshold"])
@@ -507,12 +538,27 @@ def plot_tradeoff(r, path):
             ax.plot(t["mean_latency_ms"], t["accuracy"], "*", ms=12, label=f"{name}: τ={t['threshold']:.2f}")
             cv = t.get("cross_validated") or {}
             if cv.get("accuracy") is not None:  # thresholds chosen on other clips than they are scored on
-                ax.plot(cv["mean_latency_ms"], cv["accuracy"], "P", ms=9, mfc="none", label=f"{name}, cross-validated")
+                line = ax.plot(
+                    cv["mean_latency_ms"], cv["accuracy"], "P", ms=9, mfc="none", label=f"{name}, cross-validated"
+                )[0]
+                cvs = (rep or {}).get("early_exit_targets", {}).get(name, {}).get("cross_validated")
+                if cvs and cvs["accuracy"]["n"] > 1:  # over the seeds: mean ± sd in accuracy and latency
+                    ax.errorbar(
+                        cvs["mean_latency_ms"]["mean"],
+                        cvs["accuracy"]["mean"],
+                        xerr=cvs["mean_latency_ms"]["sd"],
+                        yerr=cvs["accuracy"]["sd"],
+                        fmt="s",
+                        ms=4,
+                        color=line.get_color(),
+                        capsize=3,
+                        alpha=0.7,
+                    )
     ax.set_xlabel("latency per clip (ms, LCE interpreter, 1 thread)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Accuracy vs latency")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)  # below: the points stay seen
     if per_class:  # which classes leave early at the default threshold
         names = sorted(per_class, key=per_class.get)
         side = axes[1]

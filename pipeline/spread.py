@@ -70,6 +70,31 @@ def combine(reports, seeds):
                 k: summary(t["cross_validated"][k] for t in ts) for k in ("accuracy", "mean_latency_ms")
             },
         }
+    if all((r.get("baseline") or {}).get("accuracy") is not None for r in reports):  # the int8 baseline, per seed
+        bs = [r["baseline"] for r in reports]
+        out["baseline"] = {
+            "name": bs[0]["name"],
+            **{
+                k: summary(b.get(k) for b in bs)
+                for k in ("accuracy", "float_accuracy", "latency_ms", "device_estimate_ms", "early_exit_minus_baseline")
+            },
+        }
+    if all((r.get("float_twin") or {}).get("exits") for r in reports):  # the same network in float, per seed
+        n_twin = min(len(r["float_twin"]["exits"]) for r in reports)
+        out["float_twin"] = {
+            "exits": [
+                {
+                    "index": k + 1,
+                    "accuracy": summary(r["float_twin"]["exits"][k].get("accuracy") for r in reports),
+                    "latency_ms": summary(r["float_twin"]["exits"][k].get("latency_ms") for r in reports),
+                    "float_minus_binary": summary(
+                        (r["float_twin"].get("binarization_gap") or [{}] * n_twin)[k].get("float_minus_binary")
+                        for r in reports
+                    ),
+                }
+                for k in range(n_twin)
+            ]
+        }
     if all("eval" in r for r in reports):
         tasks = reports[0]["eval"]["tasks"]
         out["eval"] = {

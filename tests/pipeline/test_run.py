@@ -14,6 +14,7 @@ from export import flatbuffer
 from export.layout import Layout
 from helpers import DEAD_PROXY, ROOT, tone_clip, write_wav
 from pipeline import config, corpus, run, targets
+from pipeline.spread import fmt
 
 
 @pytest.mark.slow
@@ -363,6 +364,8 @@ def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir
     assert cv["values"] == [
         s["early_exit_targets"]["within_1pct"]["cross_validated"]["accuracy"] for s in (seed0, seed1)
     ]
+    base = spread["baseline"]  # the int8 baseline of every seed, spread as the exits are
+    assert base["accuracy"]["values"] == [s["baseline"]["accuracy"] for s in (seed0, seed1)]
     shipped = seed0 if spread["shipped_seed"] == 0 else seed1
     assert rep["seed"] == spread["shipped_seed"] and rep["exits"] == shipped["exits"]
     assert (tmp_path / "rep" / "model.tflite").read_bytes() == (
@@ -371,6 +374,7 @@ def test_same_seed_same_weights_and_figures_and_repeats_give_the_spread(task_dir
     assert rep["teacher"]["clips_embedded"] == single["teacher"]["clips_embedded"]  # embedded once for both seeds
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Spread over 2 seeds" in md and f"Shipped: seed {spread['shipped_seed']}" in md
+    assert f"| int8 {base['name']} baseline | {fmt(base['accuracy'])}" in md
     assert all(
         e["test_clips"] == single["data"]["test_clips"] and e["accuracy_se"] is not None for e in single["exits"]
     )

@@ -49,3 +49,24 @@ def test_combine_gives_every_figure_a_spread_and_ships_the_median_seed():
     assert "median" in c["shipped_rule"]
     # ties go to the lowest seed
     assert spread.combine([_report([0.5, 0.6], 0.6)] * 2, [1, 2])["shipped_seed"] == 1
+
+
+def test_combine_spreads_the_baseline_and_the_float_twin_when_every_seed_has_them():
+    reports = [_report([0.3, 0.9], 0.85), _report([0.4, 0.7], 0.7), _report([0.2, 0.8], 0.75)]
+    for r, acc in zip(reports, (0.95, 0.85, 0.9)):
+        r["baseline"] = {"name": "ds_cnn", "accuracy": acc, "float_accuracy": acc + 0.01, "latency_ms": 0.2}
+        r["float_twin"] = {
+            "exits": [{"accuracy": acc - 0.1, "latency_ms": 1.0}, {"accuracy": acc, "latency_ms": 2.0}],
+            "binarization_gap": [{"float_minus_binary": 0.05}, {"float_minus_binary": acc - r["exits"][1]["accuracy"]}],
+        }
+    c = spread.combine(reports, [0, 1, 2])
+    assert c["baseline"]["name"] == "ds_cnn" and c["baseline"]["accuracy"]["values"] == [0.95, 0.85, 0.9]
+    assert c["baseline"]["float_accuracy"]["mean"] == pytest.approx(0.91)
+    assert c["baseline"]["device_estimate_ms"]["n"] == 0  # not in these reports: an empty summary, not an error
+    twin = c["float_twin"]["exits"]
+    assert [e["index"] for e in twin] == [1, 2] and twin[1]["accuracy"]["mean"] == pytest.approx(0.9)
+    assert twin[1]["float_minus_binary"]["values"] == pytest.approx([0.05, 0.15, 0.1])
+    # a seed without a baseline (or a twin) leaves the section out rather than spreading fewer seeds
+    del reports[1]["baseline"], reports[2]["float_twin"]
+    c = spread.combine(reports, [0, 1, 2])
+    assert "baseline" not in c and "float_twin" not in c
