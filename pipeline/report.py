@@ -123,29 +123,30 @@ def _repeats(r):
         "| exit | accuracy mean ± sd | per seed | embedding cosine mean ± sd |",
         "|---|---|---|---|",
     ]
+
+    def per_seed(s):
+        return ", ".join(f"{v:.3f}" for v in s["values"])
+
     for e in rep["exits"]:
         lines.append(
-            f"| {e['index']} | {fmt(e['accuracy'])} | {', '.join(f'{v:.3f}' for v in e['accuracy']['values'])}"
-            f" | {fmt(e['embedding_cosine'])} |"
+            f"| {e['index']} | {fmt(e['accuracy'])} | {per_seed(e['accuracy'])} | {fmt(e['embedding_cosine'])} |"
         )
     for name, t in rep.get("early_exit_targets", {}).items():
         cv = t["cross_validated"]
         lines.append(
             f"| early exit {name}, cross-validated | {fmt(cv['accuracy'])} at "
-            f"{fmt(cv['mean_latency_ms'], '.2f')} ms"
-            f" | {', '.join(f'{v:.3f}' for v in cv['accuracy']['values'])} | |"
+            f"{fmt(cv['mean_latency_ms'], '.2f')} ms | {per_seed(cv['accuracy'])} | |"
         )
     b = rep.get("baseline")
     if b:
-        per_seed = ", ".join(f"{v:.3f}" for v in b["accuracy"]["values"])
         lines.append(
             f"| int8 {b['name']} baseline | {fmt(b['accuracy'])} at {fmt(b['latency_ms'], '.2f')} ms"
-            f" (its float network: {fmt(b['float_accuracy'])}) | {per_seed} | |"
+            f" (its float network: {fmt(b['float_accuracy'])}) | {per_seed(b['accuracy'])} | |"
         )
     for e in (rep.get("float_twin") or {}).get("exits", []):
         lines.append(
             f"| float twin exit {e['index']} (float minus binary: {fmt(e['float_minus_binary'])}) | "
-            f"{fmt(e['accuracy'])} | {', '.join(f'{v:.3f}' for v in e['accuracy']['values'])} | |"
+            f"{fmt(e['accuracy'])} | {per_seed(e['accuracy'])} | |"
         )
     for task, t in rep.get("eval", {}).items():
         lines.append(

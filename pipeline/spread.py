@@ -88,8 +88,7 @@ def combine(reports, seeds):
                     "accuracy": summary(r["float_twin"]["exits"][k].get("accuracy") for r in reports),
                     "latency_ms": summary(r["float_twin"]["exits"][k].get("latency_ms") for r in reports),
                     "float_minus_binary": summary(
-                        (r["float_twin"].get("binarization_gap") or [{}] * n_twin)[k].get("float_minus_binary")
-                        for r in reports
+                        r["float_twin"]["binarization_gap"][k]["float_minus_binary"] for r in reports
                     ),
                 }
                 for k in range(n_twin)
